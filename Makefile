@@ -1,0 +1,43 @@
+# The two commands that do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: install demo test lint typecheck bench clean example-csv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: install, then run the whole local lifecycle on the example churn project
+demo: install
+	$(BIN)/mlops-kit validate --config mlops.yaml
+	$(BIN)/mlops-kit run --config mlops.yaml
+	$(BIN)/mlops-kit query --config mlops.yaml \
+	  "SELECT contract, count(*) AS customers, round(avg(churned), 3) AS churn_rate FROM curated_customers GROUP BY 1 ORDER BY 1"
+	$(BIN)/mlops-kit registry list --config mlops.yaml
+
+## test: install, then lint, check the import contracts and run the tests
+test: install lint
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports --no-cache
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/lifecycle.py
+
+## example-csv: write scikit-learn's breast-cancer data set as a CSV for examples/breast_cancer
+example-csv: install
+	$(BIN)/python examples/breast_cancer/make_csv.py
+
+clean:
+	rm -rf .mlops examples/*/.mlops bench/results

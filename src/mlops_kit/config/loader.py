@@ -1,0 +1,175 @@
+"""Read `mlops.yaml` into a ProjectConfig; every error names the file, line, field and fix."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mlops_kit.config.model import Environment, ProjectConfig
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `str()` is the message the user sees."""
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config plus where it came from (paths resolve against `root`)."""
+
+    config: ProjectConfig
+    path: Path
+    env: str | None
+    digest: str
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def state_dir(self) -> Path:
+        """Where local state lives (lake, registry, runs): `$MLOPS_STATE_DIR` or `.mlops/`."""
+        env = os.environ.get("MLOPS_STATE_DIR")
+        return Path(env).expanduser().resolve() if env else self.root / ".mlops"
+
+    @property
+    def environment(self) -> Environment | None:
+        """The selected environment, if any."""
+        return self.config.environments[self.env] if self.env else None
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, made absolute against the config's folder."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+
+def load_config(path: str | Path, env: str | None = None,
+                sets: list[str] | None = None) -> LoadedConfig:
+    """Load, overlay the environment's overrides and `sets` (`a.b=value`), validate.
+
+    Raises ConfigError, whose message names the file, line, field, bad value and what is allowed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found (pass --config PATH)")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {raw!r}")
+    data = _apply_sets(_apply_env(raw, env, path), sets or [], path)
+    try:
+        config = ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, path, node, env)) from None
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    return LoadedConfig(config=config, path=path.resolve(), env=env, digest=digest)
+
+
+def _apply_env(raw: dict[str, Any], env: str | None, path: Path) -> dict[str, Any]:
+    if env is None:
+        return raw
+    envs = raw.get("environments") or {}
+    if env not in envs:
+        known = ", ".join(sorted(envs)) or "none"
+        raise ConfigError(f"{path}: environments.{env}: no such environment; defined: {known}")
+    overrides = (envs[env] or {}).get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{path}: environments.{env}.overrides: must be a mapping")
+    return deep_merge(raw, overrides)
+
+
+def _apply_sets(raw: dict[str, Any], sets: list[str], path: Path) -> dict[str, Any]:
+    for item in sets:
+        dotted, sep, text = item.partition("=")
+        if not sep or not dotted:
+            raise ConfigError(f"{path}: --set {item!r}: use FIELD=VALUE, e.g. data.source.rows=1000")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: --set {item!r}: value is not valid YAML") from exc
+        over: dict[str, Any] = {}
+        node = over
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+        raw = deep_merge(raw, over)
+    return raw
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` laid onto `base`: mappings merge key by key, anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _format(exc: ValidationError, path: Path, node: yaml.Node | None, env: str | None) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = [p for p in err["loc"] if not _is_union_tag(p)]
+        field = _dotted(loc) or "(top level)"
+        line = _line_of(node, loc)
+        where = f"{path}:{line}" if line else str(path)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see docs/config.md for the fields)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        value = "" if err["type"] == "missing" else f"got {_short(err.get('input'))}: "
+        via = f" (after environment '{env}' overrides)" if env else ""
+        lines.append(f"{where}: {field}: {value}{msg}{via}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in {"generator", "csv", "parquet"} or "[" in part)
+
+
+def _dotted(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out.replace("schema_", "schema")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """1-based line of the deepest YAML node that `loc` reaches."""
+    best = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            key = "schema" if part == "schema_" else part
+            match = next((v for k, v in node.value if k.value == key), None)
+            if match is None:
+                return best
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return best
+            node = node.value[part]
+        else:
+            return best
+        best = node.start_mark.line + 1
+    return best

@@ -1,0 +1,338 @@
+"""The typed project config (`mlops.yaml`): every field, its default and its limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = r"^[a-z][a-z0-9_]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME)]
+# Names that reach S3 buckets and SageMaker resources: lower case, digits, single hyphens.
+CLOUD_NAME = r"^[a-z](-?[a-z0-9]){1,40}$"
+CloudName = Annotated[str, Field(pattern=CLOUD_NAME)]
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+class GeneratorSource(Strict):
+    """The built-in customer-churn generator (deterministic under its seed)."""
+
+    kind: Literal["generator"] = "generator"
+    rows: int = Field(20_000, ge=100, le=50_000_000)
+    seed: int = 7
+    shift: float = Field(0.0, ge=0.0, le=5.0, description="Distribution shift, 0 = none.")
+    start: str = Field("2025-01-01", description="First event date (ISO).")
+    dirty_fraction: float = Field(0.01, ge=0.0, le=1.0, description="Rows made invalid on purpose.")
+
+
+class FileSource(Strict):
+    """A CSV or Parquet file or folder; relative paths resolve against the config's folder."""
+
+    kind: Literal["csv", "parquet"]
+    path: str = Field(min_length=1)
+    delimiter: str = Field(",", min_length=1, max_length=1)
+
+
+Source = Annotated[GeneratorSource | FileSource, Field(discriminator="kind")]
+
+ColumnType = Literal["int", "float", "string", "category", "bool", "timestamp"]
+
+
+class Column(Strict):
+    """One source column: its type, nullability and allowed values."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+    type: ColumnType
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _limits_fit_type(self) -> Column:
+        if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
+            raise ValueError(f"min/max apply to int and float columns, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        if self.type == "category" and not self.categories:
+            raise ValueError("a category column needs a non-empty 'categories' list")
+        if self.categories is not None and self.type != "category":
+            raise ValueError(f"categories apply to category columns, not {self.type}")
+        return self
+
+
+class Schema(Strict):
+    """Columns of the source and the roles some of them play."""
+
+    table: Name = "events"
+    columns: list[Column] = Field(min_length=2)
+    target: str
+    entity_id: str | None = None
+    event_time: str | None = None
+    allow_extra_columns: bool = False
+
+    @model_validator(mode="after")
+    def _roles_are_columns(self) -> Schema:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate column names: {dupes}")
+        for role in ("target", "entity_id", "event_time"):
+            value = getattr(self, role)
+            if value is not None and value not in names:
+                raise ValueError(f"{role} {value!r} is not a column; columns are {names}")
+        if self.event_time and self.column(self.event_time).type != "timestamp":
+            raise ValueError(f"event_time column {self.event_time!r} must have type timestamp")
+        return self
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+class DataConfig(Strict):
+    source: Source = Field(default_factory=GeneratorSource)
+    schema_: Schema = Field(alias="schema")
+    max_bad_fraction: float = Field(0.05, ge=0.0, le=1.0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- features -------------------------------------------------------------------------------
+
+Transform = Literal[
+    "identity", "log1p", "ratio", "difference", "product", "one_hot", "bucketize", "clip",
+    "day_of_week", "month", "hour", "is_null",
+]
+ARITY = {"ratio": 2, "difference": 2, "product": 2}
+
+
+class Feature(Strict):
+    """One declared feature: a row-wise transform of source columns (no fitted state)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+    transform: Transform = "identity"
+    inputs: list[str] = Field(min_length=1)
+    boundaries: list[float] | None = None
+    lower: float | None = None
+    upper: float | None = None
+
+    @model_validator(mode="after")
+    def _arity(self) -> Feature:
+        want = ARITY.get(self.transform, 1)
+        if len(self.inputs) != want:
+            raise ValueError(f"transform {self.transform} takes {want} input(s), got {self.inputs}")
+        if self.transform == "bucketize" and not self.boundaries:
+            raise ValueError("bucketize needs 'boundaries'")
+        if self.boundaries and self.boundaries != sorted(self.boundaries):
+            raise ValueError("boundaries must be increasing")
+        return self
+
+
+class FeaturesConfig(Strict):
+    group: Name = "features"
+    declared: list[Feature] = Field(min_length=1)
+    test_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+    validation_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+    split: Literal["time", "random"] = "time"
+
+
+# --- model ----------------------------------------------------------------------------------
+
+
+class IntRange(Strict):
+    int: tuple[int, int]
+
+    @field_validator("int")
+    @classmethod
+    def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] > v[1]:
+            raise ValueError(f"low {v[0]} must be <= high {v[1]}")
+        return v
+
+
+class FloatRange(Strict):
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> FloatRange:
+        ranges = [r for r in (self.uniform, self.loguniform) if r is not None]
+        if len(ranges) != 1:
+            raise ValueError("give exactly one of uniform or loguniform")
+        lo, hi = ranges[0]
+        if lo > hi:
+            raise ValueError(f"low {lo} must be <= high {hi}")
+        if self.loguniform is not None and lo <= 0:
+            raise ValueError("loguniform bounds must be > 0")
+        return self
+
+
+class Choice(Strict):
+    choice: list[Any] = Field(min_length=1)
+
+
+Param = IntRange | FloatRange | Choice
+
+
+class SearchConfig(Strict):
+    trials: int = Field(8, ge=1, le=10_000)
+    space: dict[str, Param] = Field(default_factory=dict)
+
+
+class ModelConfig(Strict):
+    name: CloudName = "model"
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    framework: Literal["xgboost", "pytorch"] = "xgboost"
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    seed: int = 42
+    threads: int = Field(2, ge=1, le=256)
+
+
+METRICS = {
+    "binary": ("roc_auc", "pr_auc", "accuracy", "f1", "logloss"),
+    "multiclass": ("accuracy", "f1_macro", "logloss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+LOWER_IS_BETTER = {"logloss", "rmse", "mae"}
+
+
+class QualityGate(Strict):
+    metric: str = "roc_auc"
+    min_value: float | None = None
+    min_gain: float = 0.0
+
+
+# --- serving, monitoring, registry, environments --------------------------------------------
+
+
+class ScalingStep(Strict):
+    """One step: when the metric is at least `lower` (per instance per minute) add `change`."""
+
+    lower: float = Field(ge=0)
+    change: int
+
+
+class ScalingConfig(Strict):
+    policy: Literal["step", "target_tracking"] = "step"
+    metric: str = "InvocationsPerInstance"
+    scale_out: list[ScalingStep] = Field(
+        default_factory=lambda: [ScalingStep(lower=600, change=1), ScalingStep(lower=1200, change=2)]
+    )
+    scale_in: list[ScalingStep] = Field(default_factory=lambda: [ScalingStep(lower=0, change=-1)])
+    scale_in_threshold: float = Field(200, ge=0)
+    target_value: float = Field(700, gt=0)
+    cooldown_out_s: int = Field(60, ge=0)
+    cooldown_in_s: int = Field(300, ge=0)
+    evaluation_periods: int = Field(1, ge=1)
+
+
+class ServingConfig(Strict):
+    instance_type: str = "ml.m5.large"
+    min_instances: int = Field(1, ge=0)
+    max_instances: int = Field(4, ge=1)
+    latency_p99_ms: float = Field(100, gt=0)
+    image: str | None = Field(None, description="Inference image URI; the cloud default if unset.")
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ServingConfig:
+        if self.min_instances > self.max_instances:
+            raise ValueError(
+                f"min_instances ({self.min_instances}) must be <= max_instances "
+                f"({self.max_instances})"
+            )
+        return self
+
+
+class MonitoringConfig(Strict):
+    psi_threshold: float = Field(0.2, gt=0)
+    ks_pvalue: float = Field(0.01, gt=0, lt=1)
+    missing_increase: float = Field(0.05, ge=0, le=1)
+    quality_drop: float = Field(0.05, ge=0)
+    schedule: str = "cron(0 * * * ? *)"
+
+
+class RegistryConfig(Strict):
+    backend: Literal["local", "sagemaker"] = "local"
+    approval: Literal["auto", "manual"] = "auto"
+
+
+class TrackingConfig(Strict):
+    uri: str | None = Field(None, description="MLflow tracking URI; local SQLite if unset.")
+    experiment: str | None = None
+
+
+class Environment(Strict):
+    cloud: Literal["aws", "azure", "gcp"]
+    account: str | None = None
+    subscription: str | None = None
+    project: str | None = None
+    region: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _identity(self) -> Environment:
+        need = {"aws": "account", "azure": "subscription", "gcp": "project"}[self.cloud]
+        if not getattr(self, need):
+            raise ValueError(f"a {self.cloud} environment needs '{need}'")
+        if self.cloud == "aws" and not re.fullmatch(r"\d{12}", self.account or ""):
+            raise ValueError(f"account must be 12 digits, got {self.account!r}")
+        return self
+
+
+class ProjectConfig(Strict):
+    """The whole project: one file drives local runs and every cloud."""
+
+    project: CloudName
+    pipeline: str = "pipelines/training.yaml"
+    data: DataConfig
+    features: FeaturesConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    quality_gate: QualityGate = Field(default_factory=QualityGate)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    environments: dict[Name, Environment] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ProjectConfig:
+        schema = self.data.schema_
+        names = {c.name for c in schema.columns}
+        for i, feat in enumerate(self.features.declared):
+            for col in feat.inputs:
+                if col not in names:
+                    raise ValueError(
+                        f"features.declared[{i}] ({feat.name}): input {col!r} is not a schema "
+                        f"column; columns are {sorted(names)}"
+                    )
+                if col == schema.target:
+                    raise ValueError(
+                        f"features.declared[{i}] ({feat.name}) reads the target {col!r}: "
+                        "that leaks the label into the model"
+                    )
+        allowed = METRICS[self.model.task]
+        if self.quality_gate.metric not in allowed:
+            raise ValueError(
+                f"quality_gate.metric {self.quality_gate.metric!r} does not fit task "
+                f"{self.model.task}; allowed: {', '.join(allowed)}"
+            )
+        target = schema.column(schema.target)
+        if self.model.task == "regression" and target.type not in ("int", "float"):
+            raise ValueError(f"a regression target must be int or float, not {target.type}")
+        return self
+
+    @property
+    def table(self) -> Schema:
+        """The data schema (columns and their roles)."""
+        return self.data.schema_

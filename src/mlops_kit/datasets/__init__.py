@@ -1,0 +1,1 @@
+"""Data sets the kit ships (generated, never downloaded)."""

@@ -1,0 +1,54 @@
+"""Model frameworks behind one interface: fit, predict, save, load, explain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_kit.models.base import Model, ModelMeta, read_meta
+
+__all__ = ["Model", "ModelMeta", "PackagedModel", "fit", "load_model"]
+
+
+def fit(framework: str, X: np.ndarray, y: np.ndarray, meta: ModelMeta,
+        params: dict[str, Any]) -> Model:
+    """Train a model of `framework` ('xgboost' or 'pytorch') on X, y."""
+    if framework == "pytorch":
+        from mlops_kit.models.mlp import MLPModel
+
+        return MLPModel.fit(X, y, meta, params)
+    from mlops_kit.models.xgb import XGBModel
+
+    return XGBModel.fit(X, y, meta, params)
+
+
+class PackagedModel:
+    """A saved model folder: the model plus the feature spec that turns source rows into inputs."""
+
+    def __init__(self, folder: Path) -> None:
+        from mlops_kit.steps.base import read_json
+        from mlops_kit.steps.features import FeatureSet
+
+        self.folder = folder
+        self.meta = read_meta(folder)
+        self.features = FeatureSet.from_spec(read_json(folder / "feature_spec.json"))
+        if self.meta.framework == "pytorch":
+            from mlops_kit.models.mlp import MLPModel
+
+            self.model: Model = MLPModel.load(folder, self.meta)
+        else:
+            from mlops_kit.models.xgb import XGBModel
+
+            self.model = XGBModel.load(folder, self.meta)
+
+    def predict_source(self, rows: pd.DataFrame) -> np.ndarray:
+        """Predictions for source-schema rows (features computed by the packaged spec)."""
+        return self.model.predict(self.features.transform(rows).to_numpy(dtype="float64"))
+
+
+def load_model(folder: Path) -> PackagedModel:
+    """Load a packaged model folder written by the train step."""
+    return PackagedModel(folder)

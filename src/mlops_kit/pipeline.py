@@ -1,0 +1,105 @@
+"""The cloud-neutral pipeline definition (`pipelines/*.yaml`), loaded and checked.
+
+Every runner (local, SageMaker, Azure ML, Vertex AI) reads the same definition: steps in
+order, each wired by channel names to the outputs of earlier steps.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from mlops_kit.config import ConfigError, LoadedConfig
+from mlops_kit.steps.base import StepSpec
+
+EXTERNAL = {"registry.production"}
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    publish: str | None = None
+    online_store: bool = False
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the DAG: its module, inputs (`channel -> source`) and outputs."""
+
+    name: str
+    inputs: dict[str, str]
+    outputs: dict[str, Output]
+    cache: bool = True
+    module: ModuleType = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def spec(self) -> StepSpec:
+        return self.module.SPEC  # type: ignore[no-any-return]
+
+    @property
+    def upstream(self) -> set[str]:
+        return {src.split(".")[0] for src in self.inputs.values() if src not in EXTERNAL}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    steps: tuple[Step, ...]
+    path: Path
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)
+
+
+def load_pipeline(loaded: LoadedConfig) -> Pipeline:
+    """The config's pipeline file, checked against each step module's own signature."""
+    path = loaded.resolve(loaded.config.pipeline)
+    if not path.is_file():
+        raise ConfigError(f"{loaded.path}: pipeline: file {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_pipeline(raw, path)
+
+
+def parse_pipeline(raw: Any, path: Path) -> Pipeline:
+    if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list) or not raw["steps"]:
+        raise ConfigError(f"{path}: needs a 'steps' list")
+    steps: list[Step] = []
+    for i, item in enumerate(raw["steps"]):
+        steps.append(_step(item, f"{path}: steps[{i}]", {s.name: s for s in steps}))
+    return Pipeline(str(raw.get("name", path.stem)), tuple(steps), path)
+
+
+def _step(item: Any, where: str, earlier: dict[str, Step]) -> Step:
+    if not isinstance(item, dict) or "name" not in item:
+        raise ConfigError(f"{where}: each step needs a 'name'")
+    name = item["name"]
+    try:
+        module = importlib.import_module(f"mlops_kit.steps.{name}")
+        spec: StepSpec = module.SPEC
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{where}: no step module mlops_kit.steps.{name}") from exc
+    inputs = dict(item.get("inputs") or {})
+    outputs = {k: Output(k, **(v or {})) for k, v in (item.get("outputs") or {}).items()}
+    declared = set(spec.inputs) | set(spec.optional_inputs)
+    if not set(spec.inputs) <= set(inputs) or not set(inputs) <= declared:
+        raise ConfigError(f"{where} ({name}): inputs {sorted(inputs)} do not match the step's "
+                          f"channels {sorted(spec.inputs)} (optional {sorted(spec.optional_inputs)})")
+    if set(outputs) != set(spec.outputs):
+        raise ConfigError(f"{where} ({name}): outputs {sorted(outputs)} do not match the step's "
+                          f"channels {sorted(spec.outputs)}")
+    for channel, source in inputs.items():
+        src_step, _, src_out = str(source).partition(".")
+        if source in EXTERNAL:
+            continue
+        if src_step not in earlier or src_out not in earlier[src_step].outputs:
+            raise ConfigError(f"{where} ({name}): input {channel} = {source!r} is not an output "
+                              "of an earlier step")
+    return Step(name, inputs, outputs, bool(item.get("cache", True)), module)

@@ -1,0 +1,30 @@
+"""Model registries behind one interface; `open_registry` picks the back-end from the config."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mlops_kit.config import LoadedConfig
+from mlops_kit.registry.base import (
+    STATUSES,
+    ModelVersion,
+    Registry,
+    RegistryError,
+    Status,
+    production,
+)
+
+__all__ = ["STATUSES", "ModelVersion", "Registry", "RegistryError", "Status", "open_registry",
+           "production"]
+
+
+def open_registry(loaded: LoadedConfig, **options: Any) -> Registry:
+    """The configured registry. Cloud back-ends load lazily, so step code never imports an SDK."""
+    backend = loaded.config.registry.backend
+    if backend == "local":
+        from mlops_kit.registry.local import LocalRegistry
+
+        return LocalRegistry(options.get("root") or loaded.state_dir / "registry")
+    module = importlib.import_module("mlops_kit.adapters.aws.registry")
+    return module.SageMakerRegistry.from_config(loaded, **options)  # type: ignore[no-any-return]

@@ -1,0 +1,72 @@
+"""The model registry interface; a local file-backed and a SageMaker back-end implement it.
+
+Semantics follow SageMaker Model Registry: a model package group per model name, versions
+numbered from 1, approval status per version, and "production" = the newest Approved version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Status = Literal["PendingManualApproval", "Approved", "Rejected"]
+STATUSES: tuple[Status, ...] = ("PendingManualApproval", "Approved", "Rejected")
+
+
+class RegistryError(Exception):
+    """A registry operation that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version: where its artifacts are and everything known about it."""
+
+    model: str
+    version: int
+    status: Status
+    artifact_uri: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    lineage: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "version": self.version, "status": self.status,
+            "artifact_uri": self.artifact_uri, "metrics": self.metrics, "params": self.params,
+            "lineage": self.lineage, "created": self.created, "description": self.description,
+        }
+
+
+class Registry(Protocol):
+    """What the steps and the CLI need of a registry, whatever stores it."""
+
+    def register(self, model: str, model_dir: Path, *, status: Status,
+                 metrics: dict[str, float], params: dict[str, Any],
+                 lineage: dict[str, Any], description: str = "") -> ModelVersion:
+        """Store `model_dir`'s files as a new version of `model` and return it."""
+        ...
+
+    def versions(self, model: str) -> list[ModelVersion]:
+        """All versions of `model`, oldest first (empty if the model is unknown)."""
+        ...
+
+    def get(self, model: str, version: int) -> ModelVersion:
+        """One version; RegistryError if it does not exist."""
+        ...
+
+    def set_status(self, model: str, version: int, status: Status) -> ModelVersion:
+        """Approve or reject a version."""
+        ...
+
+    def download(self, model: str, version: int, dest: Path) -> Path:
+        """Put the version's model files into `dest` (created) and return it."""
+        ...
+
+
+def production(registry: Registry, model: str) -> ModelVersion | None:
+    """The version in production: the newest Approved one, or None."""
+    approved = [v for v in registry.versions(model) if v.status == "Approved"]
+    return approved[-1] if approved else None

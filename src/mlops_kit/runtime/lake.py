@@ -1,0 +1,112 @@
+"""The lake: zones of Parquet tables, registered in a catalog, queried with DuckDB.
+
+Publishing adds or replaces partitions (a re-run of the same ingestion date replaces that
+date only); every published table is (re)registered with its columns and partitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlops_kit.config import LoadedConfig
+from mlops_kit.config.model import FileSource
+from mlops_kit.runtime.ports import TableSpec
+
+if TYPE_CHECKING:
+    from mlops_kit.runtime.targets import Target
+
+ZONES = ("raw", "curated", "quarantine", "features")
+
+
+def table_name(loaded: LoadedConfig, zone: str) -> str:
+    """`features` holds the feature group; other zones hold `<zone>_<table>`."""
+    cfg = loaded.config
+    return cfg.features.group if zone == "features" else f"{zone}_{cfg.table.table}"
+
+
+def glue_type(dtype: pa.DataType) -> str:
+    """The Hive/Glue type of an Arrow type."""
+    if pa.types.is_dictionary(dtype):
+        return glue_type(dtype.value_type)
+    checks = [
+        (pa.types.is_boolean, "boolean"), (pa.types.is_int8, "tinyint"),
+        (pa.types.is_int16, "smallint"), (pa.types.is_int32, "int"),
+        (pa.types.is_integer, "bigint"), (pa.types.is_float32, "float"),
+        (pa.types.is_floating, "double"), (pa.types.is_timestamp, "timestamp"),
+        (pa.types.is_date, "date"), (pa.types.is_decimal, "decimal(38,9)"),
+    ]
+    return next((name for check, name in checks if check(dtype)), "string")
+
+
+def publish(target: Target, loaded: LoadedConfig, zone: str, local: Path) -> TableSpec:
+    """Copy a step output into the lake zone and register the table and its partitions."""
+    if zone not in ZONES:
+        raise ValueError(f"unknown lake zone {zone!r}; zones are {ZONES}")
+    name = table_name(loaded, zone)
+    location = target.lake.uri(zone, name)
+    parts = sorted(p for p in local.iterdir() if p.is_dir() and "=" in p.name)
+    if parts:
+        for part in parts:
+            target.lake.put_dir(part, f"{location}/{part.name}")
+    else:
+        target.lake.put_dir(local, location)
+    files = sorted(local.rglob("*.parquet"))
+    schema = pq.read_schema(files[0]) if files else pa.schema([])
+    keys = {p.name.split("=", 1)[0]: "string" for p in parts}
+    columns = {f.name: glue_type(f.type) for f in schema if f.name not in keys}
+    spec = TableSpec(
+        database=target.database, name=name, location=location, columns=columns,
+        partition_keys=keys,
+        partitions=tuple({k: v for k, v in [p.name.split("=", 1)]} for p in parts),
+        description=f"{zone} zone of {loaded.config.project}",
+    )
+    target.catalog.register(spec)
+    return spec
+
+
+def source_digest(loaded: LoadedConfig) -> str | None:
+    """Content hash of a file source (None for the generator, whose config is its content)."""
+    source = loaded.config.data.source
+    if not isinstance(source, FileSource):
+        return None
+    path = loaded.resolve(source.path)
+    files = [path] if path.is_file() else sorted(path.rglob(f"*.{source.kind}"))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest() if files else None
+
+
+def query(loaded: LoadedConfig, sql: str, dialect: str = "athena") -> Any:
+    """Run SQL (Athena/Trino or DuckDB dialect) over the local lake's catalogued tables."""
+    import duckdb
+    import sqlglot
+
+    from mlops_kit.runtime.files import JsonCatalog
+    from mlops_kit.runtime.targets import database_name
+
+    db = database_name(loaded.config.project)
+    tables = JsonCatalog(loaded.state_dir / "catalog.json").tables(db)
+    if not tables:
+        raise LookupError(f"no tables in the local catalog for {db}: run `mlops-kit run` first")
+    try:
+        text = sqlglot.transpile(sql, read=dialect, write="duckdb")[0] if dialect != "duckdb" else sql
+    except sqlglot.errors.ParseError as exc:
+        raise ValueError(f"cannot parse the SQL as {dialect}: {exc}") from exc
+    con = duckdb.connect()
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{db}"')
+    for t in tables:
+        hive = "true" if t.partition_keys else "false"
+        glob = f"{t.location}/**/*.parquet"
+        for schema in (db, "main"):
+            con.execute(f'CREATE VIEW "{schema}"."{t.name}" AS SELECT * FROM read_parquet('
+                        f"'{glob}', hive_partitioning={hive}, union_by_name=true)")
+    return con.execute(text).df()

@@ -1,0 +1,56 @@
+"""The ports the runner drives: where artifacts live and where lake tables are catalogued.
+
+Local adapters (files, a JSON catalog) are the default; the AWS adapters (S3, Glue) implement
+the same protocols and are exercised against moto by `mlops-kit run --target moto`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A lake table: name, columns (name -> Hive/Glue type), location and partitions."""
+
+    database: str
+    name: str
+    location: str
+    columns: dict[str, str]
+    partition_keys: dict[str, str] = field(default_factory=dict)
+    partitions: tuple[dict[str, str], ...] = ()
+    description: str = ""
+
+
+class Storage(Protocol):
+    """Artifact storage addressed by URIs (`file://...` or a plain path locally, `s3://...`)."""
+
+    def uri(self, *parts: str) -> str:
+        """The URI of a location under the storage root."""
+        ...
+
+    def put_dir(self, local: Path, uri: str) -> None:
+        """Copy every file under `local` to `uri`, replacing what was there."""
+        ...
+
+    def get_dir(self, uri: str, local: Path) -> Path:
+        """Copy every file under `uri` into `local` (created) and return it."""
+        ...
+
+    def listing(self, uri: str) -> dict[str, int]:
+        """Relative path -> size in bytes of every file under `uri` (empty if none)."""
+        ...
+
+
+class Catalog(Protocol):
+    """A table catalog (a JSON file locally, the Glue Data Catalog on AWS)."""
+
+    def register(self, table: TableSpec) -> None:
+        """Create or update the table and add its partitions (idempotent)."""
+        ...
+
+    def tables(self, database: str) -> list[TableSpec]:
+        """Every table of `database`, with its partitions."""
+        ...

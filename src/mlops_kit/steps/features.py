@@ -1,0 +1,200 @@
+"""Features: declared row-wise transforms into an offline store, an online store of the latest
+values per entity, and a point-in-time correct training set split by time.
+
+The transforms have no fitted state, so the serving handler applies the very same code to a
+request (no training/serving skew); the spec travels with the model as `feature_spec.json`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from mlops_kit.config.model import Feature, FeaturesConfig, Schema
+from mlops_kit.steps.base import (
+    Job,
+    StepError,
+    StepSpec,
+    job_main,
+    read_parquet_dir,
+    write_json,
+    write_parquet,
+)
+
+SPEC = StepSpec("features", "processing", inputs=("curated",),
+                outputs=("offline", "online", "training_set"))
+ENTITY, TIME, LABEL = "entity_id", "event_time", "label"
+SPLITS = ("train", "validation", "test")
+
+
+def slug(value: str) -> str:
+    """A category as a safe column-name part (XGBoost rejects `[`, `]`, `<`)."""
+    return re.sub(r"[^0-9a-zA-Z]+", "_", value).strip("_").lower() or "blank"
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The declared features over a schema; `transform` maps source rows to model inputs."""
+
+    features: tuple[Feature, ...]
+    schema: Schema
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> FeatureSet:
+        return cls(tuple(Feature.model_validate(f) for f in spec["features"]),
+                   Schema.model_validate(spec["schema"]))
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"features": [f.model_dump(exclude_none=True) for f in self.features],
+                "schema": self.schema.model_dump(by_alias=True, exclude_none=True),
+                "columns": self.columns}
+
+    @property
+    def columns(self) -> list[str]:
+        """The model's input columns, in order."""
+        out = []
+        for f in self.features:
+            if f.transform == "one_hot":
+                cats = self.schema.column(f.inputs[0]).categories or []
+                out += [f"{f.name}__{slug(c)}" for c in cats]
+            else:
+                out.append(f.name)
+        return out
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Model inputs (float64, NaN for missing) for every row of `frame`."""
+        missing = sorted({c for f in self.features for c in f.inputs} - set(frame.columns))
+        if missing:
+            raise StepError(f"columns needed by the features are missing: {missing}")
+        parts: dict[str, np.ndarray] = {}
+        for f in self.features:
+            parts.update(self._one(f, frame))
+        return pd.DataFrame(parts, index=frame.index)[self.columns]
+
+    def _one(self, f: Feature, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        col = self.schema.column(f.inputs[0])
+        x = frame[f.inputs[0]]
+        if f.transform == "one_hot":
+            text = x.astype("string")
+            return {f"{f.name}__{slug(c)}": (text == c).fillna(False).to_numpy(dtype="float64")
+                    for c in col.categories or []}
+        if f.transform == "is_null":
+            return {f.name: x.isna().to_numpy(dtype="float64")}
+        if f.transform in ("day_of_week", "month", "hour"):
+            ts = pd.to_datetime(x, errors="coerce")
+            part = {"day_of_week": ts.dt.dayofweek, "month": ts.dt.month, "hour": ts.dt.hour}
+            return {f.name: part[f.transform].to_numpy(dtype="float64", na_value=np.nan)}
+        v = self._numeric(x, col.type, col.categories)
+        if f.transform in ("ratio", "difference", "product"):
+            other = self.schema.column(f.inputs[1])
+            w = self._numeric(frame[f.inputs[1]], other.type, other.categories)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out = {"ratio": v / np.where(w == 0, np.nan, w), "difference": v - w,
+                       "product": v * w}[f.transform]
+            return {f.name: out}
+        if f.transform == "log1p":
+            return {f.name: np.log1p(np.clip(v, 0, None))}
+        if f.transform == "clip":
+            return {f.name: np.clip(v, f.lower, f.upper)}
+        if f.transform == "bucketize":
+            b = np.digitize(v, f.boundaries or []).astype("float64")
+            return {f.name: np.where(np.isnan(v), np.nan, b)}
+        return {f.name: v}
+
+    @staticmethod
+    def _numeric(x: pd.Series, kind: str, categories: list[str] | None) -> np.ndarray:
+        if kind == "category":
+            codes = pd.Categorical(x.astype("string"), categories=categories).codes
+            return np.where(codes < 0, np.nan, codes).astype("float64")
+        if kind == "timestamp":
+            ts = pd.to_datetime(x, errors="coerce")
+            return (ts.astype("int64") / 1e9).where(ts.notna()).to_numpy(dtype="float64")
+        if kind == "bool":
+            return x.astype("float64").to_numpy()
+        return pd.to_numeric(x, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def keys(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Entity id and event time of each row.
+
+    Without both an entity id and an event time there is no history to join on, so each row is
+    its own entity (its source row number) at its event or ingestion time.
+    """
+    by_row = not (schema.entity_id and schema.event_time)
+    entity = frame["_source_row"] if by_row else frame[schema.entity_id]
+    entity = entity.astype("string")
+    if schema.event_time:
+        time = pd.to_datetime(frame[schema.event_time])
+    else:
+        time = pd.to_datetime(frame.get("ingest_date", pd.Timestamp.now().normalize()))
+    return pd.DataFrame({ENTITY: entity.to_numpy(), TIME: np.asarray(time, dtype="datetime64[us]")})
+
+
+def point_in_time_join(labels: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """For each label, the newest feature row of its entity at or before the label's time."""
+    con = duckdb.connect()
+    con.register("labels", labels)
+    con.register("features", features)
+    joined = con.execute(
+        f"""SELECT l.*, f.* EXCLUDE ({ENTITY}, {TIME}) FROM labels l
+        ASOF LEFT JOIN features f ON l.{ENTITY} = f.{ENTITY} AND l.{TIME} >= f.{TIME}
+        ORDER BY l.{TIME}, l.{ENTITY}"""
+    ).df()
+    con.close()
+    return joined
+
+
+def split(frame: pd.DataFrame, cfg: FeaturesConfig, seed: int) -> dict[str, pd.DataFrame]:
+    """Train / validation / test: by time (the newest rows are held out) or at random."""
+    n = len(frame)
+    if cfg.split == "time":
+        order = np.argsort(frame[TIME].to_numpy(), kind="stable")
+    else:
+        order = np.random.default_rng(seed).permutation(n)
+    n_test = int(n * cfg.test_fraction)
+    n_val = int((n - n_test) * cfg.validation_fraction)
+    cut = [n - n_test - n_val, n - n_test]
+    parts = dict(zip(SPLITS, np.split(order, cut), strict=True))
+    sizes = {k: len(v) for k, v in parts.items()}
+    if min(sizes.values()) == 0:
+        raise StepError(f"too few rows ({n}) to split into train/validation/test: {sizes}")
+    return {k: frame.iloc[v].reset_index(drop=True) for k, v in parts.items()}
+
+
+def run(job: Job) -> dict[str, Any]:
+    cfg = job.config.config
+    schema = cfg.table
+    curated = read_parquet_dir(job.input("curated"))
+    fs = FeatureSet(tuple(cfg.features.declared), schema)
+    key = keys(curated, schema)
+    offline = pd.concat([key, fs.transform(curated).reset_index(drop=True)], axis=1)
+    write_parquet(offline, job.output("offline") / "part-00000.parquet")
+    latest = offline.sort_values(TIME).drop_duplicates(ENTITY, keep="last")
+    write_parquet(latest, job.output("online") / "latest.parquet")
+
+    labels = key.assign(**{LABEL: curated[schema.target].to_numpy(), "_row": np.arange(len(key))})
+    source = curated.drop(columns=["_source_row", "ingest_date"], errors="ignore")
+    parts = split(point_in_time_join(labels, offline), cfg.features, cfg.model.seed)
+    out = job.output("training_set")
+    for name, part in parts.items():
+        write_parquet(part.drop(columns="_row"), out / f"{name}.parquet")
+    test_rows = parts["test"]["_row"].to_numpy()
+    write_parquet(source.iloc[test_rows].reset_index(drop=True), out / "test_source.parquet")
+    write_json(fs.to_spec(), out / "feature_spec.json")
+    sizes = {k: len(v) for k, v in parts.items()}
+    write_json({"rows": sizes, "group": cfg.features.group, "columns": fs.columns,
+                "entities": int(latest.shape[0])}, out / "_split.json")
+    return {"features": len(fs.columns), **sizes, "entities": int(latest.shape[0])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(SPEC, run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

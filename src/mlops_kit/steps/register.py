@@ -1,0 +1,97 @@
+"""Register: a new model version with its lineage, only if the candidate passed the gate."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from mlops_kit.registry import Registry, Status
+from mlops_kit.steps.base import Job, StepError, StepSpec, job_main, read_json, write_json
+
+SPEC = StepSpec("register", "processing", inputs=("model", "evaluation"),
+                outputs=("registration",))
+PACKAGES = ("mlops-kit", "xgboost-cpu", "xgboost", "torch", "scikit-learn", "pandas", "numpy",
+            "pyarrow", "duckdb", "mlflow-skinny")
+
+
+def git_commit(folder: Path) -> dict[str, Any]:
+    """The commit the code came from (`MLOPS_GIT_COMMIT` in CI jobs) and whether it was dirty."""
+    if os.environ.get("MLOPS_GIT_COMMIT"):
+        return {"commit": os.environ["MLOPS_GIT_COMMIT"], "dirty": False}
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=folder, capture_output=True, text=True, check=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": head, "dirty": bool(dirty)}
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def lineage(job: Job, training: dict[str, Any]) -> dict[str, Any]:
+    """Everything needed to reproduce the version: data, code, config, packages, runs."""
+    return {
+        "data_version": job.params.get("data_version"),
+        "curated_version": job.params.get("curated_version"),
+        "git": git_commit(job.config.root),
+        "config_digest": job.config.digest,
+        "environment": job.config.env,
+        "packages": package_versions(),
+        "pipeline_run": job.params.get("run_id"),
+        "mlflow_run_id": training.get("mlflow_run_id"),
+        "model_digest": job.params.get("model_digest"),
+    }
+
+
+def run(job: Job) -> dict[str, Any]:
+    cfg = job.config.config
+    evaluation = read_json(job.input("evaluation") / "evaluation.json")
+    out = job.output("registration")
+    if not evaluation["passed"]:
+        write_json({"registered": False, "reasons": evaluation["reasons"]},
+                   out / "registration.json")
+        return {"registered": False}
+    registry: Registry | None = job.services.get("registry")
+    if registry is None:
+        raise StepError("no model registry was given to the register step")
+    digest = job.params.get("model_digest")
+    same = [v for v in registry.versions(cfg.model.name)
+            if digest and v.lineage.get("model_digest") == digest]
+    if same:
+        write_json({"registered": False, "already": same[-1].to_dict(),
+                    "reasons": [f"this exact model is already version {same[-1].version}"]},
+                   out / "registration.json")
+        return {"registered": False, "already_version": same[-1].version}
+    model_dir = job.input("model")
+    training = read_json(model_dir / "training.json")
+    status: Status = "Approved" if cfg.registry.approval == "auto" else "PendingManualApproval"
+    version = registry.register(
+        cfg.model.name, model_dir, status=status, metrics=evaluation["metrics"],
+        params=training["best_params"], lineage=lineage(job, training),
+        description=f"{cfg.project}: {'; '.join(evaluation['reasons'])}"[:1000],
+    )
+    write_json({"registered": True, **version.to_dict()}, out / "registration.json")
+    return {"registered": True, "version": version.version, "status": version.status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(SPEC, run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
