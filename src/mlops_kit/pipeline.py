@@ -91,7 +91,8 @@ def _step(item: Any, where: str, earlier: dict[str, Step]) -> Step:
     declared = set(spec.inputs) | set(spec.optional_inputs)
     if not set(spec.inputs) <= set(inputs) or not set(inputs) <= declared:
         raise ConfigError(f"{where} ({name}): inputs {sorted(inputs)} do not match the step's "
-                          f"channels {sorted(spec.inputs)} (optional {sorted(spec.optional_inputs)})")
+                          f"channels {sorted(spec.inputs)} "
+                          f"(optional {sorted(spec.optional_inputs)})")
     if set(outputs) != set(spec.outputs):
         raise ConfigError(f"{where} ({name}): outputs {sorted(outputs)} do not match the step's "
                           f"channels {sorted(spec.outputs)}")

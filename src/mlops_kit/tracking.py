@@ -33,8 +33,12 @@ class Tracker:
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.mlflow = mlflow
+        prior = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(tracking_uri(loaded))
-        name = loaded.config.tracking.experiment or f"{loaded.config.project}-{loaded.config.model.name}"
+        if prior is None:  # mlflow exports the URI; keep it from leaking into the next config
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        cfg = loaded.config
+        name = cfg.tracking.experiment or f"{cfg.project}-{cfg.model.name}"
         if mlflow.get_experiment_by_name(name) is None:
             artifacts = (loaded.state_dir / "mlflow-artifacts" / name).resolve()
             with contextlib.suppress(Exception):

@@ -95,7 +95,8 @@ def _apply_sets(raw: dict[str, Any], sets: list[str], path: Path) -> dict[str, A
     for item in sets:
         dotted, sep, text = item.partition("=")
         if not sep or not dotted:
-            raise ConfigError(f"{path}: --set {item!r}: use FIELD=VALUE, e.g. data.source.rows=1000")
+            raise ConfigError(
+                f"{path}: --set {item!r}: use FIELD=VALUE, e.g. data.source.rows=1000")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -161,15 +162,15 @@ def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             key = "schema" if part == "schema_" else part
-            match = next((v for k, v in node.value if k.value == key), None)
+            match = next(((k, v) for k, v in node.value if k.value == key), None)
             if match is None:
                 return best
-            node = match
+            best, node = match[0].start_mark.line + 1, match[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if part >= len(node.value):
                 return best
             node = node.value[part]
+            best = node.start_mark.line + 1
         else:
             return best
-        best = node.start_mark.line + 1
     return best

@@ -226,7 +226,8 @@ class ScalingConfig(Strict):
     policy: Literal["step", "target_tracking"] = "step"
     metric: str = "InvocationsPerInstance"
     scale_out: list[ScalingStep] = Field(
-        default_factory=lambda: [ScalingStep(lower=600, change=1), ScalingStep(lower=1200, change=2)]
+        default_factory=lambda: [ScalingStep(lower=600, change=1),
+                                 ScalingStep(lower=1200, change=2)]
     )
     scale_in: list[ScalingStep] = Field(default_factory=lambda: [ScalingStep(lower=0, change=-1)])
     scale_in_threshold: float = Field(200, ge=0)

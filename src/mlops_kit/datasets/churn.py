@@ -25,7 +25,8 @@ def generate(rows: int, seed: int = 7, shift: float = 0.0, start: str = "2025-01
     t0 = np.datetime64(start, "s")
     event_time = t0 + (day * 86_400 + rng.integers(0, 86_400, rows)).astype("timedelta64[s]")
 
-    contract = _pick(rng, rows, CONTRACTS, np.array([0.55, 0.25, 0.20]) + [0.15 * shift, -0.1 * shift, -0.05 * shift])
+    mix = np.array([0.55, 0.25, 0.20]) + np.array([0.15, -0.1, -0.05]) * shift
+    contract = _pick(rng, rows, CONTRACTS, mix)
     payment = _pick(rng, rows, PAYMENTS, [0.35, 0.2, 0.22, 0.23])
     internet = _pick(rng, rows, INTERNET, [0.35, 0.45, 0.20])
     tenure = np.clip(rng.gamma(2.0, 14.0, rows) - 6 * shift, 0, 72).astype(np.int64)

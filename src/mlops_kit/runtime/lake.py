@@ -98,7 +98,8 @@ def query(loaded: LoadedConfig, sql: str, dialect: str = "athena") -> Any:
     if not tables:
         raise LookupError(f"no tables in the local catalog for {db}: run `mlops-kit run` first")
     try:
-        text = sqlglot.transpile(sql, read=dialect, write="duckdb")[0] if dialect != "duckdb" else sql
+        text = sql if dialect == "duckdb" else sqlglot.transpile(sql, read=dialect,
+                                                                 write="duckdb")[0]
     except sqlglot.errors.ParseError as exc:
         raise ValueError(f"cannot parse the SQL as {dialect}: {exc}") from exc
     con = duckdb.connect()

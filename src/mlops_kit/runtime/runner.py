@@ -217,7 +217,8 @@ class Runner:
     def _key(self, step: Step, inputs: dict[str, dict[str, Any]]) -> str:
         parts = {
             "code": self.code,
-            "config": {s: config_section(self.loaded, s) for s in CONFIG_SECTIONS.get(step.name, ())},
+            "config": {s: config_section(self.loaded, s)
+                       for s in CONFIG_SECTIONS.get(step.name, ())},
             "inputs": {ch: v["digest"] for ch, v in inputs.items()},
         }
         if step.name == "ingest":

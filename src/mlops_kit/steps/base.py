@@ -85,7 +85,8 @@ def job_main(spec: StepSpec, run: Callable[[Job], dict[str, Any]],
     """The module entry point: `python -m mlops_kit.steps.<name> [--input ch=dir] ...`."""
     ins, outs = default_paths(spec)
     parser = argparse.ArgumentParser(prog=f"python -m mlops_kit.steps.{spec.name}")
-    parser.add_argument("--config", default=os.environ.get("MLOPS_CONFIG", str(_config_default(spec))))
+    parser.add_argument("--config",
+                        default=os.environ.get("MLOPS_CONFIG", str(_config_default(spec))))
     parser.add_argument("--env", default=os.environ.get("MLOPS_ENV"))
     parser.add_argument("--input", action="append", default=[], metavar="CHANNEL=DIR")
     parser.add_argument("--output", action="append", default=[], metavar="CHANNEL=DIR")
@@ -106,7 +107,8 @@ def job_main(spec: StepSpec, run: Callable[[Job], dict[str, Any]],
 
 
 def _config_default(spec: StepSpec) -> Path:
-    base = Path("/opt/ml/processing/input") if spec.kind == "processing" else Path("/opt/ml/input/data")
+    processing = spec.kind == "processing"
+    base = Path("/opt/ml/processing/input" if processing else "/opt/ml/input/data")
     return base / "config" / "mlops.yaml"
 
 

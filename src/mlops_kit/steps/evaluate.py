@@ -78,9 +78,9 @@ def run(job: Job) -> dict[str, Any]:
               "production_version": prod_version, "rows": len(rows),
               "importance": importance, "plots": [p.name for p in plots]}
     write_json(result, out / "evaluation.json")
-    return {"passed": passed, cfg.quality_gate.metric: round(cand_metrics[cfg.quality_gate.metric], 4),
-            "production": None if prod_metrics is None else round(
-                prod_metrics[cfg.quality_gate.metric], 4)}
+    metric = cfg.quality_gate.metric
+    return {"passed": passed, metric: round(cand_metrics[metric], 4),
+            "production": None if prod_metrics is None else round(prod_metrics[metric], 4)}
 
 
 def _version_of(folder: Path) -> int | None:

@@ -86,9 +86,8 @@ class FeatureSet:
         if f.transform == "is_null":
             return {f.name: x.isna().to_numpy(dtype="float64")}
         if f.transform in ("day_of_week", "month", "hour"):
-            ts = pd.to_datetime(x, errors="coerce")
-            part = {"day_of_week": ts.dt.dayofweek, "month": ts.dt.month, "hour": ts.dt.hour}
-            return {f.name: part[f.transform].to_numpy(dtype="float64", na_value=np.nan)}
+            part = getattr(pd.to_datetime(x, errors="coerce").dt, f.transform)
+            return {f.name: part.to_numpy(dtype="float64", na_value=np.nan)}
         v = self._numeric(x, col.type, col.categories)
         if f.transform in ("ratio", "difference", "product"):
             other = self.schema.column(f.inputs[1])

@@ -55,12 +55,12 @@ def _files(path: Path, kind: str) -> list[Path]:
 
 def _read_csv(path: Path, delimiter: str) -> pa.Table:
     try:
-        names = pacsv.read_csv(
-            path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            read_options=pacsv.ReadOptions(skip_rows_after_names=10**12)).column_names
+        parse = pacsv.ParseOptions(delimiter=delimiter)
+        with pacsv.open_csv(path, parse_options=parse) as reader:
+            names = reader.schema.names
         text = dict.fromkeys(names, pa.string())
         return pacsv.read_csv(
-            path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            path, parse_options=parse,
             convert_options=pacsv.ConvertOptions(column_types=text, strings_can_be_null=True),
         )
     except pa.ArrowInvalid as exc:

@@ -8,9 +8,9 @@ metric; the best parameters are refit on train + validation. Every trial is an M
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 import shutil
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np

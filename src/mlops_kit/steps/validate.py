@@ -100,7 +100,8 @@ def validate(raw: pd.DataFrame, schema: Schema) -> Validation:
     if schema.entity_id and schema.event_time:
         keys = [schema.entity_id, schema.event_time]
         dup = frame.duplicated(keys, keep="first") & frame[keys].notna().all(axis=1)
-        checks.add(dup, f"duplicate ({schema.entity_id}, {schema.event_time}): an earlier row has it")
+        checks.add(dup, f"duplicate ({schema.entity_id}, {schema.event_time}): "
+                        "an earlier row has it")
     bad = checks.bad()
     reason, counts = checks.reasons(bad)
     meta = [c for c in META if c in raw.columns]

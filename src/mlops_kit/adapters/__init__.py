@@ -1,0 +1,1 @@
+"""Cloud adapters: implementations of the runtime ports and the registry for each cloud."""

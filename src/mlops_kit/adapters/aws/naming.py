@@ -1,0 +1,60 @@
+"""Names of the AWS resources derived from the config; the CDK app uses the same functions."""
+
+from __future__ import annotations
+
+import re
+
+from mlops_kit.config import LoadedConfig
+
+DEFAULT_TARGET = ("123456789012", "us-east-1")
+_PACKAGE_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def lake_bucket(project: str, account: str, region: str) -> str:
+    """The data-lake bucket: `<project>-lake-<account>-<region>`."""
+    return _bucket(f"{project}-lake-{account}-{region}")
+
+
+def artifacts_bucket(project: str, account: str, region: str) -> str:
+    """The artifacts bucket (models, step outputs): `<project>-artifacts-<account>-<region>`."""
+    return _bucket(f"{project}-artifacts-{account}-{region}")
+
+
+def glue_database(project: str) -> str:
+    """The Glue database of the project's lake tables (Glue names take '_', not '-')."""
+    return project.replace("-", "_")
+
+
+def model_package_group(project: str, model: str) -> str:
+    """The SageMaker model package group of `model`; ValueError if SageMaker would refuse it."""
+    name = f"{project}-{model}"
+    if not _PACKAGE_GROUP.match(name):
+        raise ValueError(
+            f"model package group name {name!r} is not valid for SageMaker: it must match "
+            f"{_PACKAGE_GROUP.pattern} (letters, digits and hyphens, at most 63 characters)"
+        )
+    return name
+
+
+def aws_target(loaded: LoadedConfig) -> tuple[str, str]:
+    """(account, region): the selected environment's, else the first AWS one, else a default."""
+    env = loaded.environment
+    if env is not None:
+        if env.cloud != "aws":
+            raise ValueError(f"environment {loaded.env!r} targets {env.cloud}, not aws")
+        return str(env.account), env.region
+    for candidate in loaded.config.environments.values():
+        if candidate.cloud == "aws":
+            return str(candidate.account), candidate.region
+    return DEFAULT_TARGET
+
+
+def _bucket(name: str) -> str:
+    """`name` if it is a valid S3 bucket name; ValueError otherwise."""
+    if not _BUCKET.match(name) or ".." in name:
+        raise ValueError(
+            f"S3 bucket name {name!r} is not valid: 3-63 lower-case letters, digits, '.' or '-' "
+            "(shorten the project name)"
+        )
+    return name

@@ -1,0 +1,47 @@
+"""Shared fixtures: a small copy of the example project in a temp folder, isolated state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlops_kit.config import LoadedConfig, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(folder: Path, changes: dict[str, Any] | None = None) -> Path:
+    """The example config, made small (2,000 rows, 2 trials), with `changes` merged in."""
+    from mlops_kit.config import deep_merge
+
+    raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
+    raw = deep_merge(raw, {"data": {"source": {"rows": 2000}},
+                           "model": {"search": {"trials": 2}, "params": {"n_estimators": 60}},
+                           "quality_gate": {"min_value": 0.6}})
+    raw = deep_merge(raw, changes or {})
+    source = (changes or {}).get("data", {}).get("source", {})
+    if source.get("kind", "generator") != "generator":
+        raw["data"]["source"] = source
+    path = folder / "mlops.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MLOPS_GIT_COMMIT", "0" * 40)
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+@pytest.fixture
+def loaded(config_path: Path) -> LoadedConfig:
+    return load_config(config_path)

@@ -1,0 +1,121 @@
+"""The typed config: defaults, environments, overrides, and one clear error per fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlops_kit.cli import main
+from mlops_kit.config import ConfigError, load_config
+from tests.conftest import ROOT, write_config
+
+
+def broken(tmp_path: Path, text_from: str, text_to: str) -> Path:
+    src = (ROOT / "mlops.yaml").read_text()
+    assert text_from in src
+    path = tmp_path / "bad.yaml"
+    path.write_text(src.replace(text_from, text_to, 1))
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_example_config_loads_with_defaults() -> None:
+    loaded = load_config(ROOT / "mlops.yaml")
+    cfg = loaded.config
+    assert cfg.project == "churn"
+    assert cfg.model.framework == "xgboost"
+    assert cfg.monitoring.ks_pvalue == 0.01
+    assert cfg.table.target == "churned"
+    assert len(loaded.digest) == 64
+
+
+def test_environment_overrides_apply_only_to_that_environment() -> None:
+    dev = load_config(ROOT / "mlops.yaml", env="dev").config
+    prod = load_config(ROOT / "mlops.yaml", env="prod").config
+    assert (dev.serving.min_instances, prod.serving.min_instances) == (1, 2)
+    assert (dev.registry.approval, prod.registry.approval) == ("auto", "manual")
+
+
+def test_unknown_environment_is_an_error_not_a_fallback() -> None:
+    with pytest.raises(ConfigError, match=r"environments\.qa: no such environment; defined: dev"):
+        load_config(ROOT / "mlops.yaml", env="qa")
+
+
+@pytest.mark.parametrize(("old", "new", "field", "needle", "allowed"), [
+    ("framework: xgboost ", "framework: lightgbm ", "model.framework", "framework: lightgbm",
+     "'xgboost' or 'pytorch'"),
+    ("rows: 20000", "rows: 10", "data.source.rows", "rows: 10", "greater than or equal to 100"),
+    ("metric: roc_auc", "metric: rmse", "(top level)", None, "allowed: roc_auc"),
+    ("min_instances: 1", "min_instances: 9", "serving", "serving:", "must be <= max_instances"),
+    ("psi_threshold: 0.2", "psi_treshold: 0.2", "monitoring.psi_treshold", "psi_treshold",
+     "unknown field"),
+    ("account: \"111111111111\"", "account: \"abc\"", "environments.dev", "dev:", "12 digits"),
+])
+def test_bad_field_names_file_line_field_value_and_fix(
+        tmp_path: Path, old: str, new: str, field: str, needle: str | None, allowed: str) -> None:
+    path = broken(tmp_path, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f": {field}: " in message
+    assert allowed in message
+    if needle:
+        assert f"{path}:{line_of(path, needle)}:" in message
+
+
+def test_feature_reading_the_target_is_refused(tmp_path: Path) -> None:
+    path = broken(tmp_path, "inputs: [tenure_months]}", "inputs: [churned]}")
+    with pytest.raises(ConfigError, match="leaks the label"):
+        load_config(path)
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("project: x\ndata: [unclosed\n")
+    with pytest.raises(ConfigError, match=rf"{path}:\d+: not valid YAML"):
+        load_config(path)
+
+
+def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(path)
+
+
+def test_set_overrides_and_bad_set(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    cfg = load_config(path, sets=["data.source.rows=500", "model.framework=pytorch"]).config
+    assert cfg.data.source.rows == 500  # type: ignore[union-attr]
+    assert cfg.model.framework == "pytorch"
+    with pytest.raises(ConfigError, match="FIELD=VALUE"):
+        load_config(path, sets=["oops"])
+
+
+def test_cli_validate_exit_codes(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(main, ["validate", "--config", str(ROOT / "mlops.yaml")])
+    assert ok.exit_code == 0, ok.output
+    assert "project churn" in ok.output
+    bad = broken(tmp_path, "task: binary", "task: ranking")
+    res = runner.invoke(main, ["validate", "--config", str(bad)])
+    assert res.exit_code == 2
+    assert "model.task" in res.output and "ranking" in res.output
+
+
+def test_category_needs_categories(tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+    raw["data"]["schema"]["columns"][5].pop("categories")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"data\.schema\.columns\[5\].*categories"):
+        load_config(path)
