@@ -21,13 +21,14 @@ demo: install
 	  "SELECT contract, count(*) AS customers, round(avg(churned), 3) AS churn_rate FROM curated_customers GROUP BY 1 ORDER BY 1"
 	$(BIN)/mlops-kit registry list --config mlops.yaml
 
-## test: install, then lint, check the import contracts and run the tests
+## test: install, then lint (ruff, import contracts, mypy) and run the tests
 test: install lint
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 typecheck: install
 	$(BIN)/mypy

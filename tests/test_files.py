@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from mlops_kit import fileio
+from mlops_kit.fileio import write_json_atomic
 from mlops_kit.runtime import files
-from mlops_kit.runtime.files import JsonCatalog, LocalStorage, write_json_atomic
+from mlops_kit.runtime.files import JsonCatalog, LocalStorage
 from mlops_kit.runtime.ports import TableSpec
 
 
@@ -61,7 +63,7 @@ def test_put_dir_hard_links_and_falls_back_to_copies(tmp_path: Path,
     def no_link(*_: object) -> None:
         raise OSError("cross-device link")
 
-    monkeypatch.setattr(files.os, "link", no_link)
+    monkeypatch.setattr(fileio.os, "link", no_link)
     storage.put_dir(src, storage.uri("copied"))
     copied = Path(storage.uri("copied", "m.bin"))
     assert copied.read_text() == "weights"

@@ -34,12 +34,13 @@ class Step:
     name: str
     inputs: dict[str, str]
     outputs: dict[str, Output]
+    module: ModuleType = field(repr=False, compare=False)
     cache: bool = True
-    module: ModuleType = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
     @property
     def spec(self) -> StepSpec:
-        return self.module.SPEC  # type: ignore[no-any-return]
+        spec: StepSpec = self.module.SPEC
+        return spec
 
     @property
     def upstream(self) -> set[str]:
@@ -103,4 +104,4 @@ def _step(item: Any, where: str, earlier: dict[str, Step]) -> Step:
         if src_step not in earlier or src_out not in earlier[src_step].outputs:
             raise ConfigError(f"{where} ({name}): input {channel} = {source!r} is not an output "
                               "of an earlier step")
-    return Step(name, inputs, outputs, bool(item.get("cache", True)), module)
+    return Step(name, inputs, outputs, module, bool(item.get("cache", True)))

@@ -148,12 +148,15 @@ class FeaturesConfig(Strict):
 # --- model ----------------------------------------------------------------------------------
 
 
+IntPair = tuple[int, int]
+
+
 class IntRange(Strict):
-    int: tuple[int, int]
+    int: IntPair
 
     @field_validator("int")
     @classmethod
-    def _ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+    def _ordered(cls, v: IntPair) -> IntPair:
         if v[0] > v[1]:
             raise ValueError(f"low {v[0]} must be <= high {v[1]}")
         return v

@@ -51,6 +51,7 @@ class XGBModel:
         return cls(booster, meta)
 
     def importance(self) -> dict[str, float]:
-        gain = self.booster.get_score(importance_type="total_gain")
+        gain = {k: float(v) for k, v in self.booster.get_score(importance_type="total_gain").items()
+                if not isinstance(v, list)}
         total = sum(gain.values()) or 1.0
         return {c: float(gain.get(c, 0.0)) / total for c in self.meta.columns}

@@ -27,4 +27,5 @@ def open_registry(loaded: LoadedConfig, **options: Any) -> Registry:
 
         return LocalRegistry(options.get("root") or loaded.state_dir / "registry")
     module = importlib.import_module("mlops_kit.adapters.aws.registry")
-    return module.SageMakerRegistry.from_config(loaded, **options)  # type: ignore[no-any-return]
+    registry: Registry = module.SageMakerRegistry.from_config(loaded, **options)
+    return registry

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from mlops_kit.fileio import file_lock, fsync_dir, walk_files, write_json_atomic
 from mlops_kit.registry.base import STATUSES, ModelVersion, RegistryError, Status
-from mlops_kit.runtime.files import file_lock, fsync_dir, walk_files, write_json_atomic
 
 INDEX = "registry.json"
 VERSION_FILE = "version.json"

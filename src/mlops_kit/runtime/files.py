@@ -7,93 +7,22 @@ crash leaves either the old content or the new one, never half of it.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
+from mlops_kit.fileio import (
+    file_lock,
+    fsync_dir,
+    link_or_copy,
+    local_path,
+    walk_files,
+    write_json_atomic,
+)
 from mlops_kit.runtime.ports import TableSpec
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write `data` as JSON to `path` through a temp file and `os.replace` (all or nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries to disk so a rename survives a power cut (best effort)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive `fcntl` lock on `path` (created) for the duration of the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def walk_files(folder: Path) -> dict[str, Path]:
-    """Relative POSIX path -> absolute path of every file under `folder` (empty if missing)."""
-    if not folder.is_dir():
-        return {}
-    out: dict[str, Path] = {}
-    for dirpath, _dirs, names in os.walk(folder):
-        for name in names:
-            full = Path(dirpath) / name
-            out[full.relative_to(folder).as_posix()] = full
-    return dict(sorted(out.items()))
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link `src` to `dst`, or copy it (with metadata) where links are not possible."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def local_path(uri: str) -> Path:
-    """The path a local URI names: a plain path or a `file://` URI."""
-    if uri.startswith("file://"):
-        return Path(unquote(urlparse(uri).path))
-    if "://" in uri:
-        raise ValueError(f"not a local path or file:// URI: {uri!r}")
-    return Path(uri)
 
 
 class LocalStorage:

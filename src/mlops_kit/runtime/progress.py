@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from mlops_kit.runtime.runner import RunResult, StepRecord
@@ -15,7 +16,7 @@ class StepProgress:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.status = None
+        self.status: Status | None = None
 
     def __call__(self, event: str, rec: StepRecord) -> None:
         if event == "start":

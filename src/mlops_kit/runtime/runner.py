@@ -215,7 +215,7 @@ class Runner:
                 "local": str(dest)}
 
     def _key(self, step: Step, inputs: dict[str, dict[str, Any]]) -> str:
-        parts = {
+        parts: dict[str, Any] = {
             "code": self.code,
             "config": {s: config_section(self.loaded, s)
                        for s in CONFIG_SECTIONS.get(step.name, ())},
@@ -236,7 +236,7 @@ class Runner:
             if self.target.artifacts.listing(out["uri"]) != {
                     f: meta["bytes"] for f, meta in out["files"].items()}:
                 return None
-        return record  # type: ignore[no-any-return]
+        return dict(record)
 
     def _publish(self, zone: str | None, online: bool, out: dict[str, Any], work: Path) -> None:
         if online:

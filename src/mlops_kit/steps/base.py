@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
+from mlops_kit.fileio import write_json_atomic
 
 JobKind = Literal["processing", "training"]
 
@@ -164,10 +165,7 @@ def write_parquet(df: pd.DataFrame, path: Path) -> Path:
 
 def write_json(obj: Any, path: Path) -> Path:
     """Write JSON atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomic(path, obj)
     return path
 
 

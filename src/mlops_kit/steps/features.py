@@ -128,10 +128,12 @@ def keys(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     entity = frame["_source_row"] if by_row else frame[schema.entity_id]
     entity = entity.astype("string")
     if schema.event_time:
-        time = pd.to_datetime(frame[schema.event_time])
+        time = np.asarray(pd.to_datetime(frame[schema.event_time]), dtype="datetime64[us]")
+    elif "ingest_date" in frame.columns:
+        time = np.asarray(pd.to_datetime(frame["ingest_date"].astype(str)), dtype="datetime64[us]")
     else:
-        time = pd.to_datetime(frame.get("ingest_date", pd.Timestamp.now().normalize()))
-    return pd.DataFrame({ENTITY: entity.to_numpy(), TIME: np.asarray(time, dtype="datetime64[us]")})
+        time = np.full(len(frame), np.datetime64(pd.Timestamp.now().normalize(), "us"))
+    return pd.DataFrame({ENTITY: entity.to_numpy(), TIME: time})
 
 
 def point_in_time_join(labels: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:

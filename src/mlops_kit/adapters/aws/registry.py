@@ -25,9 +25,9 @@ from botocore.exceptions import ClientError
 from mlops_kit.adapters.aws import naming
 from mlops_kit.adapters.aws.storage import ensure_bucket, split_uri
 from mlops_kit.config import LoadedConfig
+from mlops_kit.fileio import walk_files
 from mlops_kit.registry.base import ModelVersion, RegistryError, Status
 from mlops_kit.registry.local import check_status
-from mlops_kit.runtime.files import walk_files
 
 CONTENT_TYPES = ["text/csv", "application/json"]
 METADATA_PROPERTY = "mlops.metadata_uri"
