@@ -132,3 +132,18 @@ def test_steps_run_alone_as_jobs_with_sagemaker_style_channels(config_path: Path
                               str(tmp_path / "missing.yaml")], capture_output=True, text=True,
                              check=False)
     assert bad_cfg.returncode == 2 and "config file not found" in bad_cfg.stderr
+
+
+def test_unexpected_error_is_recorded_with_its_traceback(
+        config_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_kit.steps import features
+
+    def boom(job: object) -> dict[str, object]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(features, "run", boom)
+    with pytest.raises(RunFailed, match="RuntimeError: disk on fire") as info:
+        run_pipeline(load_config(config_path))
+    log = info.value.result.run_dir / "features.log"
+    assert "Traceback" in log.read_text() and "disk on fire" in log.read_text()
+    assert [s.status for s in info.value.result.steps][2:4] == ["failed", "not run"]

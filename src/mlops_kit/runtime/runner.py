@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,13 +123,9 @@ class Runner:
                 self.listener("start", rec)
                 try:
                     self._run_step(step, rec, work / step.name)
-                except StepError as exc:
-                    rec.status, rec.error = "failed", str(exc)
-                    self.listener("end", rec)
-                    for later in records[records.index(rec) + 1:]:
-                        later.status = "not run"
-                    result.status = "failed"
-                    raise RunFailed(f"step {step.name} failed: {exc}", result) from exc
+                except Exception as exc:
+                    self._fail(rec, exc, records, result)
+                    raise RunFailed(f"step {step.name} failed: {rec.error}", result) from exc
                 self.listener("end", rec)
             result.status = "succeeded"
         finally:
@@ -137,6 +134,20 @@ class Runner:
             result.manifest = self._manifest(result)
             write_json(result.manifest, self.run_dir / "manifest.json")
         return result
+
+    def _fail(self, rec: StepRecord, exc: Exception, records: list[StepRecord],
+              result: RunResult) -> None:
+        """Record a failure; an unexpected one keeps its traceback in `<step>.log`."""
+        rec.status, rec.error = "failed", str(exc)
+        if not isinstance(exc, StepError):
+            log = self.run_dir / f"{rec.name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("".join(traceback.format_exception(exc)))
+            rec.error = f"{type(exc).__name__}: {exc} (traceback in {log})"
+        self.listener("end", rec)
+        for later in records[records.index(rec) + 1:]:
+            later.status = "not run"
+        result.status = "failed"
 
     # --- one step ---------------------------------------------------------------------------
 
