@@ -23,6 +23,11 @@ def write_config(folder: Path, changes: dict[str, Any] | None = None) -> Path:
                            "model": {"search": {"trials": 2}, "params": {"n_estimators": 60}},
                            "quality_gate": {"min_value": 0.6}})
     raw = deep_merge(raw, changes or {})
+    model = (changes or {}).get("model", {})
+    if "params" in model:  # a framework's hyper-parameters replace, never merge
+        raw["model"]["params"] = model["params"]
+    if "space" in model.get("search", {}):
+        raw["model"]["search"]["space"] = model["search"]["space"]
     source = (changes or {}).get("data", {}).get("source", {})
     if source.get("kind", "generator") != "generator":
         raw["data"]["source"] = source

@@ -278,6 +278,12 @@ def test_open_registry_picks_sagemaker(aws: None, tmp_path: Path) -> None:
         SageMakerRegistry.from_config(loaded_config(tmp_path), sesion=None)
 
 
+def test_pytorch_model_needs_an_explicit_image(aws: None, tmp_path: Path) -> None:
+    text = CONFIG.replace("registry:", "model: {framework: pytorch}\nregistry:")
+    with pytest.raises(ValueError, match=r"'pytorch' has no default .*set serving\.image"):
+        SageMakerRegistry.from_config(loaded_config(tmp_path, text), client_config=FAST)
+
+
 def test_sagemaker_register_versions_status_download(registry: SageMakerRegistry,
                                                      model_dir: Path, tmp_path: Path) -> None:
     assert registry.versions("churn-classifier") == []

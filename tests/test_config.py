@@ -94,7 +94,8 @@ def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
 
 def test_set_overrides_and_bad_set(tmp_path: Path) -> None:
     path = write_config(tmp_path)
-    cfg = load_config(path, sets=["data.source.rows=500", "model.framework=pytorch"]).config
+    cfg = load_config(path, sets=["data.source.rows=500", "model.framework=pytorch",
+                                  "model.params={epochs: 2}", "model.search.space={}"]).config
     assert cfg.data.source.rows == 500  # type: ignore[union-attr]
     assert cfg.model.framework == "pytorch"
     with pytest.raises(ConfigError, match="FIELD=VALUE"):
@@ -119,3 +120,27 @@ def test_category_needs_categories(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=r"data\.schema\.columns\[5\].*categories"):
         load_config(path)
+
+
+def test_unknown_hyper_parameter_is_refused(tmp_path: Path) -> None:
+    path = broken(tmp_path, "max_depth: 5,", "max_dept: 5,")
+    with pytest.raises(ConfigError, match=r"model: .*unknown xgboost hyper-parameter\(s\) "
+                                          r"\['max_dept'\]; known: .*max_depth"):
+        load_config(path)
+
+
+def test_cli_error_text_is_printed_verbatim(tmp_path: Path) -> None:
+    """Brackets in an error (lists of allowed values) must survive the terminal's markup."""
+    path = broken(tmp_path, "max_depth: 5,", "max_dept: 5,")
+    res = CliRunner().invoke(main, ["validate", "--config", str(path)])
+    assert res.exit_code == 2
+    assert "['max_dept']" in res.output
+
+
+def test_cli_run_with_a_bad_pipeline_file_exits_2(tmp_path: Path) -> None:
+    text = (ROOT / "mlops.yaml").read_text().replace("pipeline: pipelines/training.yaml",
+                                                     "pipeline: nowhere.yaml")
+    (tmp_path / "mlops.yaml").write_text(text)
+    res = CliRunner().invoke(main, ["run", "--config", str(tmp_path / "mlops.yaml")])
+    assert res.exit_code == 2, res.output
+    assert "nowhere.yaml not found" in res.output

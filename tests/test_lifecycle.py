@@ -80,6 +80,14 @@ def test_failed_step_stops_the_run_and_is_recorded(tmp_path: Path) -> None:
     manifest = json.loads((info.value.result.run_dir / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert (info.value.result.run_dir / "report.html").is_file()
+    kept = info.value.result.run_dir / "validate" / "quarantine"
+    assert str(kept) in str(info.value)
+    quarantined = pd.read_parquet(kept)
+    counts = json.loads((kept.parent / "profile" / "validation.json").read_text())
+    assert len(quarantined) == counts["quarantined"] > 0
+    assert counts["rows_in"] == counts["valid"] + counts["quarantined"]
+    assert quarantined["_reason"].str.len().min() > 0
+    assert set(manifest["steps"][1]["outputs"]) == {"quarantine", "profile"}  # nothing curated
 
 
 def test_moto_target_uses_s3_glue_and_sagemaker(config_path: Path) -> None:

@@ -68,7 +68,8 @@ def test_best_trial_is_chosen(loaded: LoadedConfig, tmp_path: Path) -> None:
 
 def test_pytorch_mlp_same_interface(tmp_path: Path) -> None:
     loaded = load_config(write_config(tmp_path, {"model": {
-        "framework": "pytorch", "params": {"epochs": 4, "hidden_sizes": [16]},
+        "framework": "pytorch",
+        "params": {"epochs": 6, "hidden_sizes": [16], "learning_rate": 0.01},
         "search": {"trials": 1, "space": {}}}}))
     ts = training_set(loaded, tmp_path)
     train_model(loaded, ts, tmp_path / "m")

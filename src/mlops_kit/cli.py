@@ -5,16 +5,23 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 
 console = Console(stderr=False, highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+def fail(kind: str, exc: BaseException | str, code: int = 1) -> NoReturn:
+    """Print `kind: message` to stderr (the message verbatim, never read as markup) and exit."""
+    err.print(f"[bold red]{kind}[/]: {escape(str(exc))}", soft_wrap=True)
+    sys.exit(code)
 
 
 def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -30,8 +37,7 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             loaded = load_config(config_path, env=env, sets=list(sets))
         except ConfigError as exc:
-            err.print(f"[bold red]config error[/]: {exc}", markup=True, soft_wrap=True)
-            sys.exit(2)
+            fail("config error", exc, 2)
         return fn(loaded=loaded, **kw)
 
     return wrapper
@@ -71,10 +77,11 @@ def run(loaded: LoadedConfig, target: str, no_cache: bool, ingest_date: str | No
     try:
         result = run_pipeline(loaded, target, use_cache=not no_cache, params=params,
                               listener=progress)
+    except ConfigError as exc:
+        fail("config error", exc, 2)
     except RunFailed as exc:
         progress.summary(exc.result)
-        err.print(f"[bold red]run failed[/]: {exc}", soft_wrap=True)
-        sys.exit(1)
+        fail("run failed", exc)
     progress.summary(result)
 
 
@@ -94,8 +101,7 @@ def query(loaded: LoadedConfig, sql: str, dialect: str, fmt: str, limit: int) ->
     try:
         frame = run_query(loaded, sql, dialect)
     except (LookupError, ValueError, duckdb.Error) as exc:
-        err.print(f"[bold red]query error[/]: {exc}", soft_wrap=True)
-        sys.exit(1)
+        fail("query error", exc)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":
@@ -138,8 +144,7 @@ def _set_status(loaded: LoadedConfig, version: int, status: str) -> None:
     try:
         v = open_registry(loaded).set_status(loaded.config.model.name, version, status)  # type: ignore[arg-type]
     except RegistryError as exc:
-        err.print(f"[bold red]registry error[/]: {exc}", soft_wrap=True)
-        sys.exit(1)
+        fail("registry error", exc)
     console.print(f"{v.model} version {v.version}: {v.status}")
 
 

@@ -101,13 +101,14 @@ def _apply_sets(raw: dict[str, Any], sets: list[str], path: Path) -> dict[str, A
             value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: --set {item!r}: value is not valid YAML") from exc
-        over: dict[str, Any] = {}
-        node = over
+        raw = copy.deepcopy(raw)
+        node = raw
         *parents, last = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{path}: --set {item!r}: {part} is not a mapping")
         node[last] = value
-        raw = deep_merge(raw, over)
     return raw
 
 

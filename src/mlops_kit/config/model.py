@@ -191,6 +191,20 @@ class SearchConfig(Strict):
     space: dict[str, Param] = Field(default_factory=dict)
 
 
+HYPER_PARAMETERS = {
+    "xgboost": frozenset({
+        "n_estimators", "num_boost_round", "eta", "learning_rate", "gamma", "min_split_loss",
+        "max_depth", "min_child_weight", "max_delta_step", "subsample", "sampling_method",
+        "colsample_bytree", "colsample_bylevel", "colsample_bynode", "lambda", "reg_lambda",
+        "alpha", "reg_alpha", "scale_pos_weight", "grow_policy", "max_leaves", "max_bin",
+        "num_parallel_tree", "max_cat_to_onehot", "base_score", "eval_metric",
+        "monotone_constraints", "interaction_constraints", "multi_strategy",
+    }),
+    "pytorch": frozenset({"hidden_sizes", "learning_rate", "epochs", "batch_size",
+                          "weight_decay", "dropout"}),
+}
+
+
 class ModelConfig(Strict):
     name: CloudName = "model"
     task: Literal["binary", "multiclass", "regression"] = "binary"
@@ -199,6 +213,18 @@ class ModelConfig(Strict):
     search: SearchConfig = Field(default_factory=SearchConfig)
     seed: int = 42
     threads: int = Field(2, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _known_params(self) -> ModelConfig:
+        known = HYPER_PARAMETERS[self.framework]
+        for where, keys in (("params", self.params), ("search.space", self.search.space)):
+            unknown = sorted(set(keys) - known)
+            if unknown:
+                raise ValueError(
+                    f"{where}: unknown {self.framework} hyper-parameter(s) {unknown}; "
+                    f"known: {sorted(known)}"
+                )
+        return self
 
 
 METRICS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
@@ -29,7 +30,8 @@ class StepProgress:
         info = ", ".join(f"{k}={v}" for k, v in rec.summary.items())
         if rec.error:
             info = rec.error
-        self.console.print(f"[{style}]{rec.status:>7}[/] {rec.name:<9} {rec.seconds:6.2f}s  {info}",
+        self.console.print(f"[{style}]{rec.status:>7}[/] {rec.name:<9} {rec.seconds:6.2f}s  "
+                           f"{escape(info)}",
                            soft_wrap=True)
 
     def summary(self, result: RunResult) -> None:

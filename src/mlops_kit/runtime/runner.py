@@ -124,7 +124,7 @@ class Runner:
                 try:
                     self._run_step(step, rec, work / step.name)
                 except Exception as exc:
-                    self._fail(rec, exc, records, result)
+                    self._fail(rec, exc, records, result, work / step.name / "out")
                     raise RunFailed(f"step {step.name} failed: {rec.error}", result) from exc
                 self.listener("end", rec)
             result.status = "succeeded"
@@ -136,9 +136,16 @@ class Runner:
         return result
 
     def _fail(self, rec: StepRecord, exc: Exception, records: list[StepRecord],
-              result: RunResult) -> None:
-        """Record a failure; an unexpected one keeps its traceback in `<step>.log`."""
+              result: RunResult, out: Path) -> None:
+        """Record a failure; keep what the step wrote (e.g. its quarantine) in the run folder,
+        and an unexpected error's traceback in `<step>.log`."""
         rec.status, rec.error = "failed", str(exc)
+        if out.is_dir():
+            kept = self.run_dir / rec.name
+            shutil.copytree(out, kept, dirs_exist_ok=True)
+            rec.outputs = {ch.name: {"uri": str(ch), **_digest_dir(ch)} for ch in
+                           sorted(kept.iterdir()) if ch.is_dir()}
+            rec.error = rec.error.replace(str(out), str(kept))
         if not isinstance(exc, StepError):
             log = self.run_dir / f"{rec.name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)

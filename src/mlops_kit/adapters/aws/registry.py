@@ -142,7 +142,12 @@ class SageMakerRegistry:
         bucket = options.get("bucket") or naming.artifacts_bucket(loaded.config.project,
                                                                   account, region)
         ensure_bucket(s3, bucket, region)
-        image = options.get("image") or loaded.config.serving.image or xgboost_image(region)
+        image = options.get("image") or loaded.config.serving.image
+        if not image and loaded.config.model.framework != "xgboost":
+            raise ValueError(
+                f"model.framework {loaded.config.model.framework!r} has no default SageMaker "
+                "inference image: set serving.image to the image URI that serves it")
+        image = image or xgboost_image(region)
         return cls(sagemaker, s3, bucket=bucket, project=loaded.config.project, image=image)
 
     def register(self, model: str, model_dir: Path, *, status: Status,
