@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -50,3 +52,29 @@ def config_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def loaded(config_path: Path) -> LoadedConfig:
     return load_config(config_path)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A model trained once per test session on the small example project."""
+
+    config: Path
+    state: Path
+    model_dir: Path
+    rows: pd.DataFrame  # held-out source rows (the test split), target included
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    from mlops_kit.runtime.runner import run_pipeline
+
+    folder = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MLOPS_STATE_DIR", str(folder / "state"))
+        env.setenv("MLOPS_GIT_COMMIT", "0" * 40)
+        config = write_config(folder)
+        run_pipeline(load_config(config), params={"ingest_date": "2026-01-01"})
+    state = folder / "state"
+    split = next(state.glob("artifacts/features/*/training_set"))
+    rows = pd.read_parquet(split / "test_source.parquet")
+    return Trained(config, state, state / "registry" / "churn-classifier" / "1", rows)

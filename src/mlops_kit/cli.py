@@ -114,6 +114,80 @@ def query(loaded: LoadedConfig, sql: str, dialect: str, fmt: str, limit: int) ->
         console.print(f"{len(frame)} row(s)")
 
 
+@main.command()
+@config_options
+@click.option("--version", "version", type=int, default=None,
+              help="Registry version to serve (default: production, the newest approved).")
+@click.option("--model-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Serve this model folder instead of a registry version.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: serving.port (8080).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: serving.workers, else the CPU count).")
+@click.option("--no-capture", is_flag=True, help="Do not log requests and responses.")
+def serve(loaded: LoadedConfig, version: int | None, model_dir: str | None, host: str,
+          port: int | None, workers: int | None, no_capture: bool) -> None:
+    """Serve a model over HTTP: GET /ping, POST /invocations (SageMaker's contract)."""
+    from pathlib import Path
+
+    from mlops_kit.registry import RegistryError
+    from mlops_kit.runtime.serving import fetch_version, serve_settings
+    from mlops_kit.serving.app import serve as run_server
+
+    if model_dir and version:
+        fail("usage error", "give --version or --model-dir, not both", 2)
+    folder, label = (Path(model_dir), "local") if model_dir else (Path(), "")
+    if not model_dir:
+        try:
+            folder, chosen = fetch_version(loaded, version)
+        except RegistryError as exc:
+            fail("registry error", exc)
+        label = str(chosen.version)
+    settings = serve_settings(loaded, folder, label, workers=workers, capture=not no_capture)
+    port = port or loaded.config.serving.port
+    console.print(f"serving {loaded.config.model.name} version {label} from {folder} on "
+                  f"http://{host}:{port} with {settings.workers} worker(s); "
+                  f"capture: {settings.capture_dir or 'off'}", soft_wrap=True)
+    run_server(settings, host=host, port=port)
+
+
+@main.command()
+@config_options
+@click.option("--input", "source", required=True, type=click.Path(dir_okay=False),
+              help="CSV (header optional), JSON Lines or Parquet of source rows.")
+@click.option("--output", "dest", required=True, type=click.Path(),
+              help="Output file, or a folder for <input name>.out (as Batch Transform).")
+@click.option("--version", "version", type=int, default=None,
+              help="Registry version (default: production).")
+@click.option("--model-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Use this model folder instead of a registry version.")
+@click.option("--chunk-rows", type=click.IntRange(1, 10_000_000), default=10_000,
+              show_default=True, help="Rows per chunk (bounds memory).")
+@click.option("--accept", type=click.Choice(["text/csv", "application/json"]),
+              default="text/csv", show_default=True, help="Output format, one line per row.")
+def batch(loaded: LoadedConfig, source: str, dest: str, version: int | None,
+          model_dir: str | None, chunk_rows: int, accept: str) -> None:
+    """Batch inference with the serving handler, streamed in chunks."""
+    from pathlib import Path
+
+    from mlops_kit.registry import RegistryError
+    from mlops_kit.runtime.serving import fetch_version
+    from mlops_kit.serving.batch import BatchError, transform
+    from mlops_kit.serving.handler import model_fn
+
+    try:
+        folder = Path(model_dir) if model_dir else fetch_version(loaded, version)[0]
+        model = model_fn(folder, threads=loaded.config.model.threads)
+        result = transform(model, Path(source), dest, chunk_rows=chunk_rows,
+                           accept=accept)
+    except RegistryError as exc:
+        fail("registry error", exc)
+    except BatchError as exc:
+        fail("batch error", exc, 2)
+    console.print(f"{result.rows} rows -> {result.output} in {result.seconds:.2f}s "
+                  f"({result.rows_per_second:,.0f} rows/s)", soft_wrap=True)
+
+
 @main.group()
 def registry() -> None:
     """List, approve and reject model versions."""

@@ -266,8 +266,20 @@ class ScalingConfig(Strict):
     evaluation_periods: int = Field(1, ge=1)
 
 
+class CaptureConfig(Strict):
+    """Data capture: requests and responses logged with model version and time."""
+
+    enabled: bool = True
+    sampling_percent: float = Field(100.0, ge=0, le=100)
+    inputs: bool = Field(True, description="false keeps request bodies out of the log.")
+
+
 class ServingConfig(Strict):
     instance_type: str = "ml.m5.large"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int | None = Field(None, ge=1, le=64, description="Processes; CPU count if unset.")
+    max_payload_mb: float = Field(6.0, gt=0, le=100)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
     min_instances: int = Field(1, ge=0)
     max_instances: int = Field(4, ge=1)
     latency_p99_ms: float = Field(100, gt=0)
@@ -285,10 +297,18 @@ class ServingConfig(Strict):
 
 
 class MonitoringConfig(Strict):
+    """Drift thresholds (see docs/monitoring.md) and where drift metrics go."""
+
     psi_threshold: float = Field(0.2, gt=0)
     ks_pvalue: float = Field(0.01, gt=0, lt=1)
+    ks_min_statistic: float = Field(
+        0.05, ge=0, le=1, description="KS drift also needs this distance, so huge batches "
+        "do not flag negligible shifts.")
     missing_increase: float = Field(0.05, ge=0, le=1)
+    max_violation_fraction: float = Field(
+        0.0, ge=0, le=1, description="Share of rows a constraint may break (0: none).")
     quality_drop: float = Field(0.05, ge=0)
+    metrics_sink: Literal["local", "cloudwatch"] = "local"
     schedule: str = "cron(0 * * * ? *)"
 
 

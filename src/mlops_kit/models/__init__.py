@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,14 @@ def fit(framework: str, X: np.ndarray, y: np.ndarray, meta: ModelMeta,
 class PackagedModel:
     """A saved model folder: the model plus the feature spec that turns source rows into inputs."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
         from mlops_kit.steps.base import read_json
         from mlops_kit.steps.features import FeatureSet
 
         self.folder = folder
         self.meta = read_meta(folder)
+        if threads:
+            self.meta.threads = threads
         self.features = FeatureSet.from_spec(read_json(folder / "feature_spec.json"))
         if self.meta.framework == "pytorch":
             from mlops_kit.models.mlp import MLPModel
@@ -48,7 +51,11 @@ class PackagedModel:
         """Predictions for source-schema rows (features computed by the packaged spec)."""
         return self.model.predict(self.features.transform(rows).to_numpy(dtype="float64"))
 
+    def predict_typed(self, typed: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+        """Predictions for typed source columns (see `features.typed_column`)."""
+        return self.model.predict(self.features.matrix(typed, rows))
 
-def load_model(folder: Path) -> PackagedModel:
-    """Load a packaged model folder written by the train step."""
-    return PackagedModel(folder)
+
+def load_model(folder: Path, threads: int | None = None) -> PackagedModel:
+    """Load a packaged model folder written by the train step (`threads` overrides its own)."""
+    return PackagedModel(folder, threads)

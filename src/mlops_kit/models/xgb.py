@@ -36,8 +36,11 @@ class XGBModel:
         return cls(booster, meta)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        dm = xgb.DMatrix(X, feature_names=self.meta.columns, nthread=self.meta.threads)
-        return np.asarray(self.booster.predict(dm))
+        """Scores for X (columns in `meta.columns` order; NaN is missing)."""
+        out = np.asarray(self.booster.inplace_predict(X), dtype="float64")
+        if out.ndim == 2:  # float32 class probabilities, renormalised in float64
+            out /= out.sum(axis=1, keepdims=True)
+        return out
 
     def save(self, folder: Path) -> None:
         write_meta(self.meta, folder)

@@ -8,7 +8,9 @@ request (no training/serving skew); the spec travels with the model as `feature_
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import duckdb
@@ -54,7 +56,7 @@ class FeatureSet:
                 "schema": self.schema.model_dump(by_alias=True, exclude_none=True),
                 "columns": self.columns}
 
-    @property
+    @cached_property
     def columns(self) -> list[str]:
         """The model's input columns, in order."""
         out = []
@@ -66,56 +68,105 @@ class FeatureSet:
                 out.append(f.name)
         return out
 
+    @cached_property
+    def inputs(self) -> list[str]:
+        """The source columns the features read, in schema order (a request's columns)."""
+        used = {c for f in self.features for c in f.inputs}
+        return [c.name for c in self.schema.columns if c.name in used]
+
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Model inputs (float64, NaN for missing) for every row of `frame`."""
-        missing = sorted({c for f in self.features for c in f.inputs} - set(frame.columns))
+        missing = sorted(set(self.inputs) - set(frame.columns))
         if missing:
             raise StepError(f"columns needed by the features are missing: {missing}")
-        parts: dict[str, np.ndarray] = {}
-        for f in self.features:
-            parts.update(self._one(f, frame))
-        return pd.DataFrame(parts, index=frame.index)[self.columns]
+        typed = {c: typed_column(frame[c], self.schema.column(c).type) for c in self.inputs}
+        return pd.DataFrame(self.matrix(typed, len(frame)), columns=self.columns,
+                            index=frame.index)
 
-    def _one(self, f: Feature, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    def matrix(self, typed: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+        """The model's input matrix from typed source columns (see `typed_column`).
+
+        Training and serving both come here, so a request is transformed by the very code
+        that built the training set.
+        """
+        out = np.empty((rows, len(self.columns)), dtype="float64")
+        at = 0
+        for f in self.features:
+            for values in self._one(f, typed):
+                out[:, at] = values
+                at += 1
+        return out
+
+    def _one(self, f: Feature, typed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         col = self.schema.column(f.inputs[0])
-        x = frame[f.inputs[0]]
+        x = typed[f.inputs[0]]
         if f.transform == "one_hot":
-            text = x.astype("string")
-            return {f"{f.name}__{slug(c)}": (text == c).fillna(False).to_numpy(dtype="float64")
-                    for c in col.categories or []}
+            return [np.asarray(x == c, dtype="float64") for c in col.categories or []]
         if f.transform == "is_null":
-            return {f.name: x.isna().to_numpy(dtype="float64")}
+            return [np.asarray(pd.isna(x), dtype="float64")]
         if f.transform in ("day_of_week", "month", "hour"):
-            part = getattr(pd.to_datetime(x, errors="coerce").dt, f.transform)
-            return {f.name: part.to_numpy(dtype="float64", na_value=np.nan)}
-        v = self._numeric(x, col.type, col.categories)
+            return [_calendar(_as_datetime(x), f.transform)]
+        v = _numeric(x, col.categories)
         if f.transform in ("ratio", "difference", "product"):
             other = self.schema.column(f.inputs[1])
-            w = self._numeric(frame[f.inputs[1]], other.type, other.categories)
+            w = _numeric(typed[f.inputs[1]], other.categories)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = {"ratio": v / np.where(w == 0, np.nan, w), "difference": v - w,
                        "product": v * w}[f.transform]
-            return {f.name: out}
+            return [out]
         if f.transform == "log1p":
-            return {f.name: np.log1p(np.clip(v, 0, None))}
+            return [np.log1p(np.clip(v, 0, None))]
         if f.transform == "clip":
-            return {f.name: np.clip(v, f.lower, f.upper)}
+            return [np.clip(v, f.lower, f.upper)]
         if f.transform == "bucketize":
             b = np.digitize(v, f.boundaries or []).astype("float64")
-            return {f.name: np.where(np.isnan(v), np.nan, b)}
-        return {f.name: v}
+            return [np.where(np.isnan(v), np.nan, b)]
+        return [v]
 
-    @staticmethod
-    def _numeric(x: pd.Series, kind: str, categories: list[str] | None) -> np.ndarray:
-        if kind == "category":
-            codes = pd.Categorical(x.astype("string"), categories=categories).codes
-            return np.where(codes < 0, np.nan, codes).astype("float64")
-        if kind == "timestamp":
-            ts = pd.to_datetime(x, errors="coerce")
-            return (ts.astype("int64") / 1e9).where(ts.notna()).to_numpy(dtype="float64")
-        if kind == "bool":
-            return x.astype("float64").to_numpy()
-        return pd.to_numeric(x, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+def typed_column(values: pd.Series, kind: str) -> np.ndarray:
+    """A source column as the transforms take it: float64 (NaN) for int, float and bool;
+    datetime64[us] (NaT) for timestamps; objects (None) for category and string."""
+    if kind in ("int", "float"):
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    if kind == "bool":
+        return values.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+    if kind == "timestamp":
+        return _as_datetime(values.to_numpy())
+    text = values.astype("string").to_numpy(dtype=object)
+    text[pd.isna(text)] = None
+    return text
+
+
+def _as_datetime(x: np.ndarray | pd.Series) -> np.ndarray:
+    if isinstance(x, np.ndarray) and x.dtype.kind == "M":
+        return x.astype("datetime64[us]")
+    ts = pd.to_datetime(pd.Series(x), errors="coerce", utc=True, format="ISO8601")
+    return ts.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+
+
+def _calendar(ts: np.ndarray, part: str) -> np.ndarray:
+    """Month (1-12), day of week (Monday 0) or hour of datetime64 values, NaN for NaT."""
+    if part == "month":
+        out = ts.astype("datetime64[M]").astype("int64") % 12 + 1
+    elif part == "day_of_week":
+        out = (ts.astype("datetime64[D]").astype("int64") + 3) % 7  # 1970-01-01 was a Thursday
+    else:
+        out = ts.astype("datetime64[h]").astype("int64") % 24
+    return np.where(np.isnat(ts), np.nan, out.astype("float64"))
+
+
+def _numeric(x: np.ndarray, categories: list[str] | None) -> np.ndarray:
+    """Numbers from a typed column: category codes, epoch seconds, or the values."""
+    if x.dtype == object:
+        codes = pd.Categorical(x, categories=categories).codes if categories else None
+        if codes is None:
+            return pd.to_numeric(pd.Series(x), errors="coerce").to_numpy(dtype="float64")
+        return np.where(codes < 0, np.nan, codes).astype("float64")
+    if x.dtype.kind == "M":
+        seconds = x.astype("datetime64[s]").astype("int64").astype("float64")
+        return np.where(np.isnat(x), np.nan, seconds)
+    return x
 
 
 def keys(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -1,0 +1,52 @@
+"""Glue between the config, the registry and the server: which model folder, which settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from mlops_kit.config import LoadedConfig
+from mlops_kit.registry import ModelVersion, RegistryError, open_registry, production
+from mlops_kit.serving.app import ServeSettings
+
+
+def fetch_version(loaded: LoadedConfig, version: int | None = None) -> tuple[Path, ModelVersion]:
+    """The local folder of a registry version (production if None), downloaded once."""
+    registry = open_registry(loaded)
+    model = loaded.config.model.name
+    chosen = registry.get(model, version) if version else production(registry, model)
+    if chosen is None:
+        raise RegistryError(f"{model} has no approved version to serve: run `mlops-kit run`, "
+                            "approve one (`mlops-kit registry approve N`) or pass --version")
+    dest = loaded.state_dir / "serving" / "models" / model / str(chosen.version)
+    if not (dest / ".complete").is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=dest.parent))
+        registry.download(model, chosen.version, tmp)
+        (tmp / ".complete").touch()
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    return dest, chosen
+
+
+def capture_root(loaded: LoadedConfig) -> Path:
+    """Where captured requests of the config's model are written."""
+    return loaded.state_dir / "capture" / loaded.config.model.name
+
+
+def serve_settings(loaded: LoadedConfig, model_dir: Path, version: str, *,
+                   workers: int | None = None, capture: bool = True,
+                   variant: str = "AllTraffic") -> ServeSettings:
+    """Server settings from the config's `serving` section (arguments win)."""
+    serving = loaded.config.serving
+    on = capture and serving.capture.enabled
+    return ServeSettings(
+        model_dir=str(model_dir), model=loaded.config.model.name, version=version,
+        variant=variant, max_payload_mb=serving.max_payload_mb,
+        workers=workers or serving.workers or os.cpu_count() or 1,
+        capture_dir=str(capture_root(loaded)) if on else None,
+        sampling_percent=serving.capture.sampling_percent,
+        capture_inputs=serving.capture.inputs,
+    )

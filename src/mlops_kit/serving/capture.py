@@ -1,0 +1,104 @@
+"""Data capture: requests and responses as JSON Lines, in SageMaker's data-capture layout.
+
+Each worker appends to its own file under `<root>/<YYYY>/<MM>/<DD>/<HH>/`, so there is no
+locking; records are buffered and flushed at least every second and on shutdown.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import random
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from mlops_kit.serving.codec import CSV, JSON, JSONL
+
+FLUSH_SECONDS, FLUSH_RECORDS = 1.0, 500
+PREFIX = "capture"
+
+
+def encoded(body: bytes, content_type: str) -> tuple[str, str]:
+    """(data, encoding) as SageMaker writes them: CSV and JSON as text, others base64."""
+    if content_type in (CSV, JSON, JSONL):
+        try:
+            return body.decode("utf-8"), "CSV" if content_type == CSV else "JSON"
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(body).decode(), "BASE64"
+
+
+class Capture:
+    """Samples and logs invocations of one model version (one worker's writer)."""
+
+    def __init__(self, root: Path, *, model: str, version: str, variant: str = "AllTraffic",
+                 sampling_percent: float = 100.0, inputs: bool = True) -> None:
+        self.root = root
+        self.meta = {"model": model, "modelVersion": version, "variant": variant}
+        self.sampling = sampling_percent / 100.0
+        self.inputs = inputs
+        self.buffer: list[str] = []
+        self.last_flush = time.monotonic()
+        self.name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+
+    def record(self, body: bytes, content_type: str, answer: bytes, answer_type: str,
+               *, latency_ms: float) -> None:
+        """Log one invocation (if sampled)."""
+        if self.sampling < 1.0 and random.random() >= self.sampling:
+            return
+        now = dt.datetime.now(dt.UTC)
+        request: dict[str, Any] = {"observedContentType": content_type, "mode": "INPUT"}
+        if self.inputs:
+            request["data"], request["encoding"] = encoded(body, content_type)
+        else:
+            request["data"], request["encoding"] = "", "REDACTED"
+        data, encoding = encoded(answer, answer_type)
+        record = {
+            "captureData": {
+                "endpointInput": request,
+                "endpointOutput": {"observedContentType": answer_type, "mode": "OUTPUT",
+                                   "data": data, "encoding": encoding},
+            },
+            "eventMetadata": {"eventId": str(uuid.uuid4()),
+                              "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                              "latencyMs": round(latency_ms, 3), **self.meta},
+            "eventVersion": "0",
+        }
+        self.buffer.append(json.dumps(record, separators=(",", ":")))
+        if (len(self.buffer) >= FLUSH_RECORDS
+                or time.monotonic() - self.last_flush >= FLUSH_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the buffered records to this hour's file."""
+        self.last_flush = time.monotonic()
+        if not self.buffer:
+            return
+        folder = self.root / dt.datetime.now(dt.UTC).strftime("%Y/%m/%d/%H")
+        folder.mkdir(parents=True, exist_ok=True)
+        lines, self.buffer = self.buffer, []
+        with (folder / self.name).open("a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+
+def read_capture(root: Path, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Every captured record under `root` (optionally only those at or after `since`)."""
+    out = []
+    for path in sorted(root.rglob("*.jsonl")):
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if since is not None:
+                    when = dt.datetime.strptime(record["eventMetadata"]["inferenceTime"],
+                                                "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+                    if when < since:
+                        continue
+                out.append(record)
+    return out

@@ -1,0 +1,253 @@
+"""Request and response bodies: CSV, JSON and JSON Lines in, CSV or JSON out.
+
+Requests carry source rows (the columns the features read, in schema order); every value is
+checked against the schema, and any fault is a `BadRequest` naming the row, the column and
+what is allowed, never a crash or a silent NaN.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_kit.config.model import Column
+from mlops_kit.steps.features import FeatureSet
+
+CSV, JSON, JSONL = "text/csv", "application/json", "application/jsonlines"
+ALIASES = {"application/x-ndjson": JSONL, "application/jsonl": JSONL, "text/plain": CSV}
+TRUE, FALSE = {"true", "1", "yes", "t", "y"}, {"false", "0", "no", "f", "n"}
+
+
+class BadRequest(Exception):
+    """A request the server refuses, with its HTTP status (4xx) and a message for the caller."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Payload:
+    """A decoded request: rows as lists (positional) or dicts (by name), and its media type."""
+
+    rows: list[Any]
+    content_type: str
+
+
+def media_type(header: str | None, default: str = CSV) -> str:
+    """`text/csv; charset=utf-8` -> `text/csv`, aliases resolved; `default` if absent."""
+    kind = (header or "").split(";")[0].strip().lower()
+    return ALIASES.get(kind, kind) or default
+
+
+def decode(body: bytes, content_type: str | None) -> Payload:
+    """Parse a request body into rows; BadRequest (415) for a type we do not read."""
+    kind = media_type(content_type)
+    if not body.strip():
+        raise BadRequest("empty request body: send at least one row")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8 text (byte {exc.start})") from exc
+    if kind == CSV:
+        return Payload(csv_rows(text), kind)
+    if kind == JSON:
+        return Payload(_json_rows(_json(text)), kind)
+    if kind == JSONL:
+        lines = [line for line in text.splitlines() if line.strip()]
+        return Payload([_json(line, i) for i, line in enumerate(lines, 1)], kind)
+    raise BadRequest(f"unsupported content type {kind!r}: send {CSV}, {JSON} or {JSONL}", 415)
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    """Rows of a header-less CSV body (quoted fields allowed); blank lines are skipped."""
+    if '"' not in text:
+        return [line.split(",") for line in text.replace("\r", "").split("\n") if line.strip()]
+    try:
+        return [row for row in csv.reader(io.StringIO(text), strict=True) if row]
+    except csv.Error as exc:
+        raise BadRequest(f"malformed CSV: {exc}") from exc
+
+
+def _json(text: str, line: int | None = None) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {line}: " if line else ""
+        raise BadRequest(f"malformed JSON: {where}{exc}") from exc
+
+
+def _json_rows(doc: Any) -> list[Any]:
+    """`{"instances": [...]}`, a list of rows, or one row (an object or a list of values)."""
+    if isinstance(doc, dict):
+        if "instances" in doc:
+            doc = doc["instances"]
+            if not isinstance(doc, list):
+                raise BadRequest('"instances" must be a list of rows')
+        else:
+            return [doc]
+    if not isinstance(doc, list):
+        raise BadRequest("JSON body must be an object, a list of rows or {\"instances\": [...]}")
+    if doc and not isinstance(doc[0], (dict, list)):
+        return [doc]
+    return doc
+
+
+def columns(payload: Payload, features: FeatureSet) -> tuple[dict[str, np.ndarray], int]:
+    """Typed source columns (see `features.typed_column`) and the row count of a request."""
+    rows = payload.rows
+    if not rows:
+        raise BadRequest("the request has no rows")
+    names = features.inputs
+    schema = features.schema
+    known = {c.name for c in schema.columns}
+    by_name: dict[str, list[Any]] = {n: [] for n in names}
+    for i, row in enumerate(rows, 1):
+        if isinstance(row, dict):
+            unknown = sorted(set(row) - known)
+            if unknown:
+                raise BadRequest(f"row {i}: unknown field(s) {unknown}; fields are {names}")
+            for n in names:
+                by_name[n].append(row.get(n))
+        elif isinstance(row, list):
+            if len(row) != len(names):
+                raise BadRequest(f"row {i} has {len(row)} values, expected {len(names)}: "
+                                 f"{', '.join(names)}")
+            for n, v in zip(names, row, strict=True):
+                by_name[n].append(v)
+        else:
+            raise BadRequest(f"row {i}: a row is a list of values or an object, got {row!r}")
+    return {n: coerce(by_name[n], schema.column(n)) for n in names}, len(rows)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v == "" or (isinstance(v, float) and math.isnan(v))
+
+
+def coerce(values: Sequence[Any], col: Column) -> np.ndarray:
+    """One column's values as the transforms take them, checked against the schema."""
+    kind = col.type
+    if kind in ("int", "float"):
+        out = _numbers(values, col)
+    elif kind == "bool":
+        out = _bools(values, col)
+    elif kind == "timestamp":
+        out = _timestamps(values, col)
+    else:
+        out = np.array([None if _missing(v) else str(v) for v in values], dtype=object)
+    if not col.nullable:
+        absent = pd.isna(out)
+        if absent.any():
+            row = int(np.argmax(absent)) + 1
+            raise BadRequest(f"row {row}, column {col.name}: a value is required "
+                             "(the column is not nullable)")
+    return out
+
+
+def _numbers(values: Sequence[Any], col: Column) -> np.ndarray:
+    try:
+        out = np.array([math.nan if _missing(v) else v for v in values], dtype="float64")
+    except (TypeError, ValueError):
+        out = None
+    if out is None or (out.size and not np.isfinite(out[~np.isnan(out)]).all()):
+        row, value = _first_bad(values, _is_number)
+        raise BadRequest(f"row {row}, column {col.name}: {value!r} is not a finite number")
+    if col.type == "int":
+        whole = np.isnan(out) | (out == np.round(out))
+        if not whole.all():
+            row = int(np.argmin(whole)) + 1
+            raise BadRequest(f"row {row}, column {col.name}: {values[row - 1]!r} is not a "
+                             "whole number")
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    if _missing(v) or isinstance(v, bool):
+        return _missing(v)
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _first_bad(values: Sequence[Any], ok: Any) -> tuple[int, Any]:
+    return next((i, v) for i, v in enumerate(values, 1) if not ok(v))
+
+
+def _bools(values: Sequence[Any], col: Column) -> np.ndarray:
+    out = np.empty(len(values), dtype="float64")
+    for i, v in enumerate(values):
+        text = "" if _missing(v) else str(v).strip().lower()
+        if text in TRUE:
+            out[i] = 1.0
+        elif text in FALSE:
+            out[i] = 0.0
+        elif text == "":
+            out[i] = math.nan
+        else:
+            raise BadRequest(f"row {i + 1}, column {col.name}: {v!r} is not a boolean "
+                             "(true/false, 1/0, yes/no)")
+    return out
+
+
+def _timestamps(values: Sequence[Any], col: Column) -> np.ndarray:
+    texts = ["NaT" if _missing(v) else v for v in values]
+    if not all(isinstance(t, str) for t in texts):
+        row, value = _first_bad(texts, lambda t: isinstance(t, str))
+        raise BadRequest(f"row {row}, column {col.name}: {value!r} is not an ISO 8601 timestamp")
+    if not any(len(t) > 10 and (t.endswith("Z") or "+" in t[10:] or "-" in t[10:])
+               for t in texts):
+        try:
+            return np.array(texts, dtype="datetime64[us]")
+        except ValueError:
+            pass
+    ts = pd.to_datetime(pd.Series(texts), errors="coerce", utc=True, format="ISO8601")
+    bad = ts.isna().to_numpy() & np.array([t != "NaT" for t in texts])
+    if bad.any():
+        row = int(np.argmax(bad)) + 1
+        raise BadRequest(f"row {row}, column {col.name}: {texts[row - 1]!r} is not an ISO 8601 "
+                         "timestamp")
+    return ts.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+
+
+def encode(scores: np.ndarray, task: str, classes: list[Any], accept: str) -> tuple[bytes, str]:
+    """Predictions as SageMaker's built-in algorithms answer: CSV lines or JSON objects."""
+    if accept == CSV:
+        if scores.ndim == 2:
+            lines = [",".join(map("%.8g".__mod__, row)) for row in scores.tolist()]
+        else:
+            lines = list(map("%.8g".__mod__, scores.tolist()))
+        return ("\n".join(lines) + "\n").encode(), CSV
+    return json.dumps({"predictions": records(scores, task, classes)}).encode(), JSON
+
+
+def records(scores: np.ndarray, task: str, classes: list[Any]) -> list[dict[str, Any]]:
+    """One JSON object per row: the score(s) and, for classifiers, the predicted label."""
+    if task == "regression":
+        return [{"score": v} for v in scores.tolist()]
+    if scores.ndim == 2:
+        labels = scores.argmax(axis=1).tolist()
+        return [{"scores": row, "predicted_label": classes[k]}
+                for row, k in zip(scores.tolist(), labels, strict=True)]
+    return [{"score": p, "predicted_label": classes[int(p >= 0.5)]} for p in scores.tolist()]
+
+
+def accept_type(header: str | None, content_type: str) -> str:
+    """The response type: the Accept header's first type we write, else like the request."""
+    for part in (header or "").split(","):
+        kind = media_type(part, "")
+        if kind in (CSV, JSON):
+            return kind
+        if kind == JSONL:
+            return JSON
+        if kind in ("", "*/*", "application/*", "text/*"):
+            return CSV if content_type == CSV else JSON
+    raise BadRequest(f"cannot answer in {header!r}: accept {CSV} or {JSON}", 406)
