@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo test lint typecheck bench clean example-csv
+.PHONY: install demo test lint typecheck bench bench-drift bench-serving clean example-csv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ typecheck: install
 
 bench: install
 	$(BIN)/python bench/lifecycle.py
+
+## bench-drift: drift over 1M rows x 50 features, against Evidently (its venv is built once)
+bench-drift: install
+	$(BIN)/python bench/drift.py
+
+## bench-serving: requests/s, p50/p99 of `mlops-kit serve` and MLServer (its venv is built once)
+bench-serving: install
+	$(BIN)/python bench/serving.py
 
 ## example-csv: write scikit-learn's breast-cancer data set as a CSV for examples/breast_cancer
 example-csv: install

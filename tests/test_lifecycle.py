@@ -101,7 +101,8 @@ def test_moto_target_uses_s3_glue_and_sagemaker(config_path: Path) -> None:
 
 def test_cli_run_query_and_registry(config_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(main, ["run", "--config", str(config_path), "--ingest-date", "2026-02-01"])
+    res = runner.invoke(main, ["run", "--config", str(config_path), "--ingest-date", "2026-02-01",
+                               "--train-only"])
     assert res.exit_code == 0, res.output
     assert "succeeded" in res.output
     res = runner.invoke(main, ["query", "--config", str(config_path), "--format", "csv",

@@ -35,13 +35,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(model_dir: Path, config: Path, state: Path, *extra: str) -> Iterator[int]:
-    """`mlops-kit serve` in a subprocess; yields its port once it answers /ping."""
+def server(model_dir: Path | None, config: Path, state: Path, *extra: str) -> Iterator[int]:
+    """`mlops-kit serve` in a subprocess (the endpoint, or one model folder); yields its port
+    once it answers /ping."""
     port = free_port()
     env = {**os.environ, "MLOPS_STATE_DIR": str(state)}
+    folder = ["--model-dir", str(model_dir)] if model_dir else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_kit.cli", "serve", "--config", str(config), "--model-dir",
-         str(model_dir), "--port", str(port), "--workers", "2", *extra],
+        [sys.executable, "-m", "mlops_kit.cli", "serve", "--config", str(config), *folder,
+         "--port", str(port), "--workers", "2", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -67,8 +67,12 @@ def validate(loaded: LoadedConfig) -> None:
               show_default=True, help="local files, or the AWS adapters against moto.")
 @click.option("--no-cache", is_flag=True, help="Recompute every step.")
 @click.option("--ingest-date", default=None, help="Ingestion date partition (default today).")
-def run(loaded: LoadedConfig, target: str, no_cache: bool, ingest_date: str | None) -> None:
-    """Run ingest -> validate -> features -> train -> evaluate -> register."""
+@click.option("--train-only", is_flag=True,
+              help="Stop after the training pipeline (no serving, drift and retraining loop).")
+def run(loaded: LoadedConfig, target: str, no_cache: bool, ingest_date: str | None,
+        train_only: bool) -> None:
+    """The lifecycle: ingest -> validate -> features -> train -> evaluate -> register, then
+    (locally) serve, replay traffic, inject drift, detect it, retrain and canary-deploy."""
     from mlops_kit.runtime.progress import StepProgress
     from mlops_kit.runtime.runner import RunFailed, run_pipeline
 
@@ -83,6 +87,20 @@ def run(loaded: LoadedConfig, target: str, no_cache: bool, ingest_date: str | No
         progress.summary(exc.result)
         fail("run failed", exc)
     progress.summary(result)
+    if train_only or target != "local" or not loaded.config.loop.enabled:
+        return
+    from mlops_kit.runtime.loop import Loop, LoopFailed
+
+    console.rule("the loop: serve, monitor, retrain, deploy")
+    loop = Loop(loaded, say=lambda stage, m: console.print(
+        f"[bold]{stage:>8}[/] {escape(m)}", soft_wrap=True))
+    try:
+        outcome = loop.run(result)
+    except LoopFailed as exc:
+        fail("loop stopped", exc)
+    console.print(f"[bold]loop outcome: {outcome.outcome}[/] (version {outcome.start_version} "
+                  f"-> {outcome.final_version}); report: {outcome.folder / 'report.html'}",
+                  soft_wrap=True)
 
 
 @main.command()
@@ -117,9 +135,9 @@ def query(loaded: LoadedConfig, sql: str, dialect: str, fmt: str, limit: int) ->
 @main.command()
 @config_options
 @click.option("--version", "version", type=int, default=None,
-              help="Registry version to serve (default: production, the newest approved).")
+              help="Put this registry version live first (all traffic).")
 @click.option("--model-dir", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Serve this model folder instead of a registry version.")
+              help="Serve this one model folder, outside the endpoint.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Default: serving.port (8080).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
@@ -127,28 +145,139 @@ def query(loaded: LoadedConfig, sql: str, dialect: str, fmt: str, limit: int) ->
 @click.option("--no-capture", is_flag=True, help="Do not log requests and responses.")
 def serve(loaded: LoadedConfig, version: int | None, model_dir: str | None, host: str,
           port: int | None, workers: int | None, no_capture: bool) -> None:
-    """Serve a model over HTTP: GET /ping, POST /invocations (SageMaker's contract)."""
+    """Serve the endpoint over HTTP: GET /ping, POST /invocations (SageMaker's contract).
+
+    Variants, traffic weights and the shadow follow `mlops-kit deploy`, `rollback` and
+    `shadow` while the server runs; the first start puts production (or --version) live.
+    """
     from pathlib import Path
 
-    from mlops_kit.registry import RegistryError
-    from mlops_kit.runtime.serving import fetch_version, serve_settings
+    from mlops_kit.runtime.serving import endpoint_settings, serve_settings
     from mlops_kit.serving.app import serve as run_server
 
     if model_dir and version:
         fail("usage error", "give --version or --model-dir, not both", 2)
-    folder, label = (Path(model_dir), "local") if model_dir else (Path(), "")
-    if not model_dir:
-        try:
-            folder, chosen = fetch_version(loaded, version)
-        except RegistryError as exc:
-            fail("registry error", exc)
-        label = str(chosen.version)
-    settings = serve_settings(loaded, folder, label, workers=workers, capture=not no_capture)
+    if model_dir:
+        settings = serve_settings(loaded, Path(model_dir), "local", workers=workers,
+                                  capture=not no_capture)
+        what = f"model folder {model_dir}"
+    else:
+        settings = _endpoint_or_fail(lambda: endpoint_settings(
+            loaded, version, workers=workers, capture=not no_capture))
+        what = f"endpoint {Path(settings.endpoint_state or '').parent.name}"
     port = port or loaded.config.serving.port
-    console.print(f"serving {loaded.config.model.name} version {label} from {folder} on "
-                  f"http://{host}:{port} with {settings.workers} worker(s); "
+    console.print(f"serving {what} on http://{host}:{port} with {settings.workers} worker(s); "
                   f"capture: {settings.capture_dir or 'off'}", soft_wrap=True)
     run_server(settings, host=host, port=port)
+
+
+def _endpoint_or_fail(action: Callable[[], Any]) -> Any:
+    """Run an endpoint action; registry and deployment errors exit 1 with their message."""
+    from mlops_kit.registry import RegistryError
+    from mlops_kit.runtime.deploy import DeployError
+
+    try:
+        return action()
+    except (RegistryError, DeployError) as exc:
+        fail("deploy error" if isinstance(exc, DeployError) else "registry error", exc)
+
+
+@main.command()
+@config_options
+@click.option("--version", "version", type=int, default=None,
+              help="Registry version (default: production, the newest approved).")
+@click.option("--strategy", type=click.Choice(["all_at_once", "canary", "linear"]),
+              default=None, help="Default: serving.deployment.strategy.")
+@click.option("--wait", "wait_s", type=float, default=None,
+              help="Bake seconds after each shift (default: serving.deployment.wait_s).")
+def deploy(loaded: LoadedConfig, version: int | None, strategy: str | None,
+           wait_s: float | None) -> None:
+    """Blue/green deployment with traffic shifting and automatic rollback on alarms."""
+    from mlops_kit.runtime.deploy import Deployer
+
+    changes = {k: v for k, v in (("strategy", strategy), ("wait_s", wait_s)) if v is not None}
+    cfg = loaded.config.serving.deployment.model_copy(update=changes)
+    deployer = Deployer(loaded, deployment=cfg,
+                        on_event=lambda m: console.print(f"  {escape(m)}", soft_wrap=True))
+    result = _endpoint_or_fail(lambda: deployer.deploy(version))
+    style = "green" if result.status in ("Succeeded", "NoChange") else "bold red"
+    console.print(f"[{style}]{result.status}[/]: version {result.version}"
+                  + (f" ({escape(result.reason)})" if result.reason else ""), soft_wrap=True)
+    if result.status in ("RolledBack", "Failed"):
+        sys.exit(1)
+
+
+@main.command()
+@config_options
+def rollback(loaded: LoadedConfig) -> None:
+    """All traffic back to the previous approved version, at once."""
+    from mlops_kit.runtime.deploy import rollback as do_rollback
+
+    result = _endpoint_or_fail(lambda: do_rollback(loaded))
+    console.print(f"rolled back: version {result.previous} -> {result.version}"
+                  if result.status == "Succeeded" else
+                  f"deployment of version {result.version} stopped; all traffic on version "
+                  f"{result.previous}")
+
+
+@main.command()
+@config_options
+def endpoint(loaded: LoadedConfig) -> None:
+    """The endpoint's variants, traffic, shadow and recent deployments."""
+    from mlops_kit.runtime.deploy import endpoint_store
+
+    state = endpoint_store(loaded).read()
+    table = Table("variant", "version", "traffic", title=f"endpoint {state.name}")
+    for v in state.variants:
+        table.add_row(v.name, str(v.version), f"{v.weight:.0%}")
+    if state.shadow:
+        table.add_row(state.shadow.name, str(state.shadow.version),
+                      f"shadow {state.shadow.weight:.0%}")
+    console.print(table)
+    history = Table("id", "version", "from", "strategy", "status", "started", "reason")
+    for d in state.deployments[-10:]:
+        history.add_row(d["id"], str(d["version"]), str(d["previous"] or ""), d["strategy"],
+                        d["status"], d["started"], escape(d.get("reason") or ""))
+    console.print(history)
+
+
+@main.group()
+def shadow() -> None:
+    """Mirror live traffic to a candidate version and compare the answers."""
+
+
+@shadow.command("start")
+@config_options
+@click.option("--version", "version", type=int, required=True)
+@click.option("--percent", type=click.FloatRange(0, 100, min_open=True), default=None,
+              help="Share of requests mirrored (default: serving.deployment.shadow_percent).")
+def shadow_start(loaded: LoadedConfig, version: int, percent: float | None) -> None:
+    """Start mirroring traffic to VERSION."""
+    from mlops_kit.runtime.deploy import set_shadow
+
+    _endpoint_or_fail(lambda: set_shadow(loaded, version, percent))
+    console.print(f"shadowing version {version}")
+
+
+@shadow.command("stop")
+@config_options
+def shadow_stop(loaded: LoadedConfig) -> None:
+    """Stop mirroring."""
+    from mlops_kit.runtime.deploy import set_shadow
+
+    set_shadow(loaded, None)
+    console.print("shadow stopped")
+
+
+@shadow.command("report")
+@config_options
+def shadow_report(loaded: LoadedConfig) -> None:
+    """Agreement and latency of the shadow versus production."""
+    from mlops_kit.runtime.deploy import endpoint_dir
+    from mlops_kit.serving.shadow import shadow_report as report
+
+    r = report(endpoint_dir(loaded) / "shadow", loaded.config.model.task)
+    console.print_json(data=r.to_dict())
 
 
 @main.command()
@@ -236,6 +365,58 @@ def approve(loaded: LoadedConfig, version: int) -> None:
 def reject(loaded: LoadedConfig, version: int) -> None:
     """Reject a version."""
     _set_status(loaded, version, "Rejected")
+
+
+@main.command()
+@config_options
+@click.option("--input", "input_path", required=True, type=click.Path(),
+              help="Source rows: a CSV or Parquet file (or Parquet folder); may hold the target.")
+@click.option("--version", type=int, default=None,
+              help="Registry version whose baseline to use (default: production).")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="Folder for drift.json and plots (default <state>/monitoring/<time>).")
+def monitor(loaded: LoadedConfig, input_path: str, version: int | None,
+            output: str | None) -> None:
+    """Drift of source rows against a model's baseline. Exit 3 on drift, 2 on bad input."""
+    from pathlib import Path
+
+    from mlops_kit.monitoring.monitor import MonitorError, MonitorInputError
+    from mlops_kit.monitoring.monitor import monitor as run_monitor
+    from mlops_kit.registry import RegistryError
+
+    try:
+        result = run_monitor(loaded, Path(input_path), version,
+                             Path(output) if output else None)
+    except MonitorInputError as exc:
+        fail("input error", exc, 2)
+    except (RegistryError, MonitorError) as exc:
+        fail("monitor error", exc)
+    report = result.report
+    table = Table("feature", "kind", "PSI", "KS", "KS p", "missing", "violations", "drift")
+    for row in report.features:
+        table.add_row(row.name, row.kind, _num(row.psi), _num(row.ks_statistic),
+                      _num(row.ks_pvalue, ".2g"),
+                      f"{row.missing_baseline:.1%} -> {row.missing_current:.1%}",
+                      ", ".join(f"{k} {v}" for k, v in row.violations.items() if v),
+                      f"[red]{', '.join(row.reasons)}[/]" if row.drifted else "")
+    console.print(table)
+    q = report.quality
+    if q is not None:
+        console.print(f"quality: {q.metric} {q.value:.4f} on {q.rows} labelled rows "
+                      f"(registered {q.baseline:.4f}, change {q.change:+.4f})"
+                      + (" [red]degraded[/]" if q.degraded else ""))
+    drifted = report.drifted_features
+    verdict = (f"[red]drift[/]: {len(drifted)} of {len(report.features)} features "
+               f"({', '.join(drifted)})" if drifted else "[green]no feature drift[/]")
+    console.print(f"{result.model} version {result.version}, {report.rows} rows: {verdict}; "
+                  f"{result.published} metrics published; report in {result.output}",
+                  soft_wrap=True)
+    if report.verdict == "drift":
+        sys.exit(3)
+
+
+def _num(value: float | None, spec: str = ".3f") -> str:
+    return "" if value is None else format(value, spec)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,19 @@ class LoadedConfig:
         """The selected environment, if any."""
         return self.config.environments[self.env] if self.env else None
 
+    def with_values(self, values: dict[str, Any]) -> LoadedConfig:
+        """A copy with dotted fields replaced (`{"data.source.shift": 1.0}`), re-validated."""
+        raw = self.config.model_dump(mode="json", by_alias=True)
+        for dotted, value in values.items():
+            node = raw
+            *parents, last = dotted.split(".")
+            for part in parents:
+                node = node[part]
+            node[last] = value
+        config = ProjectConfig.model_validate(raw)
+        digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+        return LoadedConfig(config, self.path, self.env, digest)
+
     def resolve(self, relative: str) -> Path:
         """A path from the config, made absolute against the config's folder."""
         p = Path(relative).expanduser()

@@ -274,8 +274,24 @@ class CaptureConfig(Strict):
     inputs: bool = Field(True, description="false keeps request bodies out of the log.")
 
 
+class DeploymentConfig(Strict):
+    """Blue/green deployment with traffic shifting and auto-rollback (SageMaker guardrails)."""
+
+    strategy: Literal["all_at_once", "canary", "linear"] = "canary"
+    canary_percent: float = Field(10, gt=0, le=50)
+    linear_step_percent: float = Field(25, ge=10, le=50)
+    wait_s: float = Field(60, ge=0, le=3600, description="Bake time after each traffic shift.")
+    termination_wait_s: float = Field(
+        30, ge=0, le=3600, description="Old fleet kept (alarms watched) after the full shift.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="4xx+5xx share that rolls back.")
+    min_invocations: int = Field(10, ge=1, description="Fewer in a period: insufficient data.")
+    alarm_period_s: float = Field(10, gt=0, le=600)
+    shadow_percent: float = Field(20, gt=0, le=100, description="Traffic mirrored in shadow.")
+
+
 class ServingConfig(Strict):
     instance_type: str = "ml.m5.large"
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
     port: int = Field(8080, ge=1, le=65535)
     workers: int | None = Field(None, ge=1, le=64, description="Processes; CPU count if unset.")
     max_payload_mb: float = Field(6.0, gt=0, le=100)
@@ -310,6 +326,18 @@ class MonitoringConfig(Strict):
     quality_drop: float = Field(0.05, ge=0)
     metrics_sink: Literal["local", "cloudwatch"] = "local"
     schedule: str = "cron(0 * * * ? *)"
+
+
+class LoopConfig(Strict):
+    """The local closed loop that `mlops-kit run` drives after training (see docs/local.md)."""
+
+    enabled: bool = True
+    replay_rows: int = Field(2000, ge=100, le=1_000_000, description="Rows sent per phase.")
+    request_rows: int = Field(10, ge=1, le=10_000, description="Rows per request.")
+    concurrency: int = Field(4, ge=1, le=256)
+    drift_shift: float = Field(1.0, gt=0, le=5, description="Strength of the injected drift.")
+    bake_s: float = Field(3.0, ge=0.5, le=600, description="Canary bake time in the loop.")
+    seed: int = 11
 
 
 class RegistryConfig(Strict):
@@ -351,6 +379,7 @@ class ProjectConfig(Strict):
     quality_gate: QualityGate = Field(default_factory=QualityGate)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     environments: dict[Name, Environment] = Field(default_factory=dict)

@@ -2,7 +2,8 @@
 
 Deterministic under its seed, with real signal (contract, tenure, charges, support calls,
 payment and service), yearly seasonality, a small share of deliberately dirty rows (to show
-quarantine at work) and a `shift` knob that moves the distributions, as the world does.
+quarantine at work) and a `shift` knob that moves the distributions and changes who churns
+(covariate and concept drift), as the world does.
 """
 
 from __future__ import annotations
@@ -37,12 +38,17 @@ def generate(rows: int, seed: int = 7, shift: float = 0.0, start: str = "2025-01
     age[rng.random(rows) < 0.03] = np.nan
 
     month = ((day // 30.4) % 12).astype(np.float64)
+    age_filled = np.nan_to_num(age, nan=45.0)
     logit = (
         -1.6
         + 1.3 * (contract == "month-to-month") - 0.6 * (contract == "two-year")
         - 0.035 * tenure + 0.018 * (charges - 65) + 0.35 * calls
         + 0.5 * (payment == "electronic_check") + 0.45 * (internet == "fiber")
         + 0.35 * np.sin(2 * np.pi * month / 12)
+        # concept drift: with `shift`, fiber customers leave for a rival offer and older
+        # customers on two-year contracts stop being safe
+        + shift * (1.2 * (internet == "fiber") + 0.03 * (age_filled - 45)
+                   + 0.8 * (contract == "two-year"))
         + rng.logistic(0, 0.6, rows)
     )
     churned = (logit > 0).astype(np.int64)

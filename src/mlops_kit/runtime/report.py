@@ -67,7 +67,11 @@ def _local(out: dict[str, Any] | None) -> Path | None:
 def _images(folder: Path | None, names: list[str] | None = None) -> str:
     if folder is None or not folder.is_dir():
         return ""
-    files = [folder / n for n in names] if names else sorted(folder.glob("*.png"))
+    return images([folder / n for n in names] if names else sorted(folder.glob("*.png")))
+
+
+def images(files: list[Path]) -> str:
+    """The PNG files that exist, inlined, in a grid."""
     tags = []
     for f in files:
         if f.is_file():

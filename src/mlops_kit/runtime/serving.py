@@ -50,3 +50,23 @@ def serve_settings(loaded: LoadedConfig, model_dir: Path, version: str, *,
         sampling_percent=serving.capture.sampling_percent,
         capture_inputs=serving.capture.inputs,
     )
+
+
+def endpoint_settings(loaded: LoadedConfig, version: int | None = None, *,
+                      workers: int | None = None, capture: bool = True) -> ServeSettings:
+    """Settings to serve the config's endpoint; puts `version` (or production) live if the
+    endpoint has no version yet or `version` is given."""
+    from mlops_kit.runtime.deploy import Deployer, endpoint_dir, endpoint_store
+
+    store = endpoint_store(loaded)
+    live = store.read().live
+    if live is None or (version is not None and live.version != version):
+        cfg = loaded.config.serving.deployment.model_copy(update={"strategy": "all_at_once",
+                                                                  "termination_wait_s": 0})
+        Deployer(loaded, deployment=cfg).deploy(version)
+    folder = endpoint_dir(loaded)
+    settings = serve_settings(loaded, Path(), "", workers=workers, capture=capture)
+    settings.endpoint_state = str(store.path)
+    settings.metrics_dir = str(folder / "metrics")
+    settings.shadow_dir = str(folder / "shadow")
+    return settings

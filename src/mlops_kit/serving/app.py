@@ -1,5 +1,6 @@
 """The HTTP server: SageMaker's container contract (`GET /ping`, `POST /invocations`) as a
-bare ASGI app on uvicorn, one model per worker process.
+bare ASGI app on uvicorn. Each worker process serves one model, or an endpoint's production
+variants by traffic weight plus an optional shadow variant (see `endpoint.py`).
 
 A model that fails to load leaves the server up with `/ping` answering 503 and the reason;
 bad requests get a 4xx with a message, unexpected errors a 500, and the worker keeps serving.
@@ -7,10 +8,13 @@ bad requests get a 4xx with a message, unexpected errors a 500, and the worker k
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import random
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,9 +22,13 @@ from typing import Any
 
 from mlops_kit.serving.capture import Capture
 from mlops_kit.serving.codec import BadRequest, media_type
+from mlops_kit.serving.endpoint import EndpointStore, Variant
 from mlops_kit.serving.handler import handle, model_fn
+from mlops_kit.serving.metrics import MetricsWriter
+from mlops_kit.serving.shadow import ShadowLog
 
 ENV = "MLOPS_SERVE_SETTINGS"
+TICK_SECONDS = 0.25
 log = logging.getLogger("mlops_kit.serving")
 
 Scope = dict[str, Any]
@@ -28,9 +36,13 @@ Scope = dict[str, Any]
 
 @dataclass
 class ServeSettings:
-    """What a worker needs; passed to worker processes as JSON in `$MLOPS_SERVE_SETTINGS`."""
+    """What a worker needs; passed to worker processes as JSON in `$MLOPS_SERVE_SETTINGS`.
 
-    model_dir: str
+    With `endpoint_state` set, the worker serves that endpoint's variants (and reloads them
+    when the state changes); otherwise the one model in `model_dir`.
+    """
+
+    model_dir: str = ""
     model: str = "model"
     version: str = "0"
     variant: str = "AllTraffic"
@@ -40,6 +52,9 @@ class ServeSettings:
     capture_dir: str | None = None
     sampling_percent: float = 100.0
     capture_inputs: bool = True
+    endpoint_state: str | None = None
+    metrics_dir: str | None = None
+    shadow_dir: str | None = None
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -52,28 +67,84 @@ class ServeSettings:
         return cls(**json.loads(raw))
 
 
+class Slot:
+    """A loaded variant: its model (or why it failed to load) and its capture writer."""
+
+    def __init__(self, variant: Variant, settings: ServeSettings) -> None:
+        self.variant = variant
+        self.model: Any = None
+        self.error: str | None = None
+        try:
+            self.model = model_fn(variant.model_dir, threads=settings.threads)
+        except Exception as exc:  # any load failure makes /ping unhealthy, never a crash loop
+            self.error = (f"model failed to load from {variant.model_dir}: "
+                          f"{type(exc).__name__}: {exc}")
+            log.error(self.error)
+        self.capture = None
+        if settings.capture_dir:
+            self.capture = Capture(Path(settings.capture_dir), model=settings.model,
+                                   version=str(variant.version) if variant.version else
+                                   settings.version, variant=variant.name,
+                                   sampling_percent=settings.sampling_percent,
+                                   inputs=settings.capture_inputs)
+        label = str(variant.version) if variant.version else settings.version
+        self.headers = [(b"x-amzn-invoked-production-variant", variant.name.encode()),
+                        (b"x-mlops-model-version", label.encode())]
+
+
 class InferenceApp:
     """The ASGI application of one worker."""
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.limit = int(settings.max_payload_mb * 1024 * 1024)
-        self.model: Any = None
-        self.error: str | None = None
-        try:
-            self.model = model_fn(settings.model_dir, threads=settings.threads)
-        except Exception as exc:  # any load failure makes /ping unhealthy, never a crash loop
-            self.error = (f"model failed to load from {settings.model_dir}: "
-                          f"{type(exc).__name__}: {exc}")
-            log.error(self.error)
-        self.capture = None
-        if settings.capture_dir:
-            self.capture = Capture(Path(settings.capture_dir), model=settings.model,
-                                   version=settings.version, variant=settings.variant,
-                                   sampling_percent=settings.sampling_percent,
-                                   inputs=settings.capture_inputs)
-        self.variant_header = [(b"x-amzn-invoked-production-variant", settings.variant.encode()),
-                               (b"x-mlops-model-version", settings.version.encode())]
+        self.store = (EndpointStore(Path(settings.endpoint_state), settings.model)
+                      if settings.endpoint_state else None)
+        self.metrics = MetricsWriter(Path(settings.metrics_dir)) if settings.metrics_dir else None
+        self.shadow_log = ShadowLog(Path(settings.shadow_dir)) if settings.shadow_dir else None
+        self.slots: dict[str, Slot] = {}
+        self.weights: list[tuple[float, Slot]] = []
+        self.shadow: tuple[float, Slot] | None = None
+        self.seen = -1.0
+        self.reload()
+
+    # --- variants ---------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """(Re)build the variant table from the endpoint state, loading new versions once."""
+        if self.store is None:
+            if not self.slots:
+                only = Variant(self.settings.variant, 0, self.settings.model_dir)
+                self.slots[only.name] = Slot(only, self.settings)
+                self.weights = [(1.0, self.slots[only.name])]
+            return
+        mtime = self.store.mtime()
+        if mtime == self.seen:
+            return
+        self.seen = mtime
+        state = self.store.read()
+        self.weights = [(v.weight, self._slot(v)) for v in state.variants if v.weight > 0]
+        self.shadow = (state.shadow.weight, self._slot(state.shadow)) if state.shadow else None
+
+    def _slot(self, variant: Variant) -> Slot:
+        key = f"{variant.name}:{variant.version}:{variant.model_dir}"
+        if key not in self.slots:
+            self.slots[key] = Slot(variant, self.settings)
+        return self.slots[key]
+
+    def route(self) -> Slot | None:
+        """A production variant, picked at random by weight (SageMaker's traffic split)."""
+        if len(self.weights) == 1:
+            return self.weights[0][1]
+        total = sum(w for w, _ in self.weights)
+        pick = random.random() * total
+        for weight, slot in self.weights:
+            pick -= weight
+            if pick < 0:
+                return slot
+        return self.weights[-1][1] if self.weights else None
+
+    # --- HTTP -------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -98,36 +169,70 @@ class InferenceApp:
                                              "POST /invocations"})
 
     async def _ping(self, send: Any) -> None:
-        if self.model is None:
-            await _send(send, 503, {"status": "unhealthy", "error": self.error})
+        slots = [slot for _, slot in self.weights]
+        broken = [s.error or "" for s in slots if s.model is None]
+        if not slots or broken:
+            await _send(send, 503, {"status": "unhealthy",
+                                    "error": "; ".join(broken) or "no variant has traffic"})
             return
         await _send(send, 200, {"status": "healthy", "model": self.settings.model,
-                                "version": self.settings.version,
-                                "variant": self.settings.variant})
+                                "variants": [{"name": s.variant.name,
+                                              "version": s.headers[1][1].decode(),
+                                              "weight": w} for w, s in self.weights]})
 
     async def _invocations(self, scope: Scope, receive: Any, send: Any) -> None:
-        if self.model is None:
-            await _send(send, 503, {"error": self.error})
-            return
         started = time.perf_counter()
+        slot = self.route()
+        if slot is None or slot.model is None:
+            error = slot.error if slot else "no variant has traffic"
+            await _send(send, 503, {"error": error}, slot.headers if slot else None)
+            self._observe(slot, 503, started)
+            return
         headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         accept = headers.get(b"accept", b"").decode("latin-1") or None
         try:
             body = await self._body(headers, receive)
-            answer, answer_type = handle(self.model, body, content_type, accept)
+            answer, answer_type = handle(slot.model, body, content_type, accept)
         except BadRequest as exc:
-            await _send(send, exc.status, {"error": str(exc)}, self.variant_header)
+            await _send(send, exc.status, {"error": str(exc)}, slot.headers)
+            self._observe(slot, exc.status, started)
             return
         except Exception as exc:  # the worker must keep serving
             log.exception("invocation failed")
             await _send(send, 500, {"error": f"internal error: {type(exc).__name__}: {exc}"},
-                        self.variant_header)
+                        slot.headers)
+            self._observe(slot, 500, started)
             return
-        await _raw(send, 200, answer, answer_type, self.variant_header)
-        if self.capture is not None:
-            self.capture.record(body, media_type(content_type), answer, answer_type,
-                                latency_ms=(time.perf_counter() - started) * 1e3)
+        await _raw(send, 200, answer, answer_type, slot.headers)
+        latency = self._observe(slot, 200, started)
+        if slot.capture is not None:
+            slot.capture.record(body, media_type(content_type), answer, answer_type,
+                                latency_ms=latency)
+        if self.shadow is not None and random.random() < self.shadow[0]:
+            self._mirror(self.shadow[1], slot, body, content_type, answer, latency)
+
+    def _observe(self, slot: Slot | None, status: int, started: float) -> float:
+        latency = (time.perf_counter() - started) * 1e3
+        if self.metrics is not None and slot is not None:
+            self.metrics.observe(slot.variant.name, slot.variant.version, status, latency)
+        return latency
+
+    def _mirror(self, shadow: Slot, live: Slot, body: bytes, content_type: str,
+                answer: bytes, latency: float) -> None:
+        """Send the request to the shadow variant too; log both answers, never reply."""
+        started = time.perf_counter()
+        try:
+            if shadow.model is None:
+                raise RuntimeError(shadow.error)
+            mirrored, _ = handle(shadow.model, body, content_type, "text/csv")
+            error = None
+        except Exception as exc:  # a failing shadow never affects the caller
+            mirrored, error = b"", f"{type(exc).__name__}: {exc}"
+        if self.shadow_log is not None:
+            self.shadow_log.record(live.variant.version, answer, latency,
+                                   shadow.variant.version, mirrored,
+                                   (time.perf_counter() - started) * 1e3, error)
 
     async def _body(self, headers: dict[bytes, bytes], receive: Any) -> bytes:
         length = headers.get(b"content-length")
@@ -148,14 +253,38 @@ class InferenceApp:
         return (f"request body of {size} bytes is over the {self.settings.max_payload_mb:g} MB "
                 "limit (serving.max_payload_mb): split it, or use `mlops-kit batch`")
 
+    # --- background: state reload and flushing ----------------------------------------------
+
+    def tick(self) -> None:
+        """Reload the endpoint state if it changed; flush metrics, capture and shadow logs."""
+        try:
+            self.reload()
+        except Exception:  # a half-written or bad state file: keep the current variants
+            log.exception("endpoint state reload failed")
+        if self.metrics is not None:
+            self.metrics.flush()
+        if self.shadow_log is not None:
+            self.shadow_log.flush()
+        for slot in self.slots.values():
+            if slot.capture is not None:
+                slot.capture.flush()
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self.tick()
+
     async def _lifespan(self, receive: Any, send: Any) -> None:
+        task = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                task = asyncio.get_running_loop().create_task(self._ticker())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.capture is not None:
-                    self.capture.flush()
+                if task is not None:
+                    task.cancel()
+                self.tick()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -191,3 +320,33 @@ def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8080,
                 loop="auto", http="auto", lifespan="on", access_log=False,
                 log_level=log_level, timeout_keep_alive=75, server_header=False,
                 date_header=False)
+
+
+class BackgroundServer:
+    """The server in a thread of this process (one worker): for the local loop and tests."""
+
+    def __init__(self, settings: ServeSettings, host: str = "127.0.0.1", port: int = 0) -> None:
+        import uvicorn
+
+        self.config = uvicorn.Config(InferenceApp(settings), host=host, port=port,
+                                     lifespan="on", access_log=False, log_level="warning")
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, name="mlops-serve", daemon=True)
+
+    @property
+    def port(self) -> int:
+        sock = self.server.servers[0].sockets[0]
+        return int(sock.getsockname()[1])
+
+    def __enter__(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the background server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)

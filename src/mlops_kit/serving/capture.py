@@ -17,7 +17,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mlops_kit.serving.codec import CSV, JSON, JSONL
+from mlops_kit.steps.features import FeatureSet
 
 FLUSH_SECONDS, FLUSH_RECORDS = 1.0, 500
 PREFIX = "capture"
@@ -102,3 +105,27 @@ def read_capture(root: Path, since: dt.datetime | None = None) -> list[dict[str,
                         continue
                 out.append(record)
     return out
+
+
+def captured_rows(root: Path, features: FeatureSet,
+                  since: dt.datetime | None = None) -> pd.DataFrame:
+    """The source rows of captured requests (redacted ones skipped), one row per request row,
+    with `_inference_time` and `_model_version`: the input of drift monitoring."""
+    from mlops_kit.serving.codec import decode
+
+    names = features.inputs
+    frames = []
+    for record in read_capture(root, since):
+        request = record["captureData"]["endpointInput"]
+        if request.get("encoding") not in ("CSV", "JSON"):
+            continue
+        rows = decode(request["data"].encode(), request["observedContentType"]).rows
+        frame = pd.DataFrame([dict(zip(names, r, strict=False)) if isinstance(r, list) else r
+                              for r in rows], columns=names, dtype=object)
+        frame = frame.mask(frame.isin([""]))  # an empty CSV field is a missing value
+        frame["_inference_time"] = record["eventMetadata"]["inferenceTime"]
+        frame["_model_version"] = record["eventMetadata"].get("modelVersion")
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=[*names, "_inference_time", "_model_version"])
+    return pd.concat(frames, ignore_index=True)

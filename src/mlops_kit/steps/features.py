@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_kit.config.model import Feature, FeaturesConfig, Schema
+from mlops_kit.monitoring.baseline import write_baseline
 from mlops_kit.steps.base import (
     Job,
     StepError,
@@ -237,6 +238,8 @@ def run(job: Job) -> dict[str, Any]:
         write_parquet(part.drop(columns="_row"), out / f"{name}.parquet")
     test_rows = parts["test"]["_row"].to_numpy()
     write_parquet(source.iloc[test_rows].reset_index(drop=True), out / "test_source.parquet")
+    train_rows = parts["train"]["_row"].to_numpy()
+    write_baseline(source.iloc[train_rows][fs.inputs], schema, out / "baseline")
     write_json(fs.to_spec(), out / "feature_spec.json")
     sizes = {k: len(v) for k, v in parts.items()}
     write_json({"rows": sizes, "group": cfg.features.group, "columns": fs.columns,

@@ -119,6 +119,8 @@ def run(job: Job) -> dict[str, Any]:
         out = job.output("model")
         model.save(out)
         shutil.copy2(data / "feature_spec.json", out / "feature_spec.json")
+        if (data / "baseline").is_dir():  # drift baseline of the training rows (monitoring)
+            shutil.copytree(data / "baseline", out / "baseline")
         write_json({"trials": trials, "best_params": best, "mlflow_run_id": run_id,
                     "importance": model.importance()}, out / "training.json")
         if tracker:

@@ -1,0 +1,104 @@
+"""Invocation metrics per variant, as CloudWatch's `AWS/SageMaker` namespace has them:
+Invocations, Invocation4XXErrors, Invocation5XXErrors and ModelLatency (here a histogram, so
+percentiles merge across workers). Each worker appends one line per second and variant.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Latency buckets in ms: 10 per decade from 0.01 ms to 100 s.
+BOUNDS = [10 ** (k / 10) for k in range(-20, 51)]
+
+
+@dataclass
+class Window:
+    """Counts of one variant over some span of time."""
+
+    invocations: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * (len(BOUNDS) + 1))
+
+    def observe(self, status: int, latency_ms: float) -> None:
+        self.invocations += 1
+        if 400 <= status < 500:
+            self.errors_4xx += 1
+        elif status >= 500:
+            self.errors_5xx += 1
+        self.latency[bisect.bisect_left(BOUNDS, latency_ms)] += 1
+
+    def merge(self, other: Window) -> None:
+        self.invocations += other.invocations
+        self.errors_4xx += other.errors_4xx
+        self.errors_5xx += other.errors_5xx
+        self.latency = [a + b for a, b in zip(self.latency, other.latency, strict=True)]
+
+    @property
+    def error_rate(self) -> float:
+        return (self.errors_4xx + self.errors_5xx) / self.invocations if self.invocations else 0.0
+
+    def percentile(self, q: float) -> float:
+        """The q-th latency percentile (ms), as the upper bound of its bucket; NaN if empty."""
+        total = sum(self.latency)
+        if not total:
+            return math.nan
+        need, seen = q / 100 * total, 0
+        for i, count in enumerate(self.latency):
+            seen += count
+            if seen >= need:
+                return BOUNDS[min(i, len(BOUNDS) - 1)]
+        return BOUNDS[-1]
+
+
+class MetricsWriter:
+    """One worker's metrics: observed per variant, flushed as one line per second."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self.open: dict[tuple[int, str, int], Window] = {}
+
+    def observe(self, variant: str, version: int, status: int, latency_ms: float) -> None:
+        key = (int(time.time()), variant, version)
+        window = self.open.get(key)
+        if window is None:
+            window = self.open[key] = Window()
+        window.observe(status, latency_ms)
+
+    def flush(self) -> None:
+        if not self.open:
+            return
+        lines = [json.dumps({"t": t, "variant": v, "version": n, "invocations": w.invocations,
+                             "errors_4xx": w.errors_4xx, "errors_5xx": w.errors_5xx,
+                             "latency": w.latency}, separators=(",", ":"))
+                 for (t, v, n), w in self.open.items()]
+        self.open = {}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+
+def read_window(folder: Path, since: float, until: float | None = None,
+                versions: Iterable[int] | None = None) -> Window:
+    """All workers' metrics for `versions` (all if None) from `since` to `until` (epoch s)."""
+    wanted = set(versions) if versions is not None else None
+    total = Window()
+    for path in folder.glob("*.jsonl") if folder.is_dir() else []:
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            if rec["t"] < since or (until is not None and rec["t"] >= until):
+                continue
+            if wanted is not None and rec["version"] not in wanted:
+                continue
+            total.merge(Window(rec["invocations"], rec["errors_4xx"], rec["errors_5xx"],
+                               rec["latency"]))
+    return total

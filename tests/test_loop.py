@@ -1,0 +1,65 @@
+"""The whole loop end to end: train, serve, steady traffic (no drift), drifted traffic
+(drift), retrain, canary, promote; the report tells the story."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from mlops_kit.cli import main
+from mlops_kit.config import load_config
+from mlops_kit.runtime.deploy import endpoint_store
+from mlops_kit.runtime.loop import perturb
+from tests.conftest import write_config
+
+LOOP = {"loop": {"replay_rows": 400, "request_rows": 10, "concurrency": 2, "bake_s": 1.0}}
+
+
+def test_mlops_kit_run_drives_the_whole_loop(tmp_path: Path) -> None:
+    config = write_config(tmp_path, LOOP)
+    res = CliRunner().invoke(main, ["run", "--config", str(config)])
+    assert res.exit_code == 0, res.output
+    loaded = load_config(config)
+    folder = next((loaded.state_dir / "loops").iterdir())
+    doc = json.loads((folder / "loop.json").read_text())
+    verdicts = {p["name"]: p["drift"]["verdict"] for p in doc["phases"]}
+    assert verdicts == {"steady traffic": "ok", "drifted traffic": "drift",
+                        "after promotion": "ok"}
+    assert doc["outcome"] == "promoted"
+    assert (doc["start_version"], doc["final_version"]) == (1, 2)
+    stages = [e["stage"] for e in doc["events"]]
+    assert stages.index("retrain") < stages.index("deploy", stages.index("retrain"))
+    assert any("10% on version 2" in e["message"] for e in doc["events"])
+    assert all(p["traffic"]["errors"] == 0 for p in doc["phases"])
+    live = endpoint_store(loaded).read().live
+    assert live is not None and live.version == 2
+    report = (folder / "report.html").read_text()
+    assert "Outcome: promoted" in report and "data:image/png;base64" in report
+    metrics = (loaded.state_dir / "metrics").rglob("*.jsonl")
+    assert any("DriftedFeatures" in p.read_text() for p in metrics)
+    assert "loop outcome: promoted" in res.output
+
+
+def test_train_only_and_disabled_loop_stop_after_training(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"loop": {"enabled": False}})
+    res = CliRunner().invoke(main, ["run", "--config", str(config)])
+    assert res.exit_code == 0, res.output
+    assert "loop outcome" not in res.output
+    assert not (load_config(config).state_dir / "loops").exists()
+
+
+def test_perturb_moves_numbers_and_categories(tmp_path: Path) -> None:
+    loaded = load_config(write_config(tmp_path))
+    from mlops_kit.datasets.churn import generate
+
+    rows = generate(2000, seed=3, dirty_fraction=0.0)
+    moved = perturb(rows, loaded.config.table, 1.0, __import__("numpy").random.default_rng(0))
+    assert moved["monthly_charges"].mean() > rows["monthly_charges"].mean() + 10
+    assert moved["churned"].equals(rows["churned"])  # labels untouched
+    share = (moved["internet_service"] == "none").mean()
+    assert share > (rows["internet_service"] == "none").mean() + 0.3
+    assert perturb(rows, loaded.config.table, 0.0, None) is rows  # type: ignore[arg-type]
+    assert isinstance(moved, pd.DataFrame)
