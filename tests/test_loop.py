@@ -41,6 +41,18 @@ def test_mlops_kit_run_drives_the_whole_loop(tmp_path: Path) -> None:
     metrics = (loaded.state_dir / "metrics").rglob("*.jsonl")
     assert any("DriftedFeatures" in p.read_text() for p in metrics)
     assert "loop outcome: promoted" in res.output
+    watched = CliRunner().invoke(main, ["monitor", "--config", str(config), "--captured"])
+    assert watched.exit_code == 3, watched.output  # drifted and steady traffic, v2's baseline
+    assert "metrics published" in watched.output
+
+
+def test_monitor_captured_without_traffic_is_a_clear_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"loop": {"enabled": False}})
+    assert CliRunner().invoke(main, ["run", "--config", str(config)]).exit_code == 0
+    res = CliRunner().invoke(main, ["monitor", "--config", str(config), "--captured"])
+    assert res.exit_code == 2 and "no captured requests" in res.output
+    res = CliRunner().invoke(main, ["monitor", "--config", str(config)])
+    assert res.exit_code == 2 and "one of them" in res.output
 
 
 def test_train_only_and_disabled_loop_stop_after_training(tmp_path: Path) -> None:

@@ -317,6 +317,32 @@ def batch(loaded: LoadedConfig, source: str, dest: str, version: int | None,
                   f"({result.rows_per_second:,.0f} rows/s)", soft_wrap=True)
 
 
+def _captured_to_file(loaded: LoadedConfig, version: int | None,
+                      since_minutes: float | None) -> Any:
+    """The captured requests as a Parquet file under the state folder (for `monitor`)."""
+    import datetime as dt
+
+    from mlops_kit.monitoring.monitor import MonitorInputError
+    from mlops_kit.runtime.serving import capture_root, fetch_version
+    from mlops_kit.serving.capture import captured_rows
+    from mlops_kit.steps.base import read_json
+    from mlops_kit.steps.features import FeatureSet
+
+    folder, _ = fetch_version(loaded, version)
+    features = FeatureSet.from_spec(read_json(folder / "feature_spec.json"))
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=since_minutes)
+             if since_minutes else None)
+    rows = captured_rows(capture_root(loaded), features, since)
+    if rows.empty:
+        raise MonitorInputError(f"no captured requests in {capture_root(loaded)}"
+                                + (f" in the last {since_minutes:g} minutes" if since else "")
+                                + ": serve traffic first, or pass --input")
+    out = loaded.state_dir / "monitoring" / "captured.parquet"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows[features.inputs].astype("string").to_parquet(out)
+    return out
+
+
 @main.group()
 def registry() -> None:
     """List, approve and reject model versions."""
@@ -369,14 +395,18 @@ def reject(loaded: LoadedConfig, version: int) -> None:
 
 @main.command()
 @config_options
-@click.option("--input", "input_path", required=True, type=click.Path(),
+@click.option("--input", "input_path", default=None, type=click.Path(),
               help="Source rows: a CSV or Parquet file (or Parquet folder); may hold the target.")
+@click.option("--captured", is_flag=True,
+              help="Use the requests the endpoint captured instead of --input.")
+@click.option("--since-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --captured: only requests of the last N minutes.")
 @click.option("--version", type=int, default=None,
               help="Registry version whose baseline to use (default: production).")
 @click.option("--output", type=click.Path(file_okay=False), default=None,
               help="Folder for drift.json and plots (default <state>/monitoring/<time>).")
-def monitor(loaded: LoadedConfig, input_path: str, version: int | None,
-            output: str | None) -> None:
+def monitor(loaded: LoadedConfig, input_path: str | None, captured: bool,
+            since_minutes: float | None, version: int | None, output: str | None) -> None:
     """Drift of source rows against a model's baseline. Exit 3 on drift, 2 on bad input."""
     from pathlib import Path
 
@@ -384,8 +414,12 @@ def monitor(loaded: LoadedConfig, input_path: str, version: int | None,
     from mlops_kit.monitoring.monitor import monitor as run_monitor
     from mlops_kit.registry import RegistryError
 
+    if captured == bool(input_path):
+        fail("usage error", "give --input PATH or --captured (one of them)", 2)
     try:
-        result = run_monitor(loaded, Path(input_path), version,
+        if captured:
+            input_path = str(_captured_to_file(loaded, version, since_minutes))
+        result = run_monitor(loaded, Path(str(input_path)), version,
                              Path(output) if output else None)
     except MonitorInputError as exc:
         fail("input error", exc, 2)
