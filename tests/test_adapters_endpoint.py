@@ -3,7 +3,6 @@ botocore's own API model, and the create path and alarms against moto."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.validate import ParamValidator
-from moto import mock_aws
 
 from mlops_kit.adapters.aws.endpoint import (
     SageMakerEndpoint,
@@ -32,15 +30,6 @@ def valid(client: Any, operation: str, params: dict[str, Any]) -> None:
     report = ParamValidator().validate(params, shape)
     assert not report.has_errors(), report.generate_report()
 
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "eu-west-1",
-                       "AWS_CONFIG_FILE": str(tmp_path / "none")}.items():
-        monkeypatch.setenv(var, value)
-    with mock_aws():
-        yield
 
 
 @pytest.mark.parametrize(("strategy", "key", "value"), [

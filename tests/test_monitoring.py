@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import pandas as pd
 import pytest
 from botocore.config import Config
 from click.testing import CliRunner
-from moto import mock_aws
 from scipy import stats
 
 from mlops_kit.adapters.aws.cloudwatch import (
@@ -243,20 +241,6 @@ def test_quality_drop() -> None:
 
 # --- metrics sinks --------------------------------------------------------------------------
 
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Fake credentials, no user AWS config, every call served by moto."""
-    for var, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-    }.items():
-        monkeypatch.setenv(var, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
 
 
 def test_local_sink_appends_json_lines(churn_baseline: Any, tmp_path: Path) -> None:
