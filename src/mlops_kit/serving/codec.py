@@ -108,7 +108,24 @@ def columns(payload: Payload, features: FeatureSet) -> tuple[dict[str, np.ndarra
         raise BadRequest("the request has no rows")
     names = features.inputs
     schema = features.schema
-    known = {c.name for c in schema.columns}
+    if all(type(row) is list for row in rows):
+        values = _positional(rows, names)
+    else:
+        values = _by_name(rows, names, {c.name for c in schema.columns})
+    return {n: coerce(v, schema.column(n)) for n, v in zip(names, values, strict=True)}, len(rows)
+
+
+def _positional(rows: list[Any], names: list[str]) -> list[Sequence[Any]]:
+    """Columns of rows given as value lists (all of the right length)."""
+    if len(set(map(len, rows))) != 1 or len(rows[0]) != len(names):
+        i, row = next((i, r) for i, r in enumerate(rows, 1) if len(r) != len(names))
+        raise BadRequest(f"row {i} has {len(row)} values, expected {len(names)}: "
+                         f"{', '.join(names)}")
+    return list(zip(*rows, strict=True))
+
+
+def _by_name(rows: list[Any], names: list[str], known: set[str]) -> list[Sequence[Any]]:
+    """Columns of rows given as objects (or a mix of objects and value lists)."""
     by_name: dict[str, list[Any]] = {n: [] for n in names}
     for i, row in enumerate(rows, 1):
         if isinstance(row, dict):
@@ -125,7 +142,14 @@ def columns(payload: Payload, features: FeatureSet) -> tuple[dict[str, np.ndarra
                 by_name[n].append(v)
         else:
             raise BadRequest(f"row {i}: a row is a list of values or an object, got {row!r}")
-    return {n: coerce(by_name[n], schema.column(n)) for n in names}, len(rows)
+    return [by_name[n] for n in names]
+
+
+def _absent(values: Sequence[Any]) -> np.ndarray:
+    """Which values are missing: None, an empty string, or NaN."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    return np.asarray(pd.isna(arr) | (arr == ""), dtype=bool)
 
 
 def _missing(v: Any) -> bool:
@@ -142,7 +166,11 @@ def coerce(values: Sequence[Any], col: Column) -> np.ndarray:
     elif kind == "timestamp":
         out = _timestamps(values, col)
     else:
-        out = np.array([None if _missing(v) else str(v) for v in values], dtype=object)
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        out[_absent(values)] = None
+        if not all(type(v) is str for v in out if v is not None):
+            out = np.array([None if v is None else str(v) for v in out], dtype=object)
     if not col.nullable:
         absent = pd.isna(out)
         if absent.any():
@@ -153,8 +181,11 @@ def coerce(values: Sequence[Any], col: Column) -> np.ndarray:
 
 
 def _numbers(values: Sequence[Any], col: Column) -> np.ndarray:
+    raw = np.empty(len(values), dtype=object)
+    raw[:] = values
+    raw[_absent(values)] = math.nan
     try:
-        out = np.array([math.nan if _missing(v) else v for v in values], dtype="float64")
+        out = raw.astype("float64")
     except (TypeError, ValueError):
         out = None
     if out is None or (out.size and not np.isfinite(out[~np.isnan(out)]).all()):
