@@ -40,6 +40,7 @@ class FeatureDrift:
     missing_baseline: float
     missing_current: float
     psi: float | None = None
+    psi_noise: float = 0.0  # the PSI that sampling alone gives, added to the threshold
     ks_statistic: float | None = None
     ks_pvalue: float | None = None
     violations: dict[str, int] = field(default_factory=dict)
@@ -129,6 +130,14 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     p = np.where(p == 0, EMPTY_SHARE, p / max(p.sum(), 1))
     q = np.where(q == 0, EMPTY_SHARE, q / max(q.sum(), 1))
     return float(np.sum((q - p) * np.log(q / p)))
+
+
+def psi_noise(expected: np.ndarray, actual: np.ndarray) -> float:
+    """The PSI expected between two samples of one distribution: about (k - 1)(1/n + 1/m)
+    for k bins and samples of n and m. Small samples reach PSI 0.2 by chance alone."""
+    k = int(np.count_nonzero((np.asarray(expected) + np.asarray(actual)) > 0))
+    n, m = float(np.sum(actual)), float(np.sum(expected))
+    return (k - 1) * (1 / n + 1 / m) if n and m and k > 1 else 0.0
 
 
 def ks_pvalue(statistic: float, n_ref: int, n_cur: int) -> float:
@@ -221,7 +230,7 @@ def _numeric_drift(name: str, col: Numbers, stats: dict[str, Any], rule: dict[st
     edges = np.array([b["lower_bound"] for b in kll["buckets"][1:]], dtype="float64")
     expected = np.array([b["count"] for b in kll["buckets"]], dtype="float64")
     actual = np.diff(np.concatenate([[0], _count_below(x, edges, points, below), [n]]))
-    out.psi = psi(expected, actual)
+    out.psi, out.psi_noise = psi(expected, actual), psi_noise(expected, actual)
     out.bins = {"edges": edges.tolist(), "baseline": _shares(expected),
                 "current": _shares(actual)}
     return out
@@ -267,7 +276,7 @@ def _text_drift(name: str, col: Texts, stats: dict[str, Any],
         out.violations["domain"] = len(outside)
         out.new_values = [str(v) for v in outside.value_counts().index[:10]]
     if n and n_ref:
-        out.psi = psi(expected, actual)
+        out.psi, out.psi_noise = psi(expected, actual), psi_noise(expected, actual)
         out.bins = {"labels": [*values, "other"], "baseline": _shares(expected),
                     "current": _shares(actual)}
     return out
@@ -291,7 +300,7 @@ def _shares(counts: np.ndarray) -> list[float]:
 
 def _judge(out: FeatureDrift, cfg: MonitoringConfig) -> None:
     """Fill `reasons` from the thresholds."""
-    if out.psi is not None and out.psi >= cfg.psi_threshold:
+    if out.psi is not None and out.psi >= cfg.psi_threshold + out.psi_noise:
         out.reasons.append("psi")
     if (out.ks_pvalue is not None and out.ks_statistic is not None
             and out.ks_pvalue < cfg.ks_pvalue and out.ks_statistic >= cfg.ks_min_statistic):

@@ -189,8 +189,8 @@ class Loop:
             seed = loop.seed + (1 if shift else 0)
             return generate(loop.replay_rows, seed=seed, shift=shift, start=source.start,
                             dirty_fraction=0.0)
-        rows = self._held_out()
-        sample = rows.sample(loop.replay_rows, replace=True, random_state=loop.seed)
+        rows = self._held_out()  # each row once: repeats would inflate the drift tests' power
+        sample = rows.sample(min(loop.replay_rows, len(rows)), random_state=loop.seed)
         return perturb(sample.reset_index(drop=True), self.cfg.table, shift, self.rng)
 
     def _held_out(self) -> pd.DataFrame:
@@ -248,6 +248,11 @@ class Loop:
         self.event("retrain", f"run {result.run_id}: {metric} {evaluation.get(metric)}, gate "
                               f"{'passed' if evaluation.get('passed') else 'failed'}")
         candidate = production(open_registry(self.loaded), self.cfg.model.name)
+        if registered.get("already_version"):
+            self.event("deploy", f"the retrained model is identical to version "
+                                 f"{registered['already_version']} (the source holds no new "
+                                 "data): production stays as it is")
+            return "unchanged"
         if not registered.get("registered") or candidate is None or candidate.version == before:
             self.event("deploy", "no new approved version: production stays as it is")
             return "unchanged"
