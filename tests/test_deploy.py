@@ -148,6 +148,8 @@ def test_manual_rollback_and_shadow(endpoint: tuple[LoadedConfig, int, Path]) ->
     assert before is not None and before.version == 2
     result = rollback(loaded)
     assert (result.previous, result.version) == (2, 1)
+    with pytest.raises(DeployError, match="no earlier approved version"):
+        rollback(loaded)  # v1 was the first: a second rollback must not flip back to v2
     time.sleep(0.6)
     status = json.loads(http_get(port, "/ping"))
     assert [v["version"] for v in status["variants"]] == ["1"]

@@ -34,6 +34,8 @@ def test_mlops_kit_run_drives_the_whole_loop(tmp_path: Path) -> None:
     assert stages.index("retrain") < stages.index("deploy", stages.index("retrain"))
     assert any("10% on version 2" in e["message"] for e in doc["events"])
     assert all(p["traffic"]["errors"] == 0 for p in doc["phases"])
+    partitions = sorted((loaded.state_dir / "lake" / "raw").glob("*/ingest_date=*"))
+    assert len(partitions) == 2  # the drifted data landed beside the first, not over it
     live = endpoint_store(loaded).read().live
     assert live is not None and live.version == 2
     report = (folder / "report.html").read_text()
@@ -53,6 +55,21 @@ def test_monitor_captured_without_traffic_is_a_clear_error(tmp_path: Path) -> No
     assert res.exit_code == 2 and "no captured requests" in res.output
     res = CliRunner().invoke(main, ["monitor", "--config", str(config)])
     assert res.exit_code == 2 and "one of them" in res.output
+
+
+def test_loop_without_captured_inputs_monitors_the_rows_it_sent(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {**LOOP, "serving": {"capture": {"inputs": False}}})
+    res = CliRunner().invoke(main, ["run", "--config", str(config)])
+    assert res.exit_code == 0, res.output
+    assert "monitoring the rows sent instead" in res.output
+    assert "loop outcome: promoted" in res.output
+
+
+def test_loop_is_skipped_when_nothing_is_approved(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {**LOOP, "registry": {"approval": "manual"}})
+    res = CliRunner().invoke(main, ["run", "--config", str(config)])
+    assert res.exit_code == 0, res.output
+    assert "loop skipped: no model version is approved" in res.output
 
 
 def test_train_only_and_disabled_loop_stop_after_training(tmp_path: Path) -> None:

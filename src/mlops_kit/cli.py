@@ -89,14 +89,19 @@ def run(loaded: LoadedConfig, target: str, no_cache: bool, ingest_date: str | No
     progress.summary(result)
     if train_only or target != "local" or not loaded.config.loop.enabled:
         return
-    from mlops_kit.runtime.loop import Loop, LoopFailed
+    from mlops_kit.registry import RegistryError
+    from mlops_kit.runtime.deploy import DeployError
+    from mlops_kit.runtime.loop import Loop, LoopFailed, LoopSkipped
 
     console.rule("the loop: serve, monitor, retrain, deploy")
     loop = Loop(loaded, say=lambda stage, m: console.print(
         f"[bold]{stage:>8}[/] {escape(m)}", soft_wrap=True))
     try:
         outcome = loop.run(result)
-    except LoopFailed as exc:
+    except LoopSkipped as exc:
+        console.print(f"[yellow]loop skipped[/]: {escape(str(exc))}", soft_wrap=True)
+        return
+    except (LoopFailed, DeployError, RegistryError) as exc:
         fail("loop stopped", exc)
     console.print(f"[bold]loop outcome: {outcome.outcome}[/] (version {outcome.start_version} "
                   f"-> {outcome.final_version}); report: {outcome.folder / 'report.html'}",
@@ -273,10 +278,11 @@ def shadow_stop(loaded: LoadedConfig) -> None:
 @config_options
 def shadow_report(loaded: LoadedConfig) -> None:
     """Agreement and latency of the shadow versus production."""
-    from mlops_kit.runtime.deploy import endpoint_dir
+    from mlops_kit.runtime.deploy import endpoint_dir, endpoint_store
     from mlops_kit.serving.shadow import shadow_report as report
 
-    r = report(endpoint_dir(loaded) / "shadow", loaded.config.model.task)
+    since = endpoint_store(loaded).read().shadow_started
+    r = report(endpoint_dir(loaded) / "shadow", loaded.config.model.task, since=since)
     console.print_json(data=r.to_dict())
 
 

@@ -92,10 +92,12 @@ class Deployer:
         with self.store.update() as state:
             blue = state.live
             if blue is None:
+                _healthy(green)
                 green.weight = 1.0
                 state.variants = [green]
-                state.deployments.append(_record(deployment_id, green, None, "initial",
-                                                 "Succeeded"))
+                record = _record(deployment_id, green, None, "initial", "Succeeded")
+                record["ended"] = record["started"]
+                state.deployments.append(record)
                 self._event(f"endpoint created with version {green.version} (all traffic)")
                 return DeployResult("Succeeded", green.version, None, events=self.events)
             if blue.version == green.version and len(state.variants) == 1:
@@ -113,10 +115,9 @@ class Deployer:
 
     def _run(self, deployment_id: str, blue: Variant, green: Variant) -> DeployResult:
         try:
-            model_fn(green.model_dir)
-        except Exception as exc:
-            return self._finish(deployment_id, blue, green, "Failed",
-                                f"new fleet failed its health check: {type(exc).__name__}: {exc}")
+            _healthy(green)
+        except DeployError as exc:
+            return self._finish(deployment_id, blue, green, "Failed", str(exc))
         self._event(f"version {green.version} loaded and healthy")
         for share in shifts(self.cfg):
             self._set_share(deployment_id, blue, green, share)
@@ -177,8 +178,18 @@ class Deployer:
             self._event(f"version {green.version} took all traffic; version {blue.version} "
                         "retired")
         else:
-            self._event(f"{status.lower()}: {reason}; all traffic on version {blue.version}")
+            word = "rolled back" if status == "RolledBack" else "failed"
+            self._event(f"{word}: {reason}; all traffic on version {blue.version}")
         return DeployResult(status, green.version, blue.version, reason, self.events)
+
+
+def _healthy(variant: Variant) -> None:
+    """The new fleet's health check: its model must load (DeployError if not)."""
+    try:
+        model_fn(variant.model_dir)
+    except Exception as exc:
+        raise DeployError(f"version {variant.version} failed its health check: "
+                          f"{type(exc).__name__}: {exc}") from exc
 
 
 def _record(deployment_id: str, green: Variant, previous: int | None, strategy: str,
@@ -214,15 +225,22 @@ def rollback(loaded: LoadedConfig) -> DeployResult:
 
 
 def _previous_approved(state: EndpointState, live: int, registry: Any, model: str) -> int:
+    """Follow the deployments back from `live` to the version it replaced, skipping versions
+    no longer approved (a rollback record never counts as the way a version went live)."""
+    current = live
     for record in reversed(state.deployments):
-        candidate = record.get("previous")
-        if record["status"] != "Succeeded" or candidate in (None, live):
+        if (record["status"] != "Succeeded" or record["strategy"] == "rollback"
+                or record["version"] != current):
             continue
+        candidate = record.get("previous")
+        if candidate is None:
+            break
         try:
             if registry.get(model, candidate).status == "Approved":
                 return int(candidate)
         except RegistryError:
-            continue
+            pass
+        current = candidate
     raise DeployError(f"no earlier approved version to roll back to from version {live}")
 
 
@@ -238,3 +256,4 @@ def set_shadow(loaded: LoadedConfig, version: int | None, percent: float | None 
         model_dir, chosen = fetch_version(loaded, version)
         share = (percent or loaded.config.serving.deployment.shadow_percent) / 100
         state.shadow = Variant(f"shadow-v{chosen.version}", chosen.version, str(model_dir), share)
+        state.shadow_started = time.time()

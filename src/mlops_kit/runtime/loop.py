@@ -40,7 +40,11 @@ Say = Callable[[str, str], None]
 
 
 class LoopFailed(Exception):
-    """The loop could not go on (e.g. no model passed the gate to serve)."""
+    """The loop could not go on."""
+
+
+class LoopSkipped(LoopFailed):
+    """Nothing to serve yet (no approved version): not an error of the run."""
 
 
 @dataclass
@@ -149,13 +153,14 @@ class Loop:
     # --- the whole pass -----------------------------------------------------------------
 
     def run(self, first: RunResult) -> LoopResult:
-        live = production(open_registry(self.loaded), self.cfg.model.name)
-        if live is None:
-            raise LoopFailed("no model version is approved, so there is nothing to serve: "
-                             f"see the run report in {first.run_dir}")
-        start_version = live.version
-        settings = endpoint_settings(self.loaded, None, workers=1)
-        self.event("deploy", f"endpoint serves version {self._live()} (production)")
+        chosen = production(open_registry(self.loaded), self.cfg.model.name)
+        if chosen is None:
+            raise LoopSkipped("no model version is approved, so there is nothing to serve "
+                              f"(approve one with `mlops-kit registry approve N`; run report "
+                              f"in {first.run_dir})")
+        settings = endpoint_settings(self.loaded, chosen.version, workers=1)
+        start_version = self._live()
+        self.event("deploy", f"endpoint serves version {start_version} (production)")
         with BackgroundServer(settings) as server:
             self.event("serve", f"endpoint up on http://127.0.0.1:{server.port}")
             steady = self._phase(server.port, "steady traffic", self._traffic(0.0))
@@ -212,6 +217,10 @@ class Loop:
                               f"{summary['errors']} errors, p99 {summary['p99_ms']} ms")
         time.sleep(0.6)  # the server flushes its capture every 0.25 s
         captured = captured_rows(capture_root(self.loaded), features, since)
+        if captured.empty:
+            self.event("monitor", f"{name}: no captured inputs (serving.capture is off, "
+                                  "redacted or sampled to 0): monitoring the rows sent instead")
+            captured = rows
         phase = Phase(name, summary)
         report = self._monitor(captured[features.inputs], model_dir, name, phase)
         phase.drift = report.to_dict()
@@ -238,7 +247,9 @@ class Loop:
         fresh = self._retrain_config()
         before = self._live()
         try:
-            result = run_pipeline(fresh, params={"ingest_date": dt.date.today().isoformat()})
+            day = self._next_ingest_date()
+            self.event("retrain", f"the new data lands in raw partition ingest_date={day}")
+            result = run_pipeline(fresh, params={"ingest_date": day})
         except RunFailed as exc:
             self.event("retrain", f"retraining failed: {exc}; nothing changes")
             return "unchanged"
@@ -257,6 +268,15 @@ class Loop:
             self.event("deploy", "no new approved version: production stays as it is")
             return "unchanged"
         return self._canary(port, candidate.version, drifted)
+
+    def _next_ingest_date(self) -> str:
+        """The day after the newest raw partition (today at the earliest): nothing is
+        overwritten."""
+        raw = self.loaded.state_dir / "lake" / "raw"
+        days = [dt.date.fromisoformat(p.name.split("=", 1)[1])
+                for p in raw.glob("*/ingest_date=*")]
+        newest = max([dt.date.today() - dt.timedelta(days=1), *days])
+        return (newest + dt.timedelta(days=1)).isoformat()
 
     def _retrain_config(self) -> LoadedConfig:
         source = self.cfg.data.source

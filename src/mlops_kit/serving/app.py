@@ -163,7 +163,7 @@ class InferenceApp:
         elif path == "/execution-parameters":
             await _send(send, 200, {"MaxConcurrentTransforms": self.settings.workers,
                                     "BatchStrategy": "MULTI_RECORD",
-                                    "MaxPayloadInMB": int(self.settings.max_payload_mb)})
+                                    "MaxPayloadInMB": max(1, int(self.settings.max_payload_mb))})
         else:
             await _send(send, 404, {"error": f"no route {path}: use GET /ping or "
                                              "POST /invocations"})

@@ -1,8 +1,9 @@
 """Request and response bodies: CSV, JSON and JSON Lines in, CSV or JSON out.
 
-Requests carry source rows (the columns the features read, in schema order); every value is
-checked against the schema, and any fault is a `BadRequest` naming the row, the column and
-what is allowed, never a crash or a silent NaN.
+Requests carry source rows (the columns the features read, in schema order). Every value is
+checked against its column's type and nullability, and any fault is a `BadRequest` naming the
+row, the column and what is allowed, never a crash or a silent NaN. Values outside a column's
+range or categories are still served, as the world drifts: monitoring reports them.
 """
 
 from __future__ import annotations

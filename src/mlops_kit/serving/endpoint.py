@@ -35,6 +35,7 @@ class EndpointState:
     name: str
     variants: list[Variant] = field(default_factory=list)
     shadow: Variant | None = None  # weight = share of requests mirrored to it
+    shadow_started: float = 0.0  # epoch seconds: the shadow report compares from here
     deployments: list[dict[str, Any]] = field(default_factory=list)
     serial: int = 0
 
@@ -54,6 +55,7 @@ class EndpointState:
         shadow = doc.get("shadow")
         return cls(name=doc["name"], variants=[Variant(**v) for v in doc.get("variants", [])],
                    shadow=Variant(**shadow) if shadow else None,
+                   shadow_started=float(doc.get("shadow_started", 0.0)),
                    deployments=list(doc.get("deployments", [])), serial=int(doc.get("serial", 0)))
 
 

@@ -1,7 +1,9 @@
 """The one inference handler, in SageMaker's framework-container convention.
 
 `model_fn`, `input_fn`, `predict_fn` and `output_fn` are what SageMaker's XGBoost and PyTorch
-containers call; the local server, batch inference, and the cloud images all call them too.
+containers call; the local server and the cloud images call them. Batch inference loads with
+`model_fn` and reads files in chunks, then checks and predicts with the same codec and model
+code as `predict_fn`.
 """
 
 from __future__ import annotations

@@ -18,8 +18,12 @@ import numpy as np
 
 
 def _scores(answer: bytes) -> list[list[float]]:
-    """Rows of scores from a CSV answer (one line per row, one or more columns)."""
-    return [[float(x) for x in line.split(",")] for line in answer.decode().split("\n") if line]
+    """Rows of scores from an answer: CSV lines, or JSON `predictions` (score or scores)."""
+    text = answer.decode()
+    if text.lstrip()[:1] == "{":
+        preds = json.loads(text)["predictions"]
+        return [p["scores"] if "scores" in p else [p["score"]] for p in preds]
+    return [[float(x) for x in line.split(",")] for line in text.split("\n") if line]
 
 
 class ShadowLog:
@@ -33,7 +37,7 @@ class ShadowLog:
     def record(self, live_version: int, live_answer: bytes, live_ms: float,
                shadow_version: int, shadow_answer: bytes, shadow_ms: float,
                error: str | None) -> None:
-        live = _scores(live_answer) if live_answer.lstrip()[:1] not in (b"{", b"[") else None
+        live = _scores(live_answer)
         self.buffer.append(json.dumps({
             "t": time.time(), "live_version": live_version, "shadow_version": shadow_version,
             "live": live, "shadow": _scores(shadow_answer) if shadow_answer else None,
@@ -64,7 +68,9 @@ class ShadowReport:
     shadow_version: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """Plain JSON: NaN (nothing to compare yet) becomes null."""
+        return {k: None if isinstance(v, float) and v != v else v
+                for k, v in self.__dict__.items()}
 
 
 def shadow_report(folder: Path, task: str, since: float = 0.0) -> ShadowReport:
