@@ -217,17 +217,18 @@ class Loop:
                               f"{summary['errors']} errors, p99 {summary['p99_ms']} ms")
         time.sleep(0.6)  # the server flushes its capture every 0.25 s
         captured = captured_rows(capture_root(self.loaded), features, since)
+        what = "captured rows"
         if captured.empty:
             self.event("monitor", f"{name}: no captured inputs (serving.capture is off, "
                                   "redacted or sampled to 0): monitoring the rows sent instead")
-            captured = rows
+            captured, what = rows, "rows sent"
         phase = Phase(name, summary)
         report = self._monitor(captured[features.inputs], model_dir, name, phase)
         phase.drift = report.to_dict()
         self.phases.append(phase)
         verdict = (f"drift in {', '.join(report.drifted_features)}" if report.verdict == "drift"
                    else "no drift")
-        self.event("monitor", f"{name}: {len(captured)} captured rows vs the training baseline "
+        self.event("monitor", f"{name}: {len(captured)} {what} vs the training baseline "
                               f"of version {self._live()}: {verdict}")
         return phase
 
@@ -247,8 +248,8 @@ class Loop:
         fresh = self._retrain_config()
         before = self._live()
         try:
-            day = self._next_ingest_date()
-            self.event("retrain", f"the new data lands in raw partition ingest_date={day}")
+            day = self._ingest_date(fresh)
+            self.event("retrain", f"the data is ingested as raw partition ingest_date={day}")
             result = run_pipeline(fresh, params={"ingest_date": day})
         except RunFailed as exc:
             self.event("retrain", f"retraining failed: {exc}; nothing changes")
@@ -269,12 +270,21 @@ class Loop:
             return "unchanged"
         return self._canary(port, candidate.version, drifted)
 
-    def _next_ingest_date(self) -> str:
-        """The day after the newest raw partition (today at the earliest): nothing is
+    def _ingest_date(self, fresh: LoadedConfig) -> str:
+        """The newest raw partition's date when it already holds this very source (all steps
+        are then cached), else the day after it (today at the earliest): nothing is
         overwritten."""
+        from mlops_kit.runtime.runner import Runner
+        from mlops_kit.runtime.targets import open_target
+
         raw = self.loaded.state_dir / "lake" / "raw"
         days = [dt.date.fromisoformat(p.name.split("=", 1)[1])
                 for p in raw.glob("*/ingest_date=*")]
+        if days:
+            with open_target(fresh, "local") as target:
+                runner = Runner(fresh, target, params={"ingest_date": max(days).isoformat()})
+                if runner.source_step_cached("ingest"):
+                    return max(days).isoformat()
         newest = max([dt.date.today() - dt.timedelta(days=1), *days])
         return (newest + dt.timedelta(days=1)).isoformat()
 

@@ -245,6 +245,11 @@ class Runner:
         blob = json.dumps(parts, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    def source_step_cached(self, name: str) -> bool:
+        """Whether a step without inputs (ingest) would be a cache hit in this run."""
+        step = self.pipeline.step(name)
+        return not step.inputs and self._cached(step, self._key(step, {})) is not None
+
     def _cached(self, step: Step, key: str) -> dict[str, Any] | None:
         path = self.cache_dir / step.name / f"{key}.json"
         if not path.is_file():

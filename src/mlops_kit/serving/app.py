@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
 import random
+import signal
+import socket
 import sys
 import threading
 import time
@@ -311,15 +314,75 @@ def create_app() -> InferenceApp:
 
 def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8080,
           log_level: str = "warning") -> None:
-    """Run the server in the foreground until interrupted (`settings.workers` processes)."""
+    """Run the server in the foreground until interrupted (`settings.workers` processes).
+
+    Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections
+    evenly (one shared socket lets the least busy worker take most keep-alive connections);
+    the supervisor restarts a worker that dies.
+    """
+    os.environ[ENV] = settings.to_env()
+    if settings.workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
+        _run_worker(host, port, log_level, settings.workers <= 1)
+        return
+    _listener(host, port).close()  # fail fast (port taken) before any worker starts
+    Supervisor(settings.workers, host, port, log_level).run()
+
+
+def _listener(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _run_worker(host: str, port: int, log_level: str, single: bool = False) -> None:
+    """One worker process: uvicorn on its own socket (the app built by `create_app`)."""
     import uvicorn
 
-    os.environ[ENV] = settings.to_env()
-    uvicorn.run("mlops_kit.serving.app:create_app", factory=True, host=host, port=port,
-                workers=settings.workers if settings.workers > 1 else None,
-                loop="auto", http="auto", lifespan="on", access_log=False,
-                log_level=log_level, timeout_keep_alive=75, server_header=False,
-                date_header=False)
+    config = uvicorn.Config("mlops_kit.serving.app:create_app", factory=True, host=host,
+                            port=port, lifespan="on", access_log=False, log_level=log_level,
+                            timeout_keep_alive=75, server_header=False, date_header=False)
+    server = uvicorn.Server(config)
+    if single:
+        server.run()
+        return
+    sock = _listener(host, port)
+    sock.listen(2048)
+    server.run(sockets=[sock])
+
+
+class Supervisor:
+    """Starts the worker processes, restarts any that die, stops them all on SIGINT/SIGTERM."""
+
+    def __init__(self, workers: int, host: str, port: int, log_level: str) -> None:
+        self.args = (host, port, log_level)
+        self.context = multiprocessing.get_context("spawn")
+        self.procs: list[Any] = []
+        self.workers = workers
+        self.stop = threading.Event()
+
+    def _start(self) -> Any:
+        proc = self.context.Process(target=_run_worker, args=self.args, daemon=False)
+        proc.start()
+        return proc
+
+    def run(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop.set())
+        self.procs = [self._start() for _ in range(self.workers)]
+        while not self.stop.wait(0.5):
+            for i, proc in enumerate(self.procs):
+                if not proc.is_alive() and not self.stop.is_set():
+                    log.error("worker %s exited with %s: restarting it", proc.pid, proc.exitcode)
+                    self.procs[i] = self._start()
+        for proc in self.procs:
+            proc.terminate()  # SIGTERM: each worker drains and flushes its logs
+        for proc in self.procs:
+            proc.join(20)
+            if proc.is_alive():
+                proc.kill()
 
 
 class BackgroundServer:
