@@ -37,8 +37,9 @@ FAST = {"serving": {"deployment": {"strategy": "canary", "canary_percent": 30, "
 
 
 def register_copy(loaded: LoadedConfig, model_dir: Path, tmp: Path, status: str = "Approved",
-                  extra_column: bool = False) -> int:
-    """Register a copy of `model_dir`; with `extra_column` it needs a column nobody sends."""
+                  extra_column: bool = False, broken: bool = False) -> int:
+    """Register a copy of `model_dir`; with `extra_column` it needs a column nobody sends
+    (clients get 4xx); `broken` loads but fails every prediction (5xx)."""
     copy = tmp / f"copy-{time.monotonic_ns()}"
     shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("version.json"))
     if extra_column:
@@ -46,6 +47,10 @@ def register_copy(loaded: LoadedConfig, model_dir: Path, tmp: Path, status: str 
         spec["schema"]["columns"].append({"name": "plan", "type": "category", "nullable": False,
                                           "categories": ["basic", "pro"]})
         spec["features"].append({"name": "plan", "transform": "one_hot", "inputs": ["plan"]})
+        (copy / "feature_spec.json").write_text(json.dumps(spec))
+    if broken:  # one feature more than the booster was trained on: predict raises
+        spec = json.loads((copy / "feature_spec.json").read_text())
+        spec["features"].append({"name": "age_again", "inputs": ["age"]})
         (copy / "feature_spec.json").write_text(json.dumps(spec))
     version = open_registry(loaded).register(
         "churn-classifier", copy, status=status,  # type: ignore[arg-type]
@@ -127,15 +132,15 @@ def test_failing_candidate_is_rolled_back_by_its_alarm(endpoint: tuple[LoadedCon
     loaded, port, folder = endpoint
     live = endpoint_store(loaded).read().live
     assert live is not None
-    bad = register_copy(loaded, trained.model_dir, folder, extra_column=True)
+    bad = register_copy(loaded, trained.model_dir, folder, broken=True)
     with Traffic(port) as traffic:
         result = Deployer(loaded).deploy(bad)
         time.sleep(0.6)
         after = traffic.versions.copy()
         time.sleep(0.5)
     assert result.status == "RolledBack"
-    assert "error-rate alarm" in result.reason
-    assert traffic.statuses[400] > 0  # the canary's share failed...
+    assert "error-rate alarm" in result.reason and "with 5xx" in result.reason
+    assert traffic.statuses[500] > 0  # the canary's share failed...
     state = endpoint_store(loaded).read()
     assert [v.version for v in state.variants] == [live.version]  # ...and is gone
     assert traffic.versions - after == Counter({str(live.version): traffic.versions[
@@ -204,9 +209,37 @@ def test_alarms_need_data_and_fire_on_errors_or_latency(tmp_path: Path) -> None:
     for _ in range(95):
         writer.observe("v2", 2, 200, 1.0)
     writer.flush()
-    assert "error-rate alarm: 5.0% of 100" in (deployer.alarm(2, start) or "")
+    assert "error-rate alarm: 5.0% of 100 requests failed with 5xx" in (
+        deployer.alarm(2, start) or "")
+    for _ in range(100):
+        writer.observe("v5", 5, 400, 1.0)  # clients' bad requests are not the model's fault
+    writer.flush()
+    assert deployer.alarm(5, start) is None
+    strict = Deployer(loaded, deployment=loaded.config.serving.deployment.model_copy(
+        update={"alarm_on_4xx": True}))
+    assert "with 4xx or 5xx" in (strict.alarm(5, start) or "")
     for _ in range(100):
         writer.observe("v3", 3, 200, 80.0)
     writer.flush()
     assert "latency alarm" in (deployer.alarm(3, start) or "")
     assert deployer.alarm(4, start) is None
+
+
+def test_rollback_during_a_deploy_wins(trained: Trained, tmp_path: Path) -> None:
+    """A rollback landing while the deployer evaluates an alarm is not overwritten."""
+    loaded = load_config(write_config(tmp_path, FAST))
+    v1 = register_copy(loaded, trained.model_dir, tmp_path)
+    v2 = register_copy(loaded, trained.model_dir, tmp_path)
+    Deployer(loaded).deploy(v1)
+
+    class Interrupted(Deployer):
+        def alarm(self, version: int, since: float) -> str | None:
+            if endpoint_store(loaded).read().deployments[-1]["status"] == "InProgress":
+                rollback(loaded)
+            return None
+
+    result = Interrupted(loaded).deploy(v2)
+    assert result.status == "RolledBack" and "stopped by mlops-kit rollback" in result.reason
+    state = endpoint_store(loaded).read()
+    assert [(v.version, v.weight) for v in state.variants] == [(v1, 1.0)]
+    assert state.deployments[-1]["status"] == "RolledBack"

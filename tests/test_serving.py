@@ -160,6 +160,21 @@ GOOD = "2025-03-01T10:00:00,12,70.5,800.1,one-year,credit_card,fiber,2,40"
     (GOOD, "image/png", None, 415, "unsupported content type 'image/png'"),
     (GOOD, "text/csv", "application/xml", 406, "accept text/csv or application/json"),
     (b"\xff\xfe", "text/csv", None, 400, "not UTF-8"),
+    ('[["2025-03-01T10:00:00", 1' + "0" * 400 + ', 70.5, 1, "one-year", "credit_card", '
+     '"fiber", 2, 40]]', "application/json", None, 400, "is not a finite number"),
+    ("[" * 100_000 + "]" * 100_000, "application/json", None, 400, "nested too deeply"),
+    ('[["\\ud800", 12, 70.5, 1, "one-year", "credit_card", "fiber", 2, 40]]',
+     "application/json", None, 400, "column event_time: not valid Unicode text"),
+    ('[["2025-03-01T10:00:00", 12, 70.5, 1, "\\ud800", "credit_card", "fiber", 2, 40]]',
+     "application/json", None, 400, "column contract: not valid Unicode text"),
+    ('[["2025-03-01T10:00:00", true, 70.5, 1, "one-year", "credit_card", "fiber", 2, 40]]',
+     "application/json", None, 400, "column tenure_months: True is not a number"),
+    ('[["2025-03-01T10:00:00", 12, 70.5, 1, ["a"], "credit_card", "fiber", 2, 40]]',
+     "application/json", None, 400, "column contract: ['a'] is not a text value"),
+    (GOOD.replace("2025-03-01T10:00:00", "now"), "text/csv", None, 400,
+     "'now' is not an ISO 8601 timestamp"),
+    (GOOD.replace("2025-03-01T10:00:00", "99999999999-01-01"), "text/csv", None, 400,
+     "row 1, column event_time: '99999999999-01-01'"),
 ])
 def test_bad_requests_get_a_clear_4xx(live: int, body: str | bytes, content_type: str,
                                       accept: str | None, status: int, message: str) -> None:

@@ -283,7 +283,9 @@ class DeploymentConfig(Strict):
     wait_s: float = Field(60, ge=0, le=3600, description="Bake time after each traffic shift.")
     termination_wait_s: float = Field(
         30, ge=0, le=3600, description="Old fleet kept (alarms watched) after the full shift.")
-    max_error_rate: float = Field(0.01, ge=0, le=1, description="4xx+5xx share that rolls back.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="5xx share that rolls back.")
+    alarm_on_4xx: bool = Field(
+        False, description="Count 4xx (requests the new version refuses) as errors too.")
     min_invocations: int = Field(10, ge=1, description="Fewer in a period: insufficient data.")
     alarm_period_s: float = Field(10, gt=0, le=600)
     shadow_percent: float = Field(20, gt=0, le=100, description="Traffic mirrored in shadow.")

@@ -31,6 +31,10 @@ class DeployError(Exception):
     """A deployment that cannot start (unknown or unapproved version, one already running)."""
 
 
+class Stopped(DeployError):
+    """Another command (mlops-kit rollback) ended this deployment while it ran."""
+
+
 def endpoint_dir(loaded: LoadedConfig) -> Path:
     cfg = loaded.config
     return loaded.state_dir / "endpoints" / f"{cfg.project}-{cfg.model.name}"
@@ -119,12 +123,15 @@ class Deployer:
         except DeployError as exc:
             return self._finish(deployment_id, blue, green, "Failed", str(exc))
         self._event(f"version {green.version} loaded and healthy")
-        for share in shifts(self.cfg):
-            self._set_share(deployment_id, blue, green, share)
-            wait = self.cfg.wait_s if share < 1.0 else self.cfg.termination_wait_s
-            alarm = self._bake(deployment_id, green, wait)
-            if alarm is not None:
-                return self._finish(deployment_id, blue, green, "RolledBack", alarm)
+        try:
+            for share in shifts(self.cfg):
+                self._set_share(deployment_id, blue, green, share)
+                wait = self.cfg.wait_s if share < 1.0 else self.cfg.termination_wait_s
+                alarm = self._bake(deployment_id, green, wait)
+                if alarm is not None:
+                    return self._finish(deployment_id, blue, green, "RolledBack", alarm)
+        except Stopped:
+            pass  # _finish reports the stop recorded by the other command
         return self._finish(deployment_id, blue, green, "Succeeded", "")
 
     def _set_share(self, deployment_id: str, blue: Variant, green: Variant, share: float) -> None:
@@ -154,9 +161,12 @@ class Deployer:
         window = read_window(self.metrics, since=int(since), versions=[version])
         if window.invocations < self.cfg.min_invocations:
             return None
-        if window.error_rate > self.cfg.max_error_rate:
-            return (f"error-rate alarm: {window.error_rate:.1%} of {window.invocations} "
-                    f"requests failed (limit {self.cfg.max_error_rate:.1%})")
+        failed = window.errors_5xx + (window.errors_4xx if self.cfg.alarm_on_4xx else 0)
+        rate = failed / window.invocations
+        if rate > self.cfg.max_error_rate:
+            kind = "4xx or 5xx" if self.cfg.alarm_on_4xx else "5xx"
+            return (f"error-rate alarm: {rate:.1%} of {window.invocations} requests failed "
+                    f"with {kind} (limit {self.cfg.max_error_rate:.1%})")
         p99 = window.percentile(99)
         if p99 > self.latency_ms:
             return f"latency alarm: p99 {p99:.1f} ms > {self.latency_ms:g} ms"
@@ -165,15 +175,18 @@ class Deployer:
     def _still_ours(self, state: EndpointState, deployment_id: str) -> None:
         current = next((d for d in state.deployments if d["id"] == deployment_id), None)
         if current is None or current["status"] != "InProgress":
-            raise DeployError(f"deployment {deployment_id} was stopped by another command")
+            raise Stopped(f"deployment {deployment_id} was stopped by another command")
 
     def _finish(self, deployment_id: str, blue: Variant, green: Variant, status: str,
                 reason: str) -> DeployResult:
         keep = green if status == "Succeeded" else blue
         with self.store.update() as state:
-            state.variants = [Variant(keep.name, keep.version, keep.model_dir, 1.0)]
             record = next(d for d in state.deployments if d["id"] == deployment_id)
-            record.update(status=status, ended=now(), reason=reason)
+            if record["status"] != "InProgress":  # stopped meanwhile (mlops-kit rollback)
+                status, reason = record["status"], record["reason"]
+            else:
+                state.variants = [Variant(keep.name, keep.version, keep.model_dir, 1.0)]
+                record.update(status=status, ended=now(), reason=reason)
         if status == "Succeeded":
             self._event(f"version {green.version} took all traffic; version {blue.version} "
                         "retired")

@@ -108,7 +108,7 @@ class InferenceApp:
         self.slots: dict[str, Slot] = {}
         self.weights: list[tuple[float, Slot]] = []
         self.shadow: tuple[float, Slot] | None = None
-        self.seen = -1.0
+        self.seen: tuple[int, int, int] | None = None
         self.reload()
 
     # --- variants ---------------------------------------------------------------------------
@@ -121,10 +121,10 @@ class InferenceApp:
                 self.slots[only.name] = Slot(only, self.settings)
                 self.weights = [(1.0, self.slots[only.name])]
             return
-        mtime = self.store.mtime()
-        if mtime == self.seen:
+        seen = self.store.version()
+        if seen == self.seen:
             return
-        self.seen = mtime
+        self.seen = seen
         state = self.store.read()
         self.weights = [(v.weight, self._slot(v)) for v in state.variants if v.weight > 0]
         self.shadow = (state.shadow.weight, self._slot(state.shadow)) if state.shadow else None

@@ -97,7 +97,10 @@ def read_capture(root: Path, since: dt.datetime | None = None) -> list[dict[str,
             for line in fh:
                 if not line.strip():
                     continue
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:  # a line still being written
+                    continue
                 if since is not None:
                     when = dt.datetime.strptime(record["eventMetadata"]["inferenceTime"],
                                                 "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
@@ -111,21 +114,26 @@ def captured_rows(root: Path, features: FeatureSet,
                   since: dt.datetime | None = None) -> pd.DataFrame:
     """The source rows of captured requests (redacted ones skipped), one row per request row,
     with `_inference_time` and `_model_version`: the input of drift monitoring."""
-    from mlops_kit.serving.codec import decode
+    from mlops_kit.serving.codec import BadRequest, decode
 
     names = features.inputs
-    frames = []
+    frames, skipped = [], 0
     for record in read_capture(root, since):
         request = record["captureData"]["endpointInput"]
         if request.get("encoding") not in ("CSV", "JSON"):
             continue
-        rows = decode(request["data"].encode(), request["observedContentType"]).rows
+        try:
+            rows = decode(request["data"].encode(), request["observedContentType"]).rows
+        except (BadRequest, UnicodeError, KeyError):
+            skipped += 1  # counted in attrs["skipped"], never silently
+            continue
         frame = pd.DataFrame([dict(zip(names, r, strict=False)) if isinstance(r, list) else r
                               for r in rows], columns=names, dtype=object)
         frame = frame.mask(frame.isin([""]))  # an empty CSV field is a missing value
         frame["_inference_time"] = record["eventMetadata"]["inferenceTime"]
         frame["_model_version"] = record["eventMetadata"].get("modelVersion")
         frames.append(frame)
-    if not frames:
-        return pd.DataFrame(columns=[*names, "_inference_time", "_model_version"])
-    return pd.concat(frames, ignore_index=True)
+    out = (pd.concat(frames, ignore_index=True) if frames else
+           pd.DataFrame(columns=[*names, "_inference_time", "_model_version"]))
+    out.attrs["skipped"] = skipped
+    return out

@@ -13,7 +13,7 @@ import io
 import json
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,8 @@ def csv_rows(text: str) -> list[list[str]]:
 def _json(text: str, line: int | None = None) -> Any:
     try:
         return json.loads(text)
+    except RecursionError as exc:
+        raise BadRequest("malformed JSON: nested too deeply") from exc
     except json.JSONDecodeError as exc:
         where = f"line {line}: " if line else ""
         raise BadRequest(f"malformed JSON: {where}{exc}") from exc
@@ -168,11 +170,7 @@ def coerce(values: Sequence[Any], col: Column) -> np.ndarray:
     elif kind == "timestamp":
         out = _timestamps(values, col)
     else:
-        out = np.empty(len(values), dtype=object)
-        out[:] = values
-        out[_absent(values)] = None
-        if not all(type(v) is str for v in out if v is not None):
-            out = np.array([None if v is None else str(v) for v in out], dtype=object)
+        out = _texts(values, col)
     if not col.nullable:
         absent = pd.isna(out)
         if absent.any():
@@ -182,13 +180,41 @@ def coerce(values: Sequence[Any], col: Column) -> np.ndarray:
     return out
 
 
+def _texts(values: Sequence[Any], col: Column) -> np.ndarray:
+    """Category and string values: text (numbers as their text), never lists or objects."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    out[_absent(values)] = None
+    if not all(type(v) is str for v in out if v is not None):
+        for i, v in enumerate(out, 1):
+            if (v is not None and not isinstance(v, (str, int, float))) or isinstance(v, bool):
+                raise BadRequest(f"row {i}, column {col.name}: {v!r} is not a text value")
+        out = np.array([None if v is None else str(v) for v in out], dtype=object)
+    _utf8(out, col)
+    return out
+
+
+def _utf8(texts: Iterable[Any], col: Column) -> None:
+    """Refuse text that cannot be stored (lone surrogates from JSON escapes)."""
+    for i, v in enumerate(texts, 1):
+        if isinstance(v, str) and not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise BadRequest(f"row {i}, column {col.name}: not valid Unicode text "
+                                 f"({exc.reason})") from exc
+
+
 def _numbers(values: Sequence[Any], col: Column) -> np.ndarray:
     raw = np.empty(len(values), dtype=object)
     raw[:] = values
     raw[_absent(values)] = math.nan
+    if any(type(v) is bool for v in raw):
+        row, value = _first_bad(raw, lambda v: type(v) is not bool)
+        raise BadRequest(f"row {row}, column {col.name}: {value!r} is not a number")
     try:
         out = raw.astype("float64")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         out = None
     if out is None or (out.size and not np.isfinite(out[~np.isnan(out)]).all()):
         row, value = _first_bad(values, _is_number)
@@ -207,11 +233,11 @@ def _is_number(v: Any) -> bool:
         return _missing(v)
     try:
         return math.isfinite(float(v))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
 
 
-def _first_bad(values: Sequence[Any], ok: Any) -> tuple[int, Any]:
+def _first_bad(values: Iterable[Any], ok: Any) -> tuple[int, Any]:
     return next((i, v) for i, v in enumerate(values, 1) if not ok(v))
 
 
@@ -236,19 +262,37 @@ def _timestamps(values: Sequence[Any], col: Column) -> np.ndarray:
     if not all(isinstance(t, str) for t in texts):
         row, value = _first_bad(texts, lambda t: isinstance(t, str))
         raise BadRequest(f"row {row}, column {col.name}: {value!r} is not an ISO 8601 timestamp")
+    _utf8(texts, col)
+    words = {"now", "today"} & {t.strip().lower() for t in texts}
+    if words:  # numpy reads these as the current time: not data
+        row, value = _first_bad(texts, lambda t: t.strip().lower() not in words)
+        raise BadRequest(f"row {row}, column {col.name}: {value!r} is not an ISO 8601 timestamp")
     try:  # naive ISO 8601 parses fast in numpy; a time zone (deprecated there) goes to pandas
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            return np.array(texts, dtype="datetime64[us]")
-    except (ValueError, Warning):
+            return _in_range(np.array(texts, dtype="datetime64[us]"), texts, col)
+    except (ValueError, OverflowError, Warning):
         pass
-    ts = pd.to_datetime(pd.Series(texts), errors="coerce", utc=True, format="ISO8601")
+    try:
+        ts = pd.to_datetime(pd.Series(texts), errors="coerce", utc=True, format="ISO8601")
+    except Exception:  # pandas and pyarrow raise several types on odd text
+        ts = pd.Series([pd.NaT] * len(texts), dtype="datetime64[us, UTC]")
     bad = ts.isna().to_numpy() & np.array([t != "NaT" for t in texts])
     if bad.any():
         row = int(np.argmax(bad)) + 1
         raise BadRequest(f"row {row}, column {col.name}: {texts[row - 1]!r} is not an ISO 8601 "
                          "timestamp")
-    return ts.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return _in_range(ts.dt.tz_localize(None).to_numpy(dtype="datetime64[us]"), texts, col)
+
+
+def _in_range(ts: np.ndarray, texts: list[Any], col: Column) -> np.ndarray:
+    """Years 1000 to 9999 only: numpy accepts far larger ones."""
+    bad = ~np.isnat(ts) & ((ts < np.datetime64("1000-01-01")) | (ts > np.datetime64("9999-12-31")))
+    if bad.any():
+        row = int(np.argmax(bad)) + 1
+        raise BadRequest(f"row {row}, column {col.name}: {texts[row - 1]!r} is outside the "
+                         "years 1000-9999")
+    return ts
 
 
 def encode(scores: np.ndarray, task: str, classes: list[Any], accept: str) -> tuple[bytes, str]:

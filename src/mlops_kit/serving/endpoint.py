@@ -75,11 +75,14 @@ class EndpointStore:
             return EndpointState(self.name)
         return EndpointState.from_dict(json.loads(self.path.read_text()))
 
-    def mtime(self) -> float:
+    def version(self) -> tuple[int, int, int]:
+        """Changes with every write (each write replaces the file: a new inode), even within
+        one tick of the file system's clock."""
         try:
-            return self.path.stat().st_mtime_ns / 1e9
+            st = self.path.stat()
         except FileNotFoundError:
-            return 0.0
+            return (0, 0, 0)
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
 
     def write(self, state: EndpointState) -> None:
         state.serial += 1

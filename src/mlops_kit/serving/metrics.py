@@ -64,7 +64,7 @@ class MetricsWriter:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self.ident = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.open: dict[tuple[int, str, int], Window] = {}
 
     def observe(self, variant: str, version: int, status: int, latency_ms: float) -> None:
@@ -77,14 +77,21 @@ class MetricsWriter:
     def flush(self) -> None:
         if not self.open:
             return
-        lines = [json.dumps({"t": t, "variant": v, "version": n, "invocations": w.invocations,
-                             "errors_4xx": w.errors_4xx, "errors_5xx": w.errors_5xx,
-                             "latency": w.latency}, separators=(",", ":"))
-                 for (t, v, n), w in self.open.items()]
+        by_hour: dict[str, list[str]] = {}
+        for (t, v, n), w in self.open.items():
+            by_hour.setdefault(_hour(t), []).append(json.dumps(
+                {"t": t, "variant": v, "version": n, "invocations": w.invocations,
+                 "errors_4xx": w.errors_4xx, "errors_5xx": w.errors_5xx, "latency": w.latency},
+                separators=(",", ":")))
         self.open = {}
         self.folder.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        for hour, lines in by_hour.items():  # one file an hour: readers skip older hours
+            with (self.folder / f"{hour}-{self.ident}.jsonl").open("a") as fh:
+                fh.write("\n".join(lines) + "\n")
+
+
+def _hour(epoch: float) -> str:
+    return time.strftime("%Y%m%d%H", time.gmtime(epoch))
 
 
 def read_window(folder: Path, since: float, until: float | None = None,
@@ -92,9 +99,15 @@ def read_window(folder: Path, since: float, until: float | None = None,
     """All workers' metrics for `versions` (all if None) from `since` to `until` (epoch s)."""
     wanted = set(versions) if versions is not None else None
     total = Window()
+    first = _hour(since)
     for path in folder.glob("*.jsonl") if folder.is_dir() else []:
+        if path.name[:10] < first:
+            continue
         for line in path.read_text().splitlines():
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line still being written
+                continue
             if rec["t"] < since or (until is not None and rec["t"] >= until):
                 continue
             if wanted is not None and rec["version"] not in wanted:

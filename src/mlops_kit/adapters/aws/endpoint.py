@@ -58,16 +58,19 @@ def rollback_alarms(endpoint: str, serving: ServingConfig) -> list[dict[str, Any
         return {"Metric": {"Namespace": "AWS/SageMaker", "MetricName": name, "Dimensions": dims},
                 "Period": period, "Stat": stat}
 
+    failed = "e4 + e5" if cfg.alarm_on_4xx else "e5"
     errors = {
         "AlarmName": f"{endpoint}-error-rate", "ComparisonOperator": "GreaterThanThreshold",
         "Threshold": cfg.max_error_rate, "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
         "TreatMissingData": "notBreaching",
-        "AlarmDescription": "Share of failed invocations (4xx + 5xx): rolls a deployment back",
+        "AlarmDescription": "Share of invocations failing with "
+                            f"{'4xx or 5xx' if cfg.alarm_on_4xx else '5xx'}: rolls a "
+                            "deployment back",
         "Metrics": [
             {"Id": "e4", "MetricStat": metric("Invocation4XXErrors", "Sum"), "ReturnData": False},
             {"Id": "e5", "MetricStat": metric("Invocation5XXErrors", "Sum"), "ReturnData": False},
             {"Id": "n", "MetricStat": metric("Invocations", "Sum"), "ReturnData": False},
-            {"Id": "rate", "Expression": f"IF(n >= {cfg.min_invocations}, (e4 + e5) / n, 0)",
+            {"Id": "rate", "Expression": f"IF(n >= {cfg.min_invocations}, ({failed}) / n, 0)",
              "Label": "ErrorRate", "ReturnData": True},
         ],
     }
