@@ -185,7 +185,7 @@ def _texts(values: Sequence[Any], col: Column) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     out[_absent(values)] = None
-    if not all(type(v) is str for v in out if v is not None):
+    if not set(map(type, out)) <= {str, type(None)}:
         for i, v in enumerate(out, 1):
             if (v is not None and not isinstance(v, (str, int, float))) or isinstance(v, bool):
                 raise BadRequest(f"row {i}, column {col.name}: {v!r} is not a text value")
@@ -196,6 +196,12 @@ def _texts(values: Sequence[Any], col: Column) -> np.ndarray:
 
 def _utf8(texts: Iterable[Any], col: Column) -> None:
     """Refuse text that cannot be stored (lone surrogates from JSON escapes)."""
+    strings = [v for v in texts if isinstance(v, str)]
+    try:
+        "".join(strings).encode("utf-8")
+        return
+    except UnicodeEncodeError:
+        pass
     for i, v in enumerate(texts, 1):
         if isinstance(v, str) and not v.isascii():
             try:
@@ -209,7 +215,7 @@ def _numbers(values: Sequence[Any], col: Column) -> np.ndarray:
     raw = np.empty(len(values), dtype=object)
     raw[:] = values
     raw[_absent(values)] = math.nan
-    if any(type(v) is bool for v in raw):
+    if bool in set(map(type, raw)):
         row, value = _first_bad(raw, lambda v: type(v) is not bool)
         raise BadRequest(f"row {row}, column {col.name}: {value!r} is not a number")
     try:
