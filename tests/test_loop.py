@@ -65,6 +65,17 @@ def test_loop_without_captured_inputs_monitors_the_rows_it_sent(tmp_path: Path) 
     assert "loop outcome: promoted" in res.output
 
 
+def test_a_canary_that_trips_its_alarm_is_rolled_back(tmp_path: Path) -> None:
+    """A latency objective nothing can meet: the retrained model's canary must roll back."""
+    config = write_config(tmp_path, {**LOOP, "serving": {"latency_p99_ms": 0.001}})
+    res = CliRunner().invoke(main, ["run", "--config", str(config)])
+    assert res.exit_code == 0, res.output
+    assert "rolled back: latency alarm" in res.output
+    assert "loop outcome: rolled back (version 1 -> 1)" in res.output
+    live = endpoint_store(load_config(config)).read().live
+    assert live is not None and live.version == 1
+
+
 def test_loop_is_skipped_when_nothing_is_approved(tmp_path: Path) -> None:
     config = write_config(tmp_path, {**LOOP, "registry": {"approval": "manual"}})
     res = CliRunner().invoke(main, ["run", "--config", str(config)])
