@@ -98,7 +98,7 @@ def _chunks(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
     elif suffix in (".jsonl", ".ndjson", ".json"):
         yield from _decoded(model, source, size, _json_lines(source))
     else:
-        yield from _decoded(model, source, size, _csv_rows(model, source))
+        yield from _csv(model, source, size)
 
 
 def _decoded(model: PackagedModel, source: Path, size: int,
@@ -116,25 +116,48 @@ def _decoded(model: PackagedModel, source: Path, size: int,
         first += n
 
 
-def _csv_rows(model: PackagedModel, source: Path) -> Iterator[list[str]]:
-    """CSV rows in request order. A first row holding the model's column names is a header:
-    columns are then picked by name and any others ignored."""
+def _csv(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
+    """CSV in request order, read by pyarrow as text. A first row holding the model's column
+    names is a header: columns are then picked by name and any others ignored."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     names = model.features.inputs
     with source.open(newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        head = next(reader, None)
-        if not head or not set(names) <= set(head):
-            if head:
-                yield head
-            yield from (row for row in reader if row)
-            return
-        pick = [head.index(n) for n in names]
-        for row in reader:
-            if row and len(row) != len(head):
-                raise BatchError(f"{source}: line {reader.line_num} has {len(row)} values, "
-                                 f"the header has {len(head)}")
-            if row:
-                yield [row[i] for i in pick]
+        head = next(csv.reader(fh), None)
+    if not head:
+        return
+    header = set(names) <= set(head)
+    if not header and len(head) != len(names):
+        raise BatchError(f"{source}: row 1 has {len(head)} values, expected {len(names)}: "
+                         f"{', '.join(names)}")
+    columns = head if header else names
+    try:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(column_names=columns, skip_rows=int(header),
+                                           block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False,
+                include_columns=names))
+        first = 1
+        for block in reader:
+            for start in range(0, block.num_rows, size):
+                part = block.slice(start, size)
+                yield _typed_part(model, source, part, first), part.num_rows
+                first += part.num_rows
+    except pa.ArrowInvalid as exc:
+        raise BatchError(f"{source}: malformed CSV: {exc}") from exc
+
+
+def _typed_part(model: PackagedModel, source: Path, part: Any, first: int) -> dict[str, Any]:
+    schema = model.features.schema
+    try:
+        return {n: codec.coerce(part.column(n).to_numpy(zero_copy_only=False),
+                                schema.column(n)) for n in model.features.inputs}
+    except BadRequest as exc:
+        raise BatchError(f"{source}: {_shift(str(exc), first)}") from exc
 
 
 def _json_lines(source: Path) -> Iterator[Any]:
