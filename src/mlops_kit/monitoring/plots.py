@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlops_kit.figures import pyplot, save
 from mlops_kit.monitoring.baseline import Baseline
 from mlops_kit.monitoring.columns import numbers
 
@@ -22,11 +23,7 @@ CDF_POINTS = 2000  # current values drawn on the CDF panel
 def plot_drift(report: DriftReport, frame: pd.DataFrame, baseline: Baseline,
                folder: Path) -> list[Path]:
     """Write `<feature>.png` for every feature with a distribution; return the paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -41,11 +38,7 @@ def plot_drift(report: DriftReport, frame: pd.DataFrame, baseline: Baseline,
             _cdfs(axes[0][1], row, frame[row.name], baseline)
         state = f"DRIFT ({', '.join(row.reasons)})" if row.drifted else "no drift"
         fig.suptitle(f"{row.name}: {state}", fontsize=10)
-        fig.tight_layout()
-        path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', row.name)}.png"
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', row.name)}.png"))
     return paths
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mlops_kit import metrics
 from mlops_kit.config.model import LOWER_IS_BETTER, QualityGate
+from mlops_kit.figures import pyplot, save
 from mlops_kit.models import PackagedModel, load_model
 from mlops_kit.steps.base import Job, StepSpec, job_main, read_json, write_json
 from mlops_kit.steps.train import encode_labels
@@ -112,11 +113,9 @@ def _importance(model: PackagedModel, rows: pd.DataFrame, target: str,
 
 def _plots(task: str, y: np.ndarray, pred: np.ndarray, importance: dict[str, float],
            folder: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn import metrics as skm
+
+    plt = pyplot()
 
     folder.mkdir(parents=True, exist_ok=True)
     figs: dict[str, Any] = {}
@@ -145,13 +144,7 @@ def _plots(task: str, y: np.ndarray, pred: np.ndarray, importance: dict[str, flo
         ax.set_title("feature importance", fontsize=9)
         ax.tick_params(labelsize=7)
         figs["importance.png"] = fig
-    paths = []
-    for name, fig in figs.items():
-        fig.tight_layout()
-        fig.savefig(folder / name, dpi=80)
-        plt.close(fig)
-        paths.append(folder / name)
-    return paths
+    return [save(fig, folder / name) for name, fig in figs.items()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_kit.config.model import Schema
+from mlops_kit.figures import pyplot, save
 from mlops_kit.steps.base import write_json
 
 BINS = 20
@@ -55,11 +56,7 @@ def write_profile(frame: pd.DataFrame, schema: Schema, out: Path) -> dict[str, A
 
 def plot_profile(prof: dict[str, Any], folder: Path) -> list[Path]:
     """A histogram for numeric columns, a bar chart for categorical ones."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, stats in prof["columns"].items():
@@ -74,9 +71,5 @@ def plot_profile(prof: dict[str, Any], folder: Path) -> list[Path]:
             continue
         ax.set_title(f"{name} (missing {stats['missing_fraction']:.1%})", fontsize=9)
         ax.tick_params(labelsize=7)
-        fig.tight_layout()
-        path = folder / f"{name}.png"
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save(fig, folder / f"{name}.png"))
     return paths
