@@ -1,4 +1,5 @@
-"""Small file helpers shared by every layer: atomic writes, locks, walking, linking."""
+"""Small file helpers shared by every layer: atomic writes, locks, walking, linking, and the
+JSON Lines logs each serving worker appends to."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -85,3 +88,30 @@ def local_path(uri: str) -> Path:
     if "://" in uri:
         raise ValueError(f"not a local path or file:// URI: {uri!r}")
     return Path(uri)
+
+
+def worker_file(suffix: str = ".jsonl") -> str:
+    """A file name no other process writes: host, pid and a random part."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
+
+
+def append_lines(path: Path, lines: list[str]) -> None:
+    """Append lines to a file only this process writes (no lock needed)."""
+    if not lines:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def read_json_lines(paths: Iterable[Path]) -> Iterator[Any]:
+    """The records of JSON Lines files; a last line still being written is skipped."""
+    for path in paths:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue

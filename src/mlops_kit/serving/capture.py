@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import random
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlops_kit.fileio import append_lines, read_json_lines, worker_file
 from mlops_kit.serving.codec import CSV, JSON, JSONL
 from mlops_kit.steps.features import FeatureSet
 
@@ -47,7 +46,7 @@ class Capture:
         self.inputs = inputs
         self.buffer: list[str] = []
         self.last_flush = time.monotonic()
-        self.name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self.name = worker_file()
 
     def record(self, body: bytes, content_type: str, answer: bytes, answer_type: str,
                *, latency_ms: float) -> None:
@@ -83,30 +82,20 @@ class Capture:
         if not self.buffer:
             return
         folder = self.root / dt.datetime.now(dt.UTC).strftime("%Y/%m/%d/%H")
-        folder.mkdir(parents=True, exist_ok=True)
         lines, self.buffer = self.buffer, []
-        with (folder / self.name).open("a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
+        append_lines(folder / self.name, lines)
 
 
 def read_capture(root: Path, since: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Every captured record under `root` (optionally only those at or after `since`)."""
     out = []
-    for path in sorted(root.rglob("*.jsonl")):
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:  # a line still being written
-                    continue
-                if since is not None:
-                    when = dt.datetime.strptime(record["eventMetadata"]["inferenceTime"],
-                                                "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-                    if when < since:
-                        continue
-                out.append(record)
+    for record in read_json_lines(sorted(root.rglob("*.jsonl"))):
+        if since is not None:
+            when = dt.datetime.strptime(record["eventMetadata"]["inferenceTime"],
+                                        "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+            if when < since:
+                continue
+        out.append(record)
     return out
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import bisect
 import json
 import math
-import os
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mlops_kit.fileio import append_lines, read_json_lines, worker_file
 
 # Latency buckets in ms: 10 per decade from 0.01 ms to 100 s.
 BOUNDS = [10 ** (k / 10) for k in range(-20, 51)]
@@ -64,7 +64,7 @@ class MetricsWriter:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.ident = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.name = worker_file()
         self.open: dict[tuple[int, str, int], Window] = {}
 
     def observe(self, variant: str, version: int, status: int, latency_ms: float) -> None:
@@ -84,10 +84,8 @@ class MetricsWriter:
                  "errors_4xx": w.errors_4xx, "errors_5xx": w.errors_5xx, "latency": w.latency},
                 separators=(",", ":")))
         self.open = {}
-        self.folder.mkdir(parents=True, exist_ok=True)
         for hour, lines in by_hour.items():  # one file an hour: readers skip older hours
-            with (self.folder / f"{hour}-{self.ident}.jsonl").open("a") as fh:
-                fh.write("\n".join(lines) + "\n")
+            append_lines(self.folder / f"{hour}-{self.name}", lines)
 
 
 def _hour(epoch: float) -> str:
@@ -100,18 +98,12 @@ def read_window(folder: Path, since: float, until: float | None = None,
     wanted = set(versions) if versions is not None else None
     total = Window()
     first = _hour(since)
-    for path in folder.glob("*.jsonl") if folder.is_dir() else []:
-        if path.name[:10] < first:
+    paths = [p for p in folder.glob("*.jsonl") if p.name[:10] >= first] if folder.is_dir() else []
+    for rec in read_json_lines(paths):
+        if rec["t"] < since or (until is not None and rec["t"] >= until):
             continue
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a line still being written
-                continue
-            if rec["t"] < since or (until is not None and rec["t"] >= until):
-                continue
-            if wanted is not None and rec["version"] not in wanted:
-                continue
-            total.merge(Window(rec["invocations"], rec["errors_4xx"], rec["errors_5xx"],
-                               rec["latency"]))
+        if wanted is not None and rec["version"] not in wanted:
+            continue
+        total.merge(Window(rec["invocations"], rec["errors_4xx"], rec["errors_5xx"],
+                           rec["latency"]))
     return total

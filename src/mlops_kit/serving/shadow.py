@@ -7,14 +7,14 @@ The report gives what a shadow test is for: how often the candidate agrees with 
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mlops_kit.fileio import append_lines, read_json_lines, worker_file
 
 
 def _scores(answer: bytes) -> list[list[float]]:
@@ -30,8 +30,7 @@ class ShadowLog:
     """One worker's log of mirrored requests (flushed with the other background writes)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.path = folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        self.path = folder / worker_file()
         self.buffer: list[str] = []
 
     def record(self, live_version: int, live_answer: bytes, live_ms: float,
@@ -45,12 +44,8 @@ class ShadowLog:
         }, separators=(",", ":")))
 
     def flush(self) -> None:
-        if not self.buffer:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
         lines, self.buffer = self.buffer, []
-        with self.path.open("a") as fh:
-            fh.write("\n".join(lines) + "\n")
+        append_lines(self.path, lines)
 
 
 @dataclass
@@ -75,9 +70,7 @@ class ShadowReport:
 
 def shadow_report(folder: Path, task: str, since: float = 0.0) -> ShadowReport:
     """Compare production and shadow answers logged under `folder` since `since` (epoch s)."""
-    recs = [json.loads(line) for path in sorted(folder.glob("*.jsonl"))
-            for line in path.read_text().splitlines() if line]
-    recs = [r for r in recs if r["t"] >= since]
+    recs = [r for r in read_json_lines(sorted(folder.glob("*.jsonl"))) if r["t"] >= since]
     pairs = [(np.array(r["live"]), np.array(r["shadow"])) for r in recs
              if r["live"] is not None and r["shadow"] is not None
              and len(r["live"]) == len(r["shadow"])]
