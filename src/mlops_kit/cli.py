@@ -331,11 +331,10 @@ def _captured_to_file(loaded: LoadedConfig, version: int | None,
     from mlops_kit.monitoring.monitor import MonitorInputError
     from mlops_kit.runtime.serving import capture_root, fetch_version
     from mlops_kit.serving.capture import captured_rows
-    from mlops_kit.steps.base import read_json
     from mlops_kit.steps.features import FeatureSet
 
     folder, _ = fetch_version(loaded, version)
-    features = FeatureSet.from_spec(read_json(folder / "feature_spec.json"))
+    features = FeatureSet.load(folder)
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=since_minutes)
              if since_minutes else None)
     rows = captured_rows(capture_root(loaded), features, since)

@@ -30,14 +30,13 @@ class PackagedModel:
     """A saved model folder: the model plus the feature spec that turns source rows into inputs."""
 
     def __init__(self, folder: Path, threads: int | None = None) -> None:
-        from mlops_kit.steps.base import read_json
         from mlops_kit.steps.features import FeatureSet
 
         self.folder = folder
         self.meta = read_meta(folder)
         if threads:
             self.meta.threads = threads
-        self.features = FeatureSet.from_spec(read_json(folder / "feature_spec.json"))
+        self.features = FeatureSet.load(folder)
         if self.meta.framework == "pytorch":
             from mlops_kit.models.mlp import MLPModel
 

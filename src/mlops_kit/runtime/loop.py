@@ -199,16 +199,16 @@ class Loop:
         return perturb(sample.reset_index(drop=True), self.cfg.table, shift, self.rng)
 
     def _held_out(self) -> pd.DataFrame:
-        folder, _ = fetch_version(self.loaded, self._live())
-        runs = sorted((self.loaded.state_dir / "artifacts" / "features").glob(
-            "*/training_set/test_source.parquet"), key=lambda p: p.stat().st_mtime)
+        features = self.loaded.state_dir / "artifacts" / "features"
+        runs = sorted(features.glob("*/training_set/test_source.parquet"),
+                      key=lambda p: p.stat().st_mtime)
         if not runs:
-            raise LoopFailed(f"no held-out rows to replay (model in {folder})")
+            raise LoopFailed(f"no held-out rows to replay under {features}")
         return pd.read_parquet(runs[-1])
 
     def _phase(self, port: int, name: str, rows: pd.DataFrame) -> Phase:
         model_dir, _ = fetch_version(self.loaded, self._live())
-        features = FeatureSet.from_spec(_read(model_dir / "feature_spec.json"))
+        features = FeatureSet.load(model_dir)
         since = dt.datetime.now(dt.UTC)
         loop = self.cfg.loop
         traffic = replay(port, request_csv(rows, features), loop.request_rows, loop.concurrency)
@@ -301,7 +301,7 @@ class Loop:
             "strategy": "canary", "wait_s": loop.bake_s, "termination_wait_s": loop.bake_s / 2,
             "alarm_period_s": min(1.0, loop.bake_s / 2), "min_invocations": 5})
         model_dir, _ = fetch_version(self.loaded, self._live())
-        lines = request_csv(drifted, FeatureSet.from_spec(_read(model_dir / "feature_spec.json")))
+        lines = request_csv(drifted, FeatureSet.load(model_dir))
         stop = threading.Event()
         background: dict[str, Traffic] = {}
         thread = threading.Thread(target=lambda: background.setdefault("t", replay(
@@ -356,9 +356,3 @@ def perturb(frame: pd.DataFrame, schema: Any, shift: float,
             out.loc[pick, col.name] = rare
     return out
 
-
-def _read(path: Path) -> dict[str, Any]:
-    import json
-
-    doc: dict[str, Any] = json.loads(path.read_text())
-    return doc

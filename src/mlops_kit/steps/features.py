@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -24,6 +25,7 @@ from mlops_kit.steps.base import (
     StepError,
     StepSpec,
     job_main,
+    read_json,
     read_parquet_dir,
     write_json,
     write_parquet,
@@ -32,6 +34,7 @@ from mlops_kit.steps.base import (
 SPEC = StepSpec("features", "processing", inputs=("curated",),
                 outputs=("offline", "online", "training_set"))
 ENTITY, TIME, LABEL = "entity_id", "event_time", "label"
+SPEC_FILE = "feature_spec.json"
 SPLITS = ("train", "validation", "test")
 
 
@@ -51,6 +54,11 @@ class FeatureSet:
     def from_spec(cls, spec: dict[str, Any]) -> FeatureSet:
         return cls(tuple(Feature.model_validate(f) for f in spec["features"]),
                    Schema.model_validate(spec["schema"]))
+
+    @classmethod
+    def load(cls, folder: Path) -> FeatureSet:
+        """The spec saved beside a model (or in a training set) as `feature_spec.json`."""
+        return cls.from_spec(read_json(folder / SPEC_FILE))
 
     def to_spec(self) -> dict[str, Any]:
         return {"features": [f.model_dump(exclude_none=True) for f in self.features],
@@ -240,7 +248,7 @@ def run(job: Job) -> dict[str, Any]:
     write_parquet(source.iloc[test_rows].reset_index(drop=True), out / "test_source.parquet")
     train_rows = parts["train"]["_row"].to_numpy()
     write_baseline(source.iloc[train_rows][fs.inputs], schema, out / "baseline")
-    write_json(fs.to_spec(), out / "feature_spec.json")
+    write_json(fs.to_spec(), out / SPEC_FILE)
     sizes = {k: len(v) for k, v in parts.items()}
     write_json({"rows": sizes, "group": cfg.features.group, "columns": fs.columns,
                 "entities": int(latest.shape[0])}, out / "_split.json")
