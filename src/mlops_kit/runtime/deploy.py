@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,13 @@ from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import DeploymentConfig
 from mlops_kit.registry import RegistryError, open_registry
 from mlops_kit.runtime.serving import fetch_version
-from mlops_kit.serving.endpoint import EndpointState, EndpointStore, Variant, now
+from mlops_kit.serving.endpoint import (
+    EndpointState,
+    EndpointStore,
+    Variant,
+    endpoint_name,
+    now,
+)
 from mlops_kit.serving.handler import model_fn
 from mlops_kit.serving.metrics import read_window
 
@@ -36,13 +42,15 @@ class Stopped(DeployError):
 
 
 def endpoint_dir(loaded: LoadedConfig) -> Path:
-    cfg = loaded.config
-    return loaded.state_dir / "endpoints" / f"{cfg.project}-{cfg.model.name}"
+    return loaded.state_dir / "endpoints" / _name(loaded)
 
 
 def endpoint_store(loaded: LoadedConfig) -> EndpointStore:
-    cfg = loaded.config
-    return EndpointStore(endpoint_dir(loaded) / "state.json", f"{cfg.project}-{cfg.model.name}")
+    return EndpointStore(endpoint_dir(loaded) / "state.json", _name(loaded))
+
+
+def _name(loaded: LoadedConfig) -> str:
+    return endpoint_name(loaded.config.project, loaded.config.model.name)
 
 
 @dataclass
@@ -185,7 +193,7 @@ class Deployer:
             if record["status"] != "InProgress":  # stopped meanwhile (mlops-kit rollback)
                 status, reason = record["status"], record["reason"]
             else:
-                state.variants = [Variant(keep.name, keep.version, keep.model_dir, 1.0)]
+                state.variants = [replace(keep, weight=1.0)]
                 record.update(status=status, ended=now(), reason=reason)
         if status == "Succeeded":
             self._event(f"version {green.version} took all traffic; version {blue.version} "
@@ -221,7 +229,7 @@ def rollback(loaded: LoadedConfig) -> DeployResult:
         running = state.deployments[-1] if state.deployments else None
         if running and running["status"] == "InProgress":
             blue = state.variant(f"v{running['previous']}")
-            state.variants = [Variant(blue.name, blue.version, blue.model_dir, 1.0)]
+            state.variants = [replace(blue, weight=1.0)]
             running.update(status="RolledBack", ended=now(), reason="stopped by mlops-kit rollback")
             return DeployResult("RolledBack", running["version"], blue.version, running["reason"])
         live = state.live

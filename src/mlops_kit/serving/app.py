@@ -83,16 +83,15 @@ class Slot:
             self.error = (f"model failed to load from {variant.model_dir}: "
                           f"{type(exc).__name__}: {exc}")
             log.error(self.error)
+        self.label = str(variant.version) if variant.version else settings.version
         self.capture = None
         if settings.capture_dir:
             self.capture = Capture(Path(settings.capture_dir), model=settings.model,
-                                   version=str(variant.version) if variant.version else
-                                   settings.version, variant=variant.name,
+                                   version=self.label, variant=variant.name,
                                    sampling_percent=settings.sampling_percent,
                                    inputs=settings.capture_inputs)
-        label = str(variant.version) if variant.version else settings.version
         self.headers = [(b"x-amzn-invoked-production-variant", variant.name.encode()),
-                        (b"x-mlops-model-version", label.encode())]
+                        (b"x-mlops-model-version", self.label.encode())]
 
 
 class InferenceApp:
@@ -180,7 +179,7 @@ class InferenceApp:
             return
         await _send(send, 200, {"status": "healthy", "model": self.settings.model,
                                 "variants": [{"name": s.variant.name,
-                                              "version": s.headers[1][1].decode(),
+                                              "version": s.label,
                                               "weight": w} for w, s in self.weights]})
 
     async def _invocations(self, scope: Scope, receive: Any, send: Any) -> None:

@@ -59,6 +59,11 @@ class EndpointState:
                    deployments=list(doc.get("deployments", [])), serial=int(doc.get("serial", 0)))
 
 
+def endpoint_name(project: str, model: str) -> str:
+    """`<project>-<model>` (at most 63 characters): the local and the SageMaker endpoint."""
+    return f"{project}-{model}"[:63]
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

@@ -16,14 +16,10 @@ from botocore.exceptions import ClientError
 
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import DeploymentConfig, ServingConfig
+from mlops_kit.serving.endpoint import endpoint_name
 
 VARIANT = "AllTraffic"
 SHADOW = "Shadow"
-
-
-def endpoint_name(project: str, model: str) -> str:
-    """`<project>-<model>`, as the local endpoint is named."""
-    return f"{project}-{model}"[:63]
 
 
 def deployment_config(cfg: DeploymentConfig, alarms: list[str]) -> dict[str, Any]:
