@@ -8,12 +8,13 @@ It is written to a temporary file and renamed at the end, so a failure leaves no
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,11 @@ def transform(model: PackagedModel, source: Path, dest: str | Path, *, chunk_row
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for typed, n in _chunks(model, source, chunk_rows):
+            for build, n in _chunks(model, source, chunk_rows):
+                try:
+                    typed = build()
+                except BadRequest as exc:
+                    raise BatchError(f"{source}: {_shift(str(exc), rows + 1)}") from exc
                 out.write(_lines(model.predict_typed(typed, n), model, accept))
                 rows += n
         if rows == 0:
@@ -88,7 +93,9 @@ def _shift(message: str, first_row: int) -> str:
     return message
 
 
-Chunk = tuple[dict[str, np.ndarray], int]
+# A chunk: its row count and how to build its typed columns (BadRequest for a bad value,
+# with rows counted from the chunk's first).
+Chunk = tuple[Callable[[], dict[str, np.ndarray]], int]
 
 
 def _chunks(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
@@ -103,17 +110,12 @@ def _chunks(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
 
 def _decoded(model: PackagedModel, source: Path, size: int,
              rows: Iterator[Any]) -> Iterator[Chunk]:
-    first = 1
-    while True:
-        chunk = list(itertools.islice(rows, size))
-        if not chunk:
-            return
-        try:
-            typed, n = codec.columns(Payload(chunk, CSV), model.features)
-        except BadRequest as exc:
-            raise BatchError(f"{source}: {_shift(str(exc), first)}") from exc
-        yield typed, n
-        first += n
+    while chunk := list(itertools.islice(rows, size)):
+        yield functools.partial(_columns, Payload(chunk, CSV), model), len(chunk)
+
+
+def _columns(payload: Payload, model: PackagedModel) -> dict[str, np.ndarray]:
+    return codec.columns(payload, model.features)[0]
 
 
 def _csv(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
@@ -141,23 +143,24 @@ def _csv(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False,
                 include_columns=names))
-        first = 1
         for block in reader:
             for start in range(0, block.num_rows, size):
                 part = block.slice(start, size)
-                yield _typed_part(model, source, part, first), part.num_rows
-                first += part.num_rows
+                yield _typed(model, part, _arrow_values), part.num_rows
     except pa.ArrowInvalid as exc:
         raise BatchError(f"{source}: malformed CSV: {exc}") from exc
 
 
-def _typed_part(model: PackagedModel, source: Path, part: Any, first: int) -> dict[str, Any]:
+def _typed(model: PackagedModel, part: Any, values: Callable[[Any, str], Any]
+           ) -> Callable[[], dict[str, np.ndarray]]:
+    """Build a part's typed columns (`values(part, name)` reads one column's values)."""
     schema = model.features.schema
-    try:
-        return {n: codec.coerce(part.column(n).to_numpy(zero_copy_only=False),
-                                schema.column(n)) for n in model.features.inputs}
-    except BadRequest as exc:
-        raise BatchError(f"{source}: {_shift(str(exc), first)}") from exc
+    return lambda: {n: codec.coerce(values(part, n), schema.column(n))
+                    for n in model.features.inputs}
+
+
+def _arrow_values(part: Any, name: str) -> Any:
+    return part.column(name).to_numpy(zero_copy_only=False)
 
 
 def _json_lines(source: Path) -> Iterator[Any]:
@@ -181,29 +184,17 @@ def _parquet(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
     missing = sorted(set(names) - set(parquet.schema_arrow.names))
     if missing:
         raise BatchError(f"{source}: columns {missing} are missing; the model reads {names}")
-    first = 1
     for batch in parquet.iter_batches(batch_size=size, columns=names):
-        frame = batch.to_pandas()
-        try:
-            typed = {n: _typed(frame[n], model, n) for n in names}
-        except BadRequest as exc:
-            raise BatchError(f"{source}: {_shift(str(exc), first)}") from exc
-        yield typed, len(frame)
-        first += len(frame)
+        yield _typed(model, batch.to_pandas(), _parquet_values), batch.num_rows
 
 
-def _typed(series: pd.Series, model: PackagedModel, name: str) -> np.ndarray:
-    col = model.features.schema.column(name)
-    if col.type == "timestamp" and pd.api.types.is_datetime64_any_dtype(series):
+def _parquet_values(frame: pd.DataFrame, name: str) -> Any:
+    """Typed timestamps as datetime64 (UTC, naive); anything else as values, None if absent."""
+    series = frame[name]
+    if pd.api.types.is_datetime64_any_dtype(series):
         values = series.dt.tz_localize(None) if series.dt.tz is not None else series
-        typed = values.to_numpy(dtype="datetime64[us]")
-        if not col.nullable and np.isnat(typed).any():
-            row = int(np.argmax(np.isnat(typed))) + 1
-            raise BadRequest(f"row {row}, column {name}: a value is required "
-                             "(the column is not nullable)")
-        return typed
-    values = series.astype(object).where(series.notna(), None).tolist()
-    return codec.coerce(values, col)
+        return values.to_numpy(dtype="datetime64[us]")
+    return series.astype(object).where(series.notna(), None).tolist()
 
 
 __all__ = ["JSON", "BatchError", "BatchResult", "transform"]

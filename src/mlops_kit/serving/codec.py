@@ -264,6 +264,8 @@ def _bools(values: Sequence[Any], col: Column) -> np.ndarray:
 
 
 def _timestamps(values: Sequence[Any], col: Column) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":  # already typed (Parquet)
+        return values.astype("datetime64[us]")
     texts = ["NaT" if _missing(v) else v for v in values]
     if not all(isinstance(t, str) for t in texts):
         row, value = _first_bad(texts, lambda t: isinstance(t, str))
