@@ -56,6 +56,12 @@ def test_unknown_environment_is_an_error_not_a_fallback() -> None:
     ("psi_threshold: 0.2", "psi_treshold: 0.2", "monitoring.psi_treshold", "psi_treshold",
      "unknown field"),
     ("account: \"111111111111\"", "account: \"abc\"", "environments.dev", "dev:", "12 digits"),
+    ("scale_in: [{upper: 200", "scale_in: [{upper: 900", "serving.scaling", "scaling:",
+     "overlaps the scale-out band"),
+    ("{lower: 1200, change: 2}", "{lower: 500, change: 2}", "serving.scaling", "scaling:",
+     "must strictly increase"),
+    ("scale_in: [{upper: 200, change: -1}", "scale_in: [{upper: 200, change: 1}",
+     "serving.scaling.scale_in[0].change", "scale_in:", "less than or equal to -1"),
 ])
 def test_bad_field_names_file_line_field_value_and_fix(
         tmp_path: Path, old: str, new: str, field: str, needle: str | None, allowed: str) -> None:
@@ -144,3 +150,30 @@ def test_cli_run_with_a_bad_pipeline_file_exits_2(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["run", "--config", str(tmp_path / "mlops.yaml")])
     assert res.exit_code == 2, res.output
     assert "nowhere.yaml not found" in res.output
+
+
+def test_several_models_share_one_config(tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+    first = raw.pop("model")
+    raw["models"] = [first, {**first, "name": "churn-mlp", "framework": "pytorch", "params": {},
+                             "search": {"trials": 1}}]
+    path = tmp_path / "mlops.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    (tmp_path / "pipelines").symlink_to(ROOT / "pipelines")
+    loaded = load_config(path)
+    assert loaded.config.model.name == "churn-classifier"
+    assert [m.name for m in loaded.config.all_models] == ["churn-classifier", "churn-mlp"]
+    picked = load_config(path, model="churn-mlp")
+    assert picked.config.model.framework == "pytorch"
+    assert picked.digest != loaded.digest
+    assert picked.with_values({"data.source.rows": 500}).config.model.name == "churn-mlp"
+    with pytest.raises(ConfigError, match=r"--model: no model 'nope'; models are"):
+        load_config(path, model="nope")
+    raw["models"][1]["name"] = "churn-classifier"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"duplicate model names \['churn-classifier'\]"):
+        load_config(path)
+    raw["model"] = {**first, "name": "other"}
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="give either 'model'"):
+        load_config(path)

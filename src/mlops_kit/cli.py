@@ -25,17 +25,20 @@ def fail(kind: str, exc: BaseException | str, code: int = 1) -> NoReturn:
 
 
 def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`--config`, `--env` and `--set`, loaded into a LoadedConfig passed as `loaded`."""
+    """`--config`, `--env`, `--model` and `--set`, loaded into a LoadedConfig (`loaded`)."""
 
     @click.option("--config", "config_path", default="mlops.yaml", show_default=True,
                   type=click.Path(dir_okay=False), help="The project config.")
     @click.option("--env", default=None, help="Apply this environment's overrides.")
+    @click.option("--model", "model_name", default=None,
+                  help="Which of the config's models (default: the first).")
     @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE",
                   help="Override one field, e.g. --set data.source.rows=100000 (YAML value).")
     @functools.wraps(fn)
-    def wrapper(config_path: str, env: str | None, sets: tuple[str, ...], **kw: Any) -> Any:
+    def wrapper(config_path: str, env: str | None, model_name: str | None,
+                sets: tuple[str, ...], **kw: Any) -> Any:
         try:
-            loaded = load_config(config_path, env=env, sets=list(sets))
+            loaded = load_config(config_path, env=env, sets=list(sets), model=model_name)
         except ConfigError as exc:
             fail("config error", exc, 2)
         return fn(loaded=loaded, **kw)

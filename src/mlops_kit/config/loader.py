@@ -64,8 +64,10 @@ class LoadedConfig:
 
 
 def load_config(path: str | Path, env: str | None = None,
-                sets: list[str] | None = None) -> LoadedConfig:
+                sets: list[str] | None = None, model: str | None = None) -> LoadedConfig:
     """Load, overlay the environment's overrides and `sets` (`a.b=value`), validate.
+
+    `model` picks one of the project's models as `config.model` (default: the first).
 
     Raises ConfigError, whose message names the file, line, field, bad value and what is allowed.
     """
@@ -87,6 +89,12 @@ def load_config(path: str | Path, env: str | None = None,
         config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format(exc, path, node, env)) from None
+    if model is not None:
+        try:
+            config = config.for_model(model)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: --model: {exc}") from None
+        data = {**data, "model": config.model.model_dump(mode="json")}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     return LoadedConfig(config=config, path=path.resolve(), env=env, digest=digest)
 

@@ -244,26 +244,54 @@ class QualityGate(Strict):
 # --- serving, monitoring, registry, environments --------------------------------------------
 
 
-class ScalingStep(Strict):
-    """One step: when the metric is at least `lower` (per instance per minute) add `change`."""
+class ScaleOutStep(Strict):
+    """Add `change` instances while the metric (per instance per minute) is at least `lower`."""
 
     lower: float = Field(ge=0)
-    change: int
+    change: int = Field(ge=1)
+
+
+class ScaleInStep(Strict):
+    """Remove `-change` instances while the metric (per instance per minute) is below `upper`."""
+
+    upper: float = Field(gt=0)
+    change: int = Field(le=-1)
 
 
 class ScalingConfig(Strict):
+    """How the endpoint's instance count follows traffic (see docs/config.md#serving).
+
+    Step scaling (the default) is two alarms on the metric, one per direction, each driving a
+    policy whose steps are absolute metric bands. `mlops-kit plan-scaling` computes the steps.
+    """
+
     policy: Literal["step", "target_tracking"] = "step"
-    metric: str = "InvocationsPerInstance"
-    scale_out: list[ScalingStep] = Field(
-        default_factory=lambda: [ScalingStep(lower=600, change=1),
-                                 ScalingStep(lower=1200, change=2)]
-    )
-    scale_in: list[ScalingStep] = Field(default_factory=lambda: [ScalingStep(lower=0, change=-1)])
-    scale_in_threshold: float = Field(200, ge=0)
-    target_value: float = Field(700, gt=0)
-    cooldown_out_s: int = Field(60, ge=0)
-    cooldown_in_s: int = Field(300, ge=0)
-    evaluation_periods: int = Field(1, ge=1)
+    metric: Literal["InvocationsPerInstance", "CPUUtilization"] = "InvocationsPerInstance"
+    scale_out: list[ScaleOutStep] = Field(
+        default_factory=lambda: [ScaleOutStep(lower=600, change=1),
+                                 ScaleOutStep(lower=1200, change=2)], min_length=1)
+    scale_in: list[ScaleInStep] = Field(
+        default_factory=lambda: [ScaleInStep(upper=200, change=-1)], min_length=1)
+    target_value: float = Field(700, gt=0, description="Target tracking's metric target.")
+    cooldown_out_s: int = Field(60, ge=0, le=86_400)
+    cooldown_in_s: int = Field(300, ge=0, le=86_400)
+    evaluation_periods_out: int = Field(1, ge=1, le=60, description="1-minute periods.")
+    evaluation_periods_in: int = Field(5, ge=1, le=60, description="1-minute periods.")
+
+    @model_validator(mode="after")
+    def _bands(self) -> ScalingConfig:
+        lowers = [s.lower for s in self.scale_out]
+        uppers = [s.upper for s in self.scale_in]
+        if lowers != sorted(set(lowers)):
+            raise ValueError(f"scale_out lower bounds must strictly increase, got {lowers}")
+        if uppers != sorted(set(uppers), reverse=True):
+            raise ValueError(f"scale_in upper bounds must strictly decrease, got {uppers}")
+        if uppers[0] > lowers[0]:
+            raise ValueError(
+                f"the scale-in band (below {uppers[0]}) overlaps the scale-out band (from "
+                f"{lowers[0]}): set scale_in[0].upper <= scale_out[0].lower"
+            )
+        return self
 
 
 class CaptureConfig(Strict):
@@ -378,6 +406,8 @@ class ProjectConfig(Strict):
     data: DataConfig
     features: FeaturesConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
+    models: list[ModelConfig] = Field(
+        default_factory=list, description="Several models on the same data; `model` is the first.")
     quality_gate: QualityGate = Field(default_factory=QualityGate)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
@@ -386,8 +416,23 @@ class ProjectConfig(Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     environments: dict[Name, Environment] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_model(cls, data: Any) -> Any:
+        """With a `models` list, `model` is its first entry unless it names one of the list."""
+        if isinstance(data, dict) and data.get("models"):
+            if data.get("model") is None:
+                return {**data, "model": data["models"][0]}
+            if data["model"] not in data["models"]:
+                raise ValueError("give either 'model' (one model) or 'models' (a list), not both")
+        return data
+
     @model_validator(mode="after")
     def _cross_checks(self) -> ProjectConfig:
+        names = [m.name for m in self.all_models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"models: duplicate model names {dupes}; each needs its own name")
         schema = self.data.schema_
         names = {c.name for c in schema.columns}
         for i, feat in enumerate(self.features.declared):
@@ -402,16 +447,29 @@ class ProjectConfig(Strict):
                         f"features.declared[{i}] ({feat.name}) reads the target {col!r}: "
                         "that leaks the label into the model"
                     )
-        allowed = METRICS[self.model.task]
-        if self.quality_gate.metric not in allowed:
-            raise ValueError(
-                f"quality_gate.metric {self.quality_gate.metric!r} does not fit task "
-                f"{self.model.task}; allowed: {', '.join(allowed)}"
-            )
         target = schema.column(schema.target)
-        if self.model.task == "regression" and target.type not in ("int", "float"):
-            raise ValueError(f"a regression target must be int or float, not {target.type}")
+        for model in self.all_models:
+            allowed = METRICS[model.task]
+            if self.quality_gate.metric not in allowed:
+                raise ValueError(
+                    f"quality_gate.metric {self.quality_gate.metric!r} does not fit task "
+                    f"{model.task} of model {model.name!r}; allowed: {', '.join(allowed)}"
+                )
+            if model.task == "regression" and target.type not in ("int", "float"):
+                raise ValueError(f"a regression target must be int or float, not {target.type}")
         return self
+
+    @property
+    def all_models(self) -> list[ModelConfig]:
+        """Every model of the project: the `models` list, or the single `model`."""
+        return list(self.models) or [self.model]
+
+    def for_model(self, name: str) -> ProjectConfig:
+        """This config with `model` set to the model called `name` (ValueError if none is)."""
+        for model in self.all_models:
+            if model.name == name:
+                return self.model_copy(update={"model": model})
+        raise ValueError(f"no model {name!r}; models are {[m.name for m in self.all_models]}")
 
     @property
     def table(self) -> Schema:

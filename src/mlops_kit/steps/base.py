@@ -89,6 +89,7 @@ def job_main(spec: StepSpec, run: Callable[[Job], dict[str, Any]],
     parser.add_argument("--config",
                         default=os.environ.get("MLOPS_CONFIG", str(_config_default(spec))))
     parser.add_argument("--env", default=os.environ.get("MLOPS_ENV"))
+    parser.add_argument("--model", default=os.environ.get("MLOPS_MODEL"))
     parser.add_argument("--input", action="append", default=[], metavar="CHANNEL=DIR")
     parser.add_argument("--output", action="append", default=[], metavar="CHANNEL=DIR")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
@@ -97,7 +98,7 @@ def job_main(spec: StepSpec, run: Callable[[Job], dict[str, Any]],
         ins.update(_pairs(args.input, set(ins), "input"))
         outs.update(_pairs(args.output, set(outs), "output"))
         params = {k: v for k, v in (p.split("=", 1) for p in args.param)}
-        loaded = load_config(args.config, env=args.env)
+        loaded = load_config(args.config, env=args.env, model=args.model)
         services = _services(spec, loaded)
         summary = run(Job(loaded, ins, outs, params, services))
     except (ConfigError, StepError) as exc:
