@@ -67,8 +67,10 @@ def tree(root: Path, content: dict[str, str]) -> Path:
 
 
 def test_names_follow_the_conventions() -> None:
-    assert naming.lake_bucket("churn", "111111111111", "eu-west-1") == \
-        "churn-lake-111111111111-eu-west-1"
+    assert naming.zone_bucket("churn", "curated", "111111111111", "eu-west-1") == \
+        "churn-curated-111111111111-eu-west-1"
+    with pytest.raises(ValueError, match="unknown lake zone 'gold'"):
+        naming.zone_bucket("churn", "gold", "111111111111", "eu-west-1")
     assert naming.artifacts_bucket("churn", "111111111111", "eu-west-1") == \
         "churn-artifacts-111111111111-eu-west-1"
     assert naming.glue_database("churn-v2-x") == "churn_v2_x"

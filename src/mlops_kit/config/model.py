@@ -429,8 +429,8 @@ class ProjectConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ProjectConfig:
-        names = [m.name for m in self.all_models]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        models = [m.name for m in self.all_models]
+        dupes = sorted({n for n in models if models.count(n) > 1})
         if dupes:
             raise ValueError(f"models: duplicate model names {dupes}; each needs its own name")
         schema = self.data.schema_

@@ -12,11 +12,12 @@ from mlops_kit.registry.base import (
     Registry,
     RegistryError,
     Status,
+    fetch_production,
     production,
 )
 
-__all__ = ["STATUSES", "ModelVersion", "Registry", "RegistryError", "Status", "open_registry",
-           "production"]
+__all__ = ["STATUSES", "ModelVersion", "Registry", "RegistryError", "Status", "fetch_production",
+           "open_registry", "production"]
 
 
 def open_registry(loaded: LoadedConfig, **options: Any) -> Registry:

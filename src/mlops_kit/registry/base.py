@@ -70,3 +70,15 @@ def production(registry: Registry, model: str) -> ModelVersion | None:
     """The version in production: the newest Approved one, or None."""
     approved = [v for v in registry.versions(model) if v.status == "Approved"]
     return approved[-1] if approved else None
+
+
+def fetch_production(registry: Registry, model: str, dest: Path) -> ModelVersion | None:
+    """Download the production version into `dest` with `registry_version.json`; None if none."""
+    import json
+
+    current = production(registry, model)
+    if current is None:
+        return None
+    registry.download(model, current.version, dest)
+    (dest / "registry_version.json").write_text(json.dumps(current.to_dict(), default=str))
+    return current

@@ -24,7 +24,7 @@ import pandas as pd
 import mlops_kit
 from mlops_kit.config import LoadedConfig
 from mlops_kit.pipeline import Pipeline, Step, load_pipeline
-from mlops_kit.registry import production
+from mlops_kit.registry import fetch_production
 from mlops_kit.runtime import lake
 from mlops_kit.runtime.targets import Target, open_target
 from mlops_kit.steps.base import Job, StepError, read_json, write_json
@@ -224,11 +224,9 @@ class Runner:
 
     def _production_model(self, dest: Path) -> dict[str, Any]:
         model = self.loaded.config.model.name
-        current = production(self.target.registry, model)
+        current = fetch_production(self.target.registry, model, dest)
         if current is None:
             return {"uri": None, "digest": "none"}
-        self.target.registry.download(model, current.version, dest)
-        write_json(current.to_dict(), dest / "registry_version.json")
         return {"uri": current.artifact_uri, "digest": f"{model}:{current.version}",
                 "local": str(dest)}
 

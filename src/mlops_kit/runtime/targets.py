@@ -62,17 +62,17 @@ def _aws_target(loaded: LoadedConfig, session: Any, online: SqliteOnlineStore,
     from mlops_kit.adapters.aws import naming
     from mlops_kit.adapters.aws.catalog import GlueCatalog
     from mlops_kit.adapters.aws.registry import SageMakerRegistry
-    from mlops_kit.adapters.aws.storage import S3Storage, ensure_bucket
+    from mlops_kit.adapters.aws.storage import LakeS3Storage, S3Storage, ensure_bucket
 
     account, region = naming.aws_target(loaded)
     s3 = session.client("s3")
     project = loaded.config.project
-    lake_bucket = naming.lake_bucket(project, account, region)
+    zones = {z: naming.zone_bucket(project, z, account, region) for z in naming.LAKE_ZONES}
     artifacts_bucket = naming.artifacts_bucket(project, account, region)
-    for bucket in (lake_bucket, artifacts_bucket):
+    for bucket in (*zones.values(), artifacts_bucket):
         ensure_bucket(s3, bucket, region)
     registry = SageMakerRegistry.from_config(loaded, session=session)
-    return Target("moto", S3Storage(s3, artifacts_bucket, "pipeline"), S3Storage(s3, lake_bucket),
+    return Target("moto", S3Storage(s3, artifacts_bucket, "pipeline"), LakeS3Storage(s3, zones),
                   GlueCatalog(session.client("glue")), registry, online,
                   naming.glue_database(project))
 

@@ -93,12 +93,13 @@ def job_main(spec: StepSpec, run: Callable[[Job], dict[str, Any]],
     parser.add_argument("--input", action="append", default=[], metavar="CHANNEL=DIR")
     parser.add_argument("--output", action="append", default=[], metavar="CHANNEL=DIR")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)
     try:
         ins.update(_pairs(args.input, set(ins), "input"))
         outs.update(_pairs(args.output, set(outs), "output"))
         params = {k: v for k, v in (p.split("=", 1) for p in args.param)}
-        loaded = load_config(args.config, env=args.env, model=args.model)
+        loaded = load_config(args.config, env=args.env, sets=args.set, model=args.model)
         services = _services(spec, loaded)
         summary = run(Job(loaded, ins, outs, params, services))
     except (ConfigError, StepError) as exc:

@@ -11,9 +11,20 @@ _PACKAGE_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-def lake_bucket(project: str, account: str, region: str) -> str:
-    """The data-lake bucket: `<project>-lake-<account>-<region>`."""
-    return _bucket(f"{project}-lake-{account}-{region}")
+LAKE_ZONES = ("raw", "curated", "quarantine", "features")
+
+
+def zone_bucket(project: str, zone: str, account: str, region: str) -> str:
+    """The lake bucket of one zone (raw, curated, quarantine, features): one bucket per zone,
+    so that access, retention and lifecycle rules differ by zone."""
+    if zone not in LAKE_ZONES:
+        raise ValueError(f"unknown lake zone {zone!r}; zones are {LAKE_ZONES}")
+    return _bucket(f"{project}-{zone}-{account}-{region}")
+
+
+def logs_bucket(project: str, account: str, region: str) -> str:
+    """The bucket that receives the other buckets' server access logs."""
+    return _bucket(f"{project}-access-logs-{account}-{region}")
 
 
 def artifacts_bucket(project: str, account: str, region: str) -> str:

@@ -134,6 +134,20 @@ class S3Storage:
                 )
 
 
+class LakeS3Storage(S3Storage):
+    """The lake: `uri(zone, table, ...)` is `s3://<the zone's bucket>/<table>/...`."""
+
+    def __init__(self, client: Any, buckets: dict[str, str]) -> None:
+        super().__init__(client, "")
+        self.buckets = buckets
+
+    def uri(self, *parts: str) -> str:
+        zone, *rest = parts
+        if zone not in self.buckets:
+            raise ValueError(f"unknown lake zone {zone!r}; zones are {sorted(self.buckets)}")
+        return f"s3://{self.buckets[zone]}/" + "/".join(p.strip("/") for p in rest if p)
+
+
 def _join(prefix: str, rel: str) -> str:
     """`prefix/rel`, or `rel` at the bucket root."""
     return f"{prefix}/{rel}" if prefix else rel

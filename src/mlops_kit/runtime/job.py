@@ -1,0 +1,79 @@
+"""The cloud job entry point: `python -m mlops_kit.runtime.job STEP [step job arguments]`.
+
+A SageMaker, Azure ML or Vertex AI job runs this in the project image. It does, inside the
+job's container, what the local runner does around a step: an input wired to
+`registry.production` is fetched through the config's registry, and a model tarball (how
+SageMaker hands a training job's output to the next step) is unpacked. Then the step runs under
+the usual job contract (`mlops_kit.steps.base.job_main`), so step code stays cloud-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+from mlops_kit.config import ConfigError, load_config
+from mlops_kit.pipeline import EXTERNAL, Step, load_pipeline
+from mlops_kit.registry import RegistryError, fetch_production, open_registry
+from mlops_kit.steps.base import StepError, default_paths, job_main
+
+TARBALL = "model.tar.gz"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-"):
+        print("usage: python -m mlops_kit.runtime.job STEP [--config ...] [--input CH=DIR] ...",
+              file=sys.stderr)
+        return 2
+    name, rest = argv[0], argv[1:]
+    try:
+        step, inputs = _prepare(name, rest)
+    except (ConfigError, StepError, RegistryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    for path in inputs.values():
+        unpack_model(path)
+    return job_main(step.spec, step.module.run, rest)
+
+
+def _prepare(name: str, argv: list[str]) -> tuple[Step, dict[str, Path]]:
+    """The pipeline step `name` and its input folders, external inputs fetched."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--config", default=os.environ.get("MLOPS_CONFIG", "mlops.yaml"))
+    parser.add_argument("--env", default=os.environ.get("MLOPS_ENV"))
+    parser.add_argument("--model", default=os.environ.get("MLOPS_MODEL"))
+    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--input", action="append", default=[])
+    args, _ = parser.parse_known_args(argv)
+    loaded = load_config(args.config, env=args.env, sets=args.set, model=args.model)
+    pipeline = load_pipeline(loaded)
+    names = [s.name for s in pipeline.steps]
+    if name not in names:
+        raise StepError(f"no step {name!r} in {pipeline.path}; steps are {names}")
+    step = pipeline.step(name)
+    inputs = default_paths(step.spec)[0]
+    inputs.update({k: Path(v) for k, _, v in (i.partition("=") for i in args.input)})
+    for channel, source in step.inputs.items():
+        if source in EXTERNAL:
+            dest = inputs[channel]
+            dest.mkdir(parents=True, exist_ok=True)
+            fetch_production(open_registry(loaded), loaded.config.model.name, dest)
+    return step, inputs
+
+
+def unpack_model(folder: Path) -> None:
+    """Extract `model.tar.gz` in `folder` in place (refusing members that leave it)."""
+    tarball = folder / TARBALL
+    if not tarball.is_file():
+        return
+    with tarfile.open(tarball) as tar:
+        tar.extractall(folder, filter="data")
+    tarball.unlink()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
