@@ -12,6 +12,7 @@ Name = Annotated[str, Field(pattern=NAME)]
 # Names that reach S3 buckets and SageMaker resources: lower case, digits, single hyphens.
 CLOUD_NAME = r"^[a-z](-?[a-z0-9]){1,40}$"
 CloudName = Annotated[str, Field(pattern=CLOUD_NAME)]
+AWS_CRON = r"^(cron|rate)\(.+\)$"
 
 
 class Strict(BaseModel):
@@ -355,7 +356,9 @@ class MonitoringConfig(Strict):
         0.0, ge=0, le=1, description="Share of rows a constraint may break (0: none).")
     quality_drop: float = Field(0.05, ge=0)
     metrics_sink: Literal["local", "cloudwatch"] = "local"
-    schedule: str = "cron(0 * * * ? *)"
+    schedule: str = Field("cron(0 * * * ? *)", pattern=AWS_CRON,
+                          description="Data-quality monitoring of captured traffic.")
+    alarm_emails: list[str] = Field(default_factory=list, description="Alarm subscribers.")
 
 
 class LoopConfig(Strict):
@@ -368,6 +371,47 @@ class LoopConfig(Strict):
     drift_shift: float = Field(1.0, gt=0, le=5, description="Strength of the injected drift.")
     bake_s: float = Field(3.0, ge=0.5, le=600, description="Canary bake time in the loop.")
     seed: int = 11
+
+
+class LakeConfig(Strict):
+    """Retention and query limits of the cloud data lake (zones: raw, curated, quarantine)."""
+
+    raw_infrequent_access_days: int = Field(30, ge=30, description="Raw objects to S3 IA.")
+    raw_archive_days: int = Field(180, ge=60, description="Raw objects to Glacier IR.")
+    quarantine_expire_days: int = Field(90, ge=1, description="Quarantined rows kept this long.")
+    noncurrent_expire_days: int = Field(30, ge=1, description="Old object versions kept.")
+    logs_expire_days: int = Field(365, ge=1, description="Access logs kept.")
+    athena_scan_limit_gb: float = Field(
+        10, ge=0.01, le=10_000, description="Athena refuses queries scanning more.")
+
+
+class TrainingConfig(Strict):
+    """The cloud training pipeline's compute and schedule."""
+
+    instance_type: str = Field("ml.m5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    processing_instance_type: str = Field("ml.m5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    volume_gb: int = Field(30, ge=1, le=16_384)
+    max_runtime_s: int = Field(4 * 3600, ge=60, le=28 * 86_400)
+    schedule: str | None = Field(
+        "cron(0 3 ? * MON *)", pattern=AWS_CRON,
+        description="EventBridge schedule of retraining; null: drift and pushes only.")
+    retrain_on_drift: bool = True
+
+
+class CicdConfig(Strict):
+    """The delivery pipeline: a git push trains; an approved model goes staging, then prod."""
+
+    repository: str = Field("owner/repo", pattern=r"^[\w.-]+/[\w.-]+$")
+    branch: str = Field("main", min_length=1)
+    source: Literal["codestar", "codecommit"] = "codestar"
+    connection_arn: str | None = Field(
+        None, pattern=r"^arn:aws[\w-]*:(codestar-connections|codeconnections):",
+        description="CodeStar connection to GitHub, GitLab or Bitbucket.")
+    environment: Name | None = Field(
+        None, description="The environment whose account runs the pipeline (first AWS one).")
+    stages: list[Name] = Field(
+        default_factory=list, description="Deploy order after approval (other AWS envs).")
+    notify_emails: list[str] = Field(default_factory=list)
 
 
 class RegistryConfig(Strict):
@@ -413,6 +457,9 @@ class ProjectConfig(Strict):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     loop: LoopConfig = Field(default_factory=LoopConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    lake: LakeConfig = Field(default_factory=LakeConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    cicd: CicdConfig = Field(default_factory=CicdConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     environments: dict[Name, Environment] = Field(default_factory=dict)
 
@@ -447,6 +494,7 @@ class ProjectConfig(Strict):
                         f"features.declared[{i}] ({feat.name}) reads the target {col!r}: "
                         "that leaks the label into the model"
                     )
+        self._check_cicd()
         target = schema.column(schema.target)
         for model in self.all_models:
             allowed = METRICS[model.task]
@@ -458,6 +506,12 @@ class ProjectConfig(Strict):
             if model.task == "regression" and target.type not in ("int", "float"):
                 raise ValueError(f"a regression target must be int or float, not {target.type}")
         return self
+
+    def _check_cicd(self) -> None:
+        aws = [n for n, e in self.environments.items() if e.cloud == "aws"]
+        for name in [self.cicd.environment, *self.cicd.stages]:
+            if name is not None and name not in aws:
+                raise ValueError(f"cicd: {name!r} is not an AWS environment; AWS ones: {aws}")
 
     @property
     def all_models(self) -> list[ModelConfig]:

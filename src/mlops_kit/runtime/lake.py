@@ -7,6 +7,7 @@ date only); every published table is (re)registered with its columns and partiti
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlops_kit.config import LoadedConfig
-from mlops_kit.config.model import FileSource
+from mlops_kit.config.model import FileSource, ProjectConfig
 from mlops_kit.runtime.ports import TableSpec
 
 if TYPE_CHECKING:
@@ -67,6 +68,40 @@ def publish(target: Target, loaded: LoadedConfig, zone: str, local: Path) -> Tab
     )
     target.catalog.register(spec)
     return spec
+
+
+GLUE_TYPES = {"int": "bigint", "float": "double", "string": "string", "category": "string",
+              "bool": "boolean", "timestamp": "timestamp"}
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A table the pipeline publishes, known from the config before any data exists."""
+
+    zone: str
+    name: str
+    columns: dict[str, str]  # name -> Glue type
+    partition_keys: dict[str, str]
+
+
+def lake_tables(config: ProjectConfig) -> list[LakeTable]:
+    """The tables of each zone as the steps write them (what the cloud catalogs declare)."""
+    from mlops_kit.steps.features import ENTITY, TIME, FeatureSet
+
+    typed = {c.name: GLUE_TYPES[c.type] for c in config.table.columns}
+    raw = dict.fromkeys(typed, "string") if isinstance(config.data.source, FileSource) and \
+        config.data.source.kind == "csv" else typed
+    by_date = {"ingest_date": "string"}
+    features = FeatureSet(tuple(config.features.declared), config.table).columns
+    table = config.table.table
+    return [
+        LakeTable("raw", f"raw_{table}", {"_source_row": "bigint", **raw}, by_date),
+        LakeTable("curated", f"curated_{table}", {"_source_row": "bigint", **typed}, by_date),
+        LakeTable("quarantine", f"quarantine_{table}",
+                  {"_source_row": "bigint", **raw, "_reason": "string"}, by_date),
+        LakeTable("features", config.features.group,
+                  {ENTITY: "string", TIME: "timestamp", **dict.fromkeys(features, "double")}, {}),
+    ]
 
 
 def source_digest(loaded: LoadedConfig) -> str | None:

@@ -102,9 +102,12 @@ def _referenced(step: Step) -> set[str]:
 
 def _container_args(step: Step, settings: PipelineSettings, model: str) -> list[Any]:
     run_id = {"Std:Join": {"On": "=", "Values": ["run_id", EXECUTION_ID]}}
-    return ["python", "-m", "mlops_kit.runtime.job", step.name, "--config", CONFIG_PATH,
+    args = ["python", "-m", "mlops_kit.runtime.job", step.name, "--config", CONFIG_PATH,
             "--env", settings.env, "--model", model, "--set", "registry.backend=sagemaker",
             "--param", run_id]
+    if step.name == "register":  # the package serves with the project image
+        args += ["--set", f"serving.image={settings.image_uri}"]
+    return args
 
 
 def _processing(step: Step, pipeline: Pipeline, settings: PipelineSettings,
@@ -320,8 +323,14 @@ def _check_request(step: dict[str, Any]) -> list[str]:
     return []
 
 
+TOKEN_PLACEHOLDER = "arn:aws:placeholder:us-east-1:000000000000:resolved-at-deploy-time"
+
+
 def _placeholders(value: Any) -> Any:
-    """Runtime expressions replaced by a string of the kind they resolve to."""
+    """Runtime expressions, and values resolved at deploy time (CDK's `${Token[...]}`),
+    replaced by a string of the kind they resolve to."""
+    if isinstance(value, str) and "${Token[" in value:
+        return TOKEN_PLACEHOLDER
     if isinstance(value, dict):
         if value.keys() & {"Get", "Std:Join", "Std:JsonGet"}:
             return "s3://placeholder/value"

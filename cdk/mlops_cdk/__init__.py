@@ -1,0 +1,1 @@
+"""The AWS CDK app of mlops-kit: one Stage per AWS environment of `mlops.yaml`."""

@@ -1,0 +1,158 @@
+"""The real-time endpoint of one model, from an approved model package: blue/green guardrails
+with auto-rollback alarms, data capture, an optional shadow variant, autoscaling."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from mlops_cdk.props import camel
+from mlops_cdk.settings import EnvSettings
+from mlops_kit.adapters.aws.endpoint import (
+    SHADOW,
+    VARIANT,
+    data_capture,
+    deployment_config,
+    rollback_alarms,
+)
+from mlops_kit.config.model import ModelConfig, ScalingConfig
+
+
+@dataclass(frozen=True)
+class Release:
+    """What to serve: the approved package (and a package to shadow-test, if any)."""
+
+    package_arn: str
+    baseline_uri: str | None = None  # s3://.../baseline/ with statistics.json, constraints.json
+    shadow_package_arn: str | None = None
+
+
+class ModelEndpoint(Construct):
+    """Model, endpoint config and endpoint named `<project>-<model>`, scaled per the config."""
+
+    def __init__(self, scope: Construct, id_: str, *, settings: EnvSettings, model: ModelConfig,
+                 release: Release, key: kms.IKey, artifacts: s3.IBucket,
+                 image: ecr.IRepository, alarm_actions: list[str]) -> None:
+        super().__init__(scope, id_)
+        serving = settings.config.serving
+        self.name = settings.endpoint(model)
+        self.role = self._role(artifacts, key, image, settings.package_group(model), model.name)
+        production = self._model("Model", release.package_arn)
+        variant = {"variantName": VARIANT, "modelName": production.attr_model_name,
+                   "initialInstanceCount": max(1, serving.min_instances),
+                   "instanceType": serving.instance_type, "initialVariantWeight": 1.0}
+        capture = data_capture(serving, f"s3://{artifacts.bucket_name}/capture/{model.name}")
+        shadow = []
+        if release.shadow_package_arn:
+            shadow_model = self._model("ShadowModel", release.shadow_package_arn)
+            shadow = [{**variant, "variantName": SHADOW, "modelName": shadow_model.attr_model_name,
+                       "initialVariantWeight": serving.deployment.shadow_percent / 100}]
+        self.config = sagemaker.CfnEndpointConfig(
+            self, "Config", production_variants=[variant], kms_key_id=key.key_arn,
+            data_capture_config={**camel(capture), "kmsKeyId": key.key_arn},
+            shadow_production_variants=shadow or None)
+        self.alarms = [self._alarm(request, alarm_actions)
+                       for request in rollback_alarms(self.name, serving)]
+        self.endpoint = sagemaker.CfnEndpoint(
+            self, "Endpoint", endpoint_name=self.name,
+            endpoint_config_name=self.config.attr_endpoint_config_name,
+            deployment_config=camel(deployment_config(
+                serving.deployment, [a.alarm_name for a in self.alarms])))
+        for alarm in self.alarms:
+            self.endpoint.node.add_dependency(alarm)
+        self.scaling = self._scaling(settings, serving.scaling)
+
+    def _role(self, artifacts: s3.IBucket, key: kms.IKey, image: ecr.IRepository,
+              group: str, model: str) -> iam.Role:
+        """Reads its package's files and the image, writes captured traffic."""
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description=f"Serves {self.name}")
+        artifacts.grant_read(role, f"models/{group}/*")
+        artifacts.grant_put(role, f"capture/{model}/*")
+        key.grant_encrypt_decrypt(role)
+        image.grant_pull(role)
+        stack = Stack.of(self)
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[stack.format_arn(service="logs", resource="log-group",
+                                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                                        resource_name=f"/aws/sagemaker/Endpoints/{self.name}:*")]))
+        return role
+
+    def _model(self, id_: str, package_arn: str) -> sagemaker.CfnModel:
+        model = sagemaker.CfnModel(self, id_, execution_role_arn=self.role.role_arn,
+                                   primary_container={"modelPackageName": package_arn},
+                                   enable_network_isolation=True)
+        model.node.add_dependency(self.role)
+        return model
+
+    def _alarm(self, request: dict[str, object],
+               actions: list[str]) -> cloudwatch.CfnAlarm:
+        name = str(request["AlarmName"])
+        alarm = cloudwatch.CfnAlarm(self, name.rsplit("-", 1)[-1].capitalize() + "Alarm",
+                                    **{_snake(k): v for k, v in camel(request).items()})
+        alarm.alarm_actions = actions
+        return alarm
+
+    def _scaling(self, settings: EnvSettings,
+                 scaling: ScalingConfig) -> appscaling.ScalableTarget:
+        serving = settings.config.serving
+        target = appscaling.ScalableTarget(
+            self, "ScalableTarget", service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            resource_id=f"endpoint/{self.name}/variant/{VARIANT}",
+            min_capacity=max(1, serving.min_instances), max_capacity=serving.max_instances)
+        target.node.add_dependency(self.endpoint)
+        if scaling.policy == "target_tracking":
+            target.scale_to_track_metric(
+                "TargetTracking", target_value=scaling.target_value,
+                predefined_metric=appscaling.PredefinedMetric
+                .SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
+                scale_in_cooldown=Duration.seconds(scaling.cooldown_in_s),
+                scale_out_cooldown=Duration.seconds(scaling.cooldown_out_s))
+            return target
+        metric = self.metric(scaling.metric)
+        out = scaling.scale_out
+        bands = [appscaling.ScalingInterval(upper=out[0].lower, change=0)]
+        bands += [appscaling.ScalingInterval(lower=s.lower, upper=nxt.lower, change=s.change)
+                  for s, nxt in itertools.pairwise(out)]
+        bands.append(appscaling.ScalingInterval(lower=out[-1].lower, change=out[-1].change))
+        target.scale_on_metric("ScaleOut", metric=metric, scaling_steps=bands,
+                               adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+                               cooldown=Duration.seconds(scaling.cooldown_out_s),
+                               evaluation_periods=scaling.evaluation_periods_out)
+        inn = scaling.scale_in[::-1]  # ascending: the lowest band removes the most
+        bands = [appscaling.ScalingInterval(upper=inn[0].upper, change=inn[0].change)]
+        bands += [appscaling.ScalingInterval(lower=low.upper, upper=s.upper, change=s.change)
+                  for low, s in itertools.pairwise(inn)]
+        bands.append(appscaling.ScalingInterval(lower=inn[-1].upper, change=0))
+        target.scale_on_metric("ScaleIn", metric=metric, scaling_steps=bands,
+                               adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+                               cooldown=Duration.seconds(scaling.cooldown_in_s),
+                               evaluation_periods=scaling.evaluation_periods_in)
+        return target
+
+    def metric(self, name: str, statistic: str | None = None,
+               namespace: str = "AWS/SageMaker") -> cloudwatch.Metric:
+        """A per-minute metric of the production variant."""
+        stat = statistic or ("Average" if name == "CPUUtilization" else "Sum")
+        if name in ("CPUUtilization", "MemoryUtilization"):
+            namespace = "/aws/sagemaker/Endpoints"
+        return cloudwatch.Metric(namespace=namespace, metric_name=name, statistic=stat,
+                                 period=Duration.minutes(1),
+                                 dimensions_map={"EndpointName": self.name,
+                                                 "VariantName": VARIANT})
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)

@@ -1,0 +1,23 @@
+"""The project image as a Docker asset: only what the image needs is hashed and staged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import IgnoreMode
+from aws_cdk import aws_ecr_assets as ecr_assets
+from constructs import Construct
+
+# Docker ignore syntax: everything out, then these back in.
+CONTEXT = ["*", "!pyproject.toml", "!README.md", "!src", "!pipelines", "!cdk/image",
+           "**/__pycache__", "**/*.pyc"]
+
+
+def project_image(scope: Construct, id_: str, root: Path,
+                  config_file: str) -> ecr_assets.DockerImageAsset:
+    """The image built from `cdk/image/Dockerfile` with the config baked in."""
+    return ecr_assets.DockerImageAsset(
+        scope, id_, directory=str(root), file="cdk/image/Dockerfile",
+        exclude=[*CONTEXT, f"!{config_file}"], ignore_mode=IgnoreMode.DOCKER,
+        build_args={"CONFIG": config_file}, platform=ecr_assets.Platform.LINUX_AMD64,
+    )

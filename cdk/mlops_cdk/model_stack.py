@@ -1,0 +1,38 @@
+"""One stack per model, so no template grows with the number of models."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from mlops_cdk.endpoint import ModelEndpoint, Release
+from mlops_cdk.monitoring import ModelMonitoring
+from mlops_cdk.platform import PlatformStack
+from mlops_cdk.training import PipelineInputs, TrainingPipeline
+from mlops_kit.config.model import ModelConfig
+
+
+class ModelStack(Stack):
+    """Training pipeline, monitoring and (once a version is approved) the endpoint of a model."""
+
+    def __init__(self, scope: Construct, id_: str, *, platform: PlatformStack,
+                 model: ModelConfig, release: Release | None, **kwargs: object) -> None:
+        super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
+        settings, lake = platform.settings, platform.lake
+        self.training = TrainingPipeline(self, "Training", settings=settings, model=model,
+                                         inputs=PipelineInputs(
+            role=platform.job_role, image_uri=platform.image.image_uri,
+            artifacts_bucket=lake.artifacts.bucket_name,
+            zone_uris={z: lake.table_uri(z) for z in lake.zones},
+            landing_uri=f"s3://{lake.zones['raw'].bucket_name}/landing/",
+            key_arn=platform.key.key_arn))
+        self.endpoint = None
+        if release is not None:
+            self.endpoint = ModelEndpoint(
+                self, "Serving", settings=settings, model=model, release=release,
+                key=platform.key, artifacts=lake.artifacts, image=platform.image.repository,
+                alarm_actions=[platform.topic.topic_arn])
+        self.monitoring = ModelMonitoring(self, "Monitoring", settings=settings, model=model,
+                                          topic=platform.topic, endpoint=self.endpoint)
+        if settings.config.training.retrain_on_drift:
+            self.training.retrain_on(self.monitoring.drift_alarm)

@@ -1,0 +1,48 @@
+"""cdk-nag acknowledgements: each names the rule, exactly what it covers, and why.
+
+Only AwsSolutions-IAM5 (wildcards in IAM policies) is acknowledged, and only for the
+patterns below; any other finding fails the tests (tests/cdk/test_nag.py).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack, Stage
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+
+IAM5 = "AwsSolutions-IAM5"
+ACKNOWLEDGED = [
+    (r"^Action::s3:(List|GetObject|GetBucket|DeleteObject|Abort|PutObjectLegalHold|"
+     r"PutObjectRetention|PutObjectTagging|PutObjectVersionTagging)\*$",
+     "The action families of CDK's bucket grants (grantRead/grantReadWrite/grantPut), on the "
+     "project's own buckets only."),
+    (r"^Action::kms:(ReEncrypt|GenerateDataKey)\*$",
+     "The action families of CDK's key grants, on the project's own key only."),
+    (r"^Resource::<[A-Za-z0-9]+\.Arn>/(\*|feature-store/\*|models/[a-z0-9-]+/\*|"
+     r"capture/[a-z0-9-]+/\*)$",
+     "Objects under the project's own buckets (or a prefix of one): object keys are written "
+     "at run time (partitions, execution ids, model versions)."),
+    (r"^Resource::\*$",
+     "ecr:GetAuthorizationToken and cloudwatch:PutMetricData take no resource; PutMetricData "
+     "is limited to the project's namespace by an IAM condition."),
+    (r"^Resource::arn:<AWS::Partition>:sagemaker:[a-z0-9-]+:\d{12}:(processing|training)-job/\*$",
+     "SageMaker Pipelines names the step jobs at run time (pipelines-<execution>-<step>-...)."),
+    (r"^Resource::arn:<AWS::Partition>:sagemaker:[a-z0-9-]+:\d{12}:model-package(-group)?/"
+     r"[a-z0-9-]+-\*(/\*)?$",
+     "The project's model package groups (<project>-<model>) and their versions, created by "
+     "the register step."),
+    (r"^Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:\d{12}:log-group:/aws/sagemaker/\*$",
+     "SageMaker creates its job log groups under /aws/sagemaker/ at run time."),
+    (r"^Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:\d{12}:log-group:/aws/sagemaker/"
+     r"Endpoints/[a-z0-9-]+:\*$",
+     "The log streams of the endpoint's own log group (one per instance, named at run time)."),
+]
+
+
+def suppress(stage: Stage) -> None:
+    """Acknowledge the IAM5 patterns above on every stack of `stage`."""
+    rules = [NagPackSuppression(id=IAM5, reason=reason,
+                                applies_to=[RegexAppliesTo(regex=f"/{pattern}/g")])
+             for pattern, reason in ACKNOWLEDGED]
+    for child in stage.node.children:
+        if isinstance(child, Stack):
+            NagSuppressions.add_stack_suppressions(child, rules)

@@ -1,0 +1,76 @@
+"""The environment's shared platform: key, lake, feature store, image, job role, alarm topic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from mlops_cdk import defaults
+from mlops_cdk.data_lake import DataLake
+from mlops_cdk.feature_store import FeatureStore
+from mlops_cdk.image import project_image
+from mlops_cdk.settings import EnvSettings
+
+
+class PlatformStack(Stack):
+    """Everything the models of one environment share."""
+
+    def __init__(self, scope: Construct, id_: str, *, settings: EnvSettings, root: Path,
+                 **kwargs: object) -> None:
+        super().__init__(scope, id_, **kwargs)  # type: ignore[arg-type]
+        self.settings = settings
+        self.key = defaults.project_key(self, "Key", f"alias/{settings.prefix()}")
+        self.lake = DataLake(self, "Lake", settings=settings, key=self.key)
+        self.features = FeatureStore(self, "FeatureStore", settings=settings, key=self.key,
+                                     offline_bucket=self.lake.zones["features"])
+        self.image = project_image(self, "Image", root, settings.config_file)
+        self.topic = sns.Topic(self, "Alarms", topic_name=settings.prefix("alarms"),
+                               master_key=self.key, enforce_ssl=True,
+                               display_name=f"{settings.project} {settings.name} alarms")
+        for email in settings.config.monitoring.alarm_emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        self.job_role = self._job_role()
+
+    def _job_role(self) -> iam.Role:
+        """The role of pipeline steps: the project's buckets, key, image and package groups."""
+        s = self.settings
+        role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal(
+            "sagemaker.amazonaws.com"), description=f"{s.project} {s.name} pipeline steps")
+        for bucket in [*self.lake.zones.values(), self.lake.artifacts]:
+            bucket.grant_read_write(role)
+        self.key.grant_encrypt_decrypt(role)
+        self.image.repository.grant_pull(role)
+        arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
+        role.add_to_policy(iam.PolicyStatement(
+            sid="PipelineJobs", actions=[
+                "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob",
+                "sagemaker:StopProcessingJob", "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                "sagemaker:AddTags"],
+            resources=[f"{arn}:processing-job/*", f"{arn}:training-job/*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="Registry", actions=[
+                "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
+                "sagemaker:UpdateModelPackage", "sagemaker:ListModelPackages",
+                "sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackageGroup",
+                "sagemaker:AddTags"],
+            resources=[f"{arn}:model-package-group/{s.project}-*",
+                       f"{arn}:model-package/{s.project}-*/*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="PassItself", actions=["iam:PassRole"], resources=[role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="Metrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": s.project}}))
+        role.add_to_policy(iam.PolicyStatement(
+            sid="Logs", actions=["logs:CreateLogGroup", "logs:CreateLogStream",
+                                 "logs:PutLogEvents"],
+            resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:"
+                       "/aws/sagemaker/*"]))
+        return role

@@ -1,0 +1,86 @@
+"""Everything the stacks need from `mlops.yaml`, per environment, in one typed object.
+
+Constructs read these settings and never the raw config: names come from
+`mlops_kit.adapters.aws.naming` (the functions the local moto target uses too), accounts and
+regions from the environment, sizes and thresholds from the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_kit.adapters.aws import naming
+from mlops_kit.config import ConfigError, LoadedConfig, load_config
+from mlops_kit.config.model import ModelConfig, ProjectConfig
+from mlops_kit.serving.endpoint import endpoint_name
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    """One AWS environment of the project."""
+
+    loaded: LoadedConfig
+    name: str
+    account: str
+    region: str
+    config_file: str  # the config's path relative to the build context
+
+    @property
+    def config(self) -> ProjectConfig:
+        return self.loaded.config
+
+    @property
+    def project(self) -> str:
+        return self.config.project
+
+    def prefix(self, *parts: str) -> str:
+        """`<project>-<env>-<parts>`: names of resources that exist once per environment."""
+        return "-".join([self.project, self.name.replace("_", "-"), *parts])
+
+    def zone_bucket(self, zone: str) -> str:
+        return naming.zone_bucket(self.project, zone, self.account, self.region)
+
+    @property
+    def artifacts_bucket(self) -> str:
+        return naming.artifacts_bucket(self.project, self.account, self.region)
+
+    @property
+    def logs_bucket(self) -> str:
+        return naming.logs_bucket(self.project, self.account, self.region)
+
+    @property
+    def database(self) -> str:
+        return naming.glue_database(self.project)
+
+    def package_group(self, model: ModelConfig) -> str:
+        return naming.model_package_group(self.project, model.name)
+
+    def endpoint(self, model: ModelConfig) -> str:
+        return endpoint_name(self.project, model.name)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"project": self.project, "environment": self.name, "managed-by": "mlops-kit"}
+
+
+def aws_environments(config_path: Path) -> list[str]:
+    """The names of the config's AWS environments, in file order."""
+    loaded = load_config(config_path)
+    return [n for n, e in loaded.config.environments.items() if e.cloud == "aws"]
+
+
+def env_settings(config_path: Path, env: str, root: Path) -> EnvSettings:
+    """The settings of environment `env`; ConfigError if it is missing or not on AWS."""
+    loaded = load_config(config_path, env=env)
+    environment = loaded.environment
+    assert environment is not None
+    if environment.cloud != "aws":
+        raise ConfigError(f"{config_path}: environments.{env}: cloud is {environment.cloud}; "
+                          "the CDK app deploys aws environments (use pulumi for the others)")
+    try:
+        relative = loaded.path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise ConfigError(f"{config_path}: the config must sit inside {root} (the image's build "
+                          "context)") from None
+    return EnvSettings(loaded, env, str(environment.account), environment.region, relative)

@@ -1,0 +1,111 @@
+"""The training pipeline of one model: the DAG as a SageMaker Pipeline, its package group, a
+schedule, and the retraining trigger (drift alarm → EventBridge → start the pipeline)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jsii
+from aws_cdk import Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from mlops_cdk.settings import EnvSettings
+from mlops_kit.adapters.aws.pipeline import PipelineSettings, check, render
+from mlops_kit.config import LoadedConfig
+from mlops_kit.config.model import ModelConfig
+from mlops_kit.pipeline import load_pipeline
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineInputs:
+    """What the pipeline uses from the platform stack."""
+
+    role: iam.IRole
+    image_uri: str
+    artifacts_bucket: str
+    zone_uris: dict[str, str]
+    landing_uri: str
+    key_arn: str
+
+
+@jsii.implements(events.IRuleTarget)
+class StartPipeline:
+    """An EventBridge target that starts a SageMaker pipeline execution."""
+
+    def __init__(self, pipeline_arn: str, role: iam.IRole) -> None:
+        self.pipeline_arn, self.role = pipeline_arn, role
+
+    def bind(self, rule: events.IRule, id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self.pipeline_arn, role=self.role,
+                                       retry_policy=events.CfnRule.RetryPolicyProperty(
+                                           maximum_retry_attempts=3))
+
+
+class TrainingPipeline(Construct):
+    """Package group, pipeline, schedule and retraining trigger of `model`."""
+
+    def __init__(self, scope: Construct, id_: str, *, settings: EnvSettings, model: ModelConfig,
+                 inputs: PipelineInputs) -> None:
+        super().__init__(scope, id_)
+        self.group_name = settings.package_group(model)
+        self.group = sagemaker.CfnModelPackageGroup(
+            self, "PackageGroup", model_package_group_name=self.group_name,
+            model_package_group_description=f"{model.name} ({model.framework}, {model.task})")
+        self.name = settings.package_group(model)
+        definition = self.definition(settings, model, inputs)
+        self.pipeline = sagemaker.CfnPipeline(
+            self, "Pipeline", pipeline_name=self.name, role_arn=inputs.role.role_arn,
+            pipeline_display_name=self.name,
+            pipeline_description=f"Training of {model.name} from pipelines/ (mlops-kit)",
+            pipeline_definition={"PipelineDefinitionBody": Stack.of(self).to_json_string(
+                definition)})
+        self.pipeline.node.add_dependency(self.group)
+        self.arn = Stack.of(self).format_arn(service="sagemaker", resource="pipeline",
+                                             resource_name=self.name.lower())
+        self.events_role = iam.Role(self, "StartRole", assumed_by=iam.ServicePrincipal(
+            "events.amazonaws.com"), description=f"EventBridge starts {self.name}")
+        self.events_role.add_to_policy(iam.PolicyStatement(
+            actions=["sagemaker:StartPipelineExecution"], resources=[self.arn]))
+        schedule = settings.config.training.schedule
+        if schedule:
+            events.Rule(self, "Schedule", schedule=events.Schedule.expression(schedule),
+                        description=f"Retrain {model.name} on schedule",
+                        targets=[StartPipeline(self.arn, self.events_role)])
+
+    @staticmethod
+    def definition(settings: EnvSettings, model: ModelConfig,
+                   inputs: PipelineInputs) -> dict[str, object]:
+        """The rendered definition, checked; ValueError naming each problem."""
+        loaded = loaded_for(settings, model)
+        training = settings.config.training
+        definition = render(loaded, load_pipeline(loaded), PipelineSettings(
+            name=settings.package_group(model), env=settings.name,
+            role_arn=inputs.role.role_arn, image_uri=inputs.image_uri,
+            artifacts_uri=f"s3://{inputs.artifacts_bucket}/pipelines/{model.name}",
+            zone_uris=inputs.zone_uris, landing_uri=inputs.landing_uri,
+            kms_key_id=inputs.key_arn, processing_instance_type=training.processing_instance_type,
+            training_instance_type=training.instance_type, volume_gb=training.volume_gb,
+            max_runtime_s=training.max_runtime_s))
+        problems = check(json.loads(json.dumps(definition)))
+        if problems:
+            raise ValueError(f"pipeline definition of {model.name}: " + "; ".join(problems))
+        return definition
+
+    def retrain_on(self, alarm: cloudwatch.IAlarm) -> events.Rule:
+        """Start the pipeline whenever `alarm` goes into ALARM."""
+        return events.Rule(self, "RetrainOnDrift", description="Drift alarm → retrain",
+                           event_pattern=events.EventPattern(
+                               source=["aws.cloudwatch"],
+                               detail_type=["CloudWatch Alarm State Change"],
+                               resources=[alarm.alarm_arn],
+                               detail={"state": {"value": ["ALARM"]}}),
+                           targets=[StartPipeline(self.arn, self.events_role)])
+
+
+def loaded_for(settings: EnvSettings, model: ModelConfig) -> LoadedConfig:
+    return dataclasses.replace(settings.loaded, config=settings.config.for_model(model.name))
