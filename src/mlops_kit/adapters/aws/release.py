@@ -1,0 +1,132 @@
+"""What the delivery pipeline runs against AWS around `cdk deploy` (boto3; tested on moto).
+
+    python -m mlops_kit.adapters.aws.release approved --env staging --out releases.json
+    python -m mlops_kit.adapters.aws.release smoke --env staging
+
+`approved` writes, for every model of the config, the newest Approved package of its group:
+the file the CDK app reads (`-c releases=releases.json`) to build the endpoints. `smoke` sends
+a few schema-valid rows to each endpoint and checks that every row gets a prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlops_kit.adapters.aws import naming
+from mlops_kit.config import ConfigError, LoadedConfig, load_config
+from mlops_kit.config.model import Column, ProjectConfig
+from mlops_kit.serving.endpoint import endpoint_name
+
+
+class ReleaseError(Exception):
+    """A release cannot go on; the message says what is missing or wrong."""
+
+
+def latest_approved(sagemaker: Any, group: str) -> str | None:
+    """The ARN of the newest Approved package of `group`, or None."""
+    found = sagemaker.list_model_packages(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+        SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
+    )["ModelPackageSummaryList"]
+    return found[0]["ModelPackageArn"] if found else None
+
+
+def releases(loaded: LoadedConfig, sagemaker: Any, *, require: bool) -> dict[str, Any]:
+    """`{env: {model: {"package_arn": ...}}}` for the models that have an approved version."""
+    out: dict[str, Any] = {}
+    missing = []
+    for model in loaded.config.all_models:
+        group = naming.model_package_group(loaded.config.project, model.name)
+        arn = latest_approved(sagemaker, group)
+        if arn is None:
+            missing.append(group)
+        else:
+            out[model.name] = {"package_arn": arn}
+    if missing and require:
+        raise ReleaseError(f"no Approved package in {', '.join(missing)}: approve a version "
+                           "(mlops-kit registry approve, or in SageMaker Studio) first")
+    return {str(loaded.env): out}
+
+
+def sample_rows(config: ProjectConfig, count: int = 3) -> list[dict[str, Any]]:
+    """`count` rows every column accepts (the target left out)."""
+    columns = [c for c in config.table.columns if c.name != config.table.target]
+    return [{c.name: _value(c, i) for c in columns} for i in range(count)]
+
+
+def _value(column: Column, i: int) -> Any:
+    if column.type == "category":
+        cats = column.categories or []
+        return cats[i % len(cats)]
+    if column.type in ("int", "float"):
+        low = column.min if column.min is not None else 0.0
+        high = column.max if column.max is not None else low + 100.0
+        value = low + (high - low) * (i + 1) / 4
+        return int(value) if column.type == "int" else round(value, 3)
+    if column.type == "bool":
+        return bool(i % 2)
+    if column.type == "timestamp":
+        return (dt.datetime(2025, 1, 1) + dt.timedelta(days=i)).isoformat()
+    return f"smoke-{i}"
+
+
+def smoke_test(runtime: Any, endpoint: str, config: ProjectConfig) -> dict[str, Any]:
+    """Invoke `endpoint` with sample rows; ReleaseError unless each row gets a prediction."""
+    rows = sample_rows(config)
+    try:
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint, ContentType="application/json", Accept="application/json",
+            Body=json.dumps({"instances": rows}).encode())
+    except Exception as exc:  # botocore's ClientError and connection errors alike
+        raise ReleaseError(f"smoke test of {endpoint}: the request failed: {exc}") from exc
+    body = response["Body"].read()
+    try:
+        predictions = json.loads(body)["predictions"]
+    except (ValueError, KeyError, TypeError):
+        raise ReleaseError(f"smoke test of {endpoint}: not a predictions document: "
+                           f"{body[:200]!r}") from None
+    if not isinstance(predictions, list) or len(predictions) != len(rows):
+        raise ReleaseError(f"smoke test of {endpoint}: {len(rows)} rows sent, "
+                           f"{len(predictions) if isinstance(predictions, list) else 0} "
+                           "predictions back")
+    return {"endpoint": endpoint, "rows": len(rows), "predictions": predictions}
+
+
+def main(argv: list[str] | None = None, session: Any = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlops_kit.adapters.aws.release")
+    parser.add_argument("command", choices=["approved", "smoke"])
+    parser.add_argument("--config", default="mlops.yaml")
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--out", help="approved: where to write the releases file")
+    parser.add_argument("--require", action="store_true",
+                        help="approved: fail unless every model has an approved version")
+    args = parser.parse_args(argv)
+    try:
+        loaded = load_config(args.config, env=args.env)
+        _, region = naming.aws_target(loaded)
+        if session is None:
+            import boto3
+
+            session = boto3.Session(region_name=region)
+        if args.command == "approved":
+            result = releases(loaded, session.client("sagemaker"), require=args.require)
+            if args.out:
+                Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        else:
+            runtime = session.client("sagemaker-runtime")
+            result = [smoke_test(runtime, endpoint_name(loaded.config.project, m.name),
+                                 loaded.config) for m in loaded.config.all_models]
+    except (ConfigError, ReleaseError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
