@@ -120,5 +120,4 @@ class DataLake(Construct):
         for name, (description, sql) in queries.items():
             athena.CfnNamedQuery(self, f"Query-{name}", name=settings.prefix(name),
                                  description=description, database=settings.database,
-                                 query_string=sql, work_group=self.workgroup.ref
-                                 ).node.add_dependency(self.workgroup)
+                                 query_string=sql, work_group=self.workgroup.ref)

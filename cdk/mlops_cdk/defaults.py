@@ -20,7 +20,7 @@ def logs_bucket(scope: Construct, id_: str, name: str, expire_days: int) -> s3.B
     return s3.Bucket(
         scope, id_, bucket_name=name, encryption=s3.BucketEncryption.S3_MANAGED,
         enforce_ssl=True, versioned=True, block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removal_policy=RemovalPolicy.RETAIN,
         lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(expire_days),
                                           noncurrent_version_expiration=Duration.days(1))],

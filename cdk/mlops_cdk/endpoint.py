@@ -18,6 +18,7 @@ from constructs import Construct
 
 from mlops_cdk.props import camel
 from mlops_cdk.settings import EnvSettings
+from mlops_kit.adapters.aws import naming
 from mlops_kit.adapters.aws.endpoint import (
     SHADOW,
     VARIANT,
@@ -45,6 +46,7 @@ class ModelEndpoint(Construct):
                  image: ecr.IRepository, alarm_actions: list[str]) -> None:
         super().__init__(scope, id_)
         serving = settings.config.serving
+        self.settings = settings
         self.name = settings.endpoint(model)
         self.role = self._role(artifacts, key, image, settings.package_group(model), model.name)
         production = self._model("Model", release.package_arn)
@@ -81,6 +83,8 @@ class ModelEndpoint(Construct):
         artifacts.grant_put(role, f"capture/{model}/*")
         key.grant_encrypt_decrypt(role)
         image.grant_pull(role)
+        if self.settings.home_account != self.settings.account:
+            self._read_home_registry(role, group)
         stack = Stack.of(self)
         role.add_to_policy(iam.PolicyStatement(
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -88,6 +92,19 @@ class ModelEndpoint(Construct):
                                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                                         resource_name=f"/aws/sagemaker/Endpoints/{self.name}:*")]))
         return role
+
+    def _read_home_registry(self, role: iam.Role, group: str) -> None:
+        """The approved versions live in the home environment's account: read them there."""
+        s, stack = self.settings, Stack.of(self)
+        home = s.config.environments[s.home]
+        bucket = naming.artifacts_bucket(s.project, s.home_account, home.region)
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[
+            f"arn:{stack.partition}:s3:::{bucket}/models/{group}/*"]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[f"arn:{stack.partition}:kms:{home.region}:{s.home_account}:key/*"],
+            conditions={"ForAnyValue:StringEquals": {
+                "kms:ResourceAliases": f"alias/{s.project}-{s.home.replace('_', '-')}"}}))
 
     def _model(self, id_: str, package_arn: str) -> sagemaker.CfnModel:
         model = sagemaker.CfnModel(self, id_, execution_role_arn=self.role.role_arn,

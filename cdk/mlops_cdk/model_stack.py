@@ -32,6 +32,8 @@ class ModelStack(Stack):
                 self, "Serving", settings=settings, model=model, release=release,
                 key=platform.key, artifacts=lake.artifacts, image=platform.image.repository,
                 alarm_actions=[platform.topic.topic_arn])
+        if settings.name == settings.home and settings.other_accounts:
+            self.training.share_with(settings.other_accounts)
         self.monitoring = ModelMonitoring(self, "Monitoring", settings=settings, model=model,
                                           topic=platform.topic, endpoint=self.endpoint)
         if settings.config.training.retrain_on_drift:

@@ -35,6 +35,20 @@ ACKNOWLEDGED = [
     (r"^Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:\d{12}:log-group:/aws/sagemaker/"
      r"Endpoints/[a-z0-9-]+:\*$",
      "The log streams of the endpoint's own log group (one per instance, named at run time)."),
+    (r"^Resource::arn:<AWS::Partition>:sagemaker:[a-z0-9-]+:\d{12}:(endpoint|pipeline)/"
+     r"[a-z0-9-]+-\*$",
+     "The project's endpoints and training pipelines, one per model (<project>-<model>)."),
+    (r"^Resource::arn:<AWS::Partition>:s3:::[a-z0-9.-]+/models/[a-z0-9-]+/\*$",
+     "The files of the model's approved versions in the home environment's registry bucket."),
+    (r"^Resource::arn:<AWS::Partition>:kms:[a-z0-9-]+:\d{12}:key/\*$",
+     "The home environment's key, whose id this account cannot know: the statement is limited "
+     "to the project's key alias by a kms:ResourceAliases condition."),
+    (r"^Resource::arn:<AWS::Partition>:iam::\d{12}:role/cdk-[a-z0-9]+-\*-\d{12}-[a-z0-9-]+$",
+     "The CDK bootstrap roles (deploy, file and image publishing, lookup) of the environment a "
+     "delivery step deploys to: how `cdk deploy` works across accounts."),
+    (r"^Resource::arn:<AWS::Partition>:(logs|codebuild):[a-z0-9-]+:\d{12}:"
+     r"(log-group:/aws/codebuild/<[A-Za-z0-9]+>:\*|report-group/<[A-Za-z0-9]+>-\*)$",
+     "CodeBuild's own log streams and test reports of that project (CDK's default policy)."),
 ]
 
 

@@ -11,6 +11,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mlops_cdk import defaults
+from mlops_cdk.cicd import smoke_role_name
 from mlops_cdk.data_lake import DataLake
 from mlops_cdk.feature_store import FeatureStore
 from mlops_cdk.image import project_image
@@ -36,6 +37,28 @@ class PlatformStack(Stack):
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.job_role = self._job_role()
+        if settings.name == settings.home:
+            self._share_registry(settings.other_accounts)
+        self.smoke_role = self._smoke_role()
+
+    def _share_registry(self, accounts: list[str]) -> None:
+        """Let the later environments' endpoints read the model files approved here."""
+        for account in accounts:
+            principal = iam.AccountPrincipal(account)
+            self.lake.artifacts.add_to_resource_policy(iam.PolicyStatement(
+                actions=["s3:GetObject"], principals=[principal],
+                resources=[self.lake.artifacts.arn_for_objects("models/*")]))
+            self.key.grant_decrypt(principal)
+
+    def _smoke_role(self) -> iam.Role:
+        """Assumed by the delivery account's smoke test: invoke this project's endpoints."""
+        s = self.settings
+        role = iam.Role(self, "SmokeTestRole", role_name=smoke_role_name(s),
+                        assumed_by=iam.AccountPrincipal(s.home_account),
+                        description="Delivery smoke test: invokes the project's endpoints")
+        role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[
+            f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:endpoint/{s.project}-*"]))
+        return role
 
     def _job_role(self) -> iam.Role:
         """The role of pipeline steps: the project's buckets, key, image and package groups."""

@@ -60,6 +60,24 @@ class EnvSettings:
         return endpoint_name(self.project, model.name)
 
     @property
+    def home(self) -> str:
+        """The environment that hosts delivery and the model registry (`cicd.environment`,
+        else the first AWS one): later environments serve the versions approved there."""
+        return self.config.cicd.environment or next(
+            n for n, e in self.config.environments.items() if e.cloud == "aws")
+
+    @property
+    def home_account(self) -> str:
+        return str(self.config.environments[self.home].account)
+
+    @property
+    def other_accounts(self) -> list[str]:
+        """AWS accounts of the other environments (readers of this one's registry)."""
+        mine = {self.account}
+        return sorted({str(e.account) for e in self.config.environments.values()
+                       if e.cloud == "aws" and str(e.account) not in mine})
+
+    @property
     def tags(self) -> dict[str, str]:
         return {"project": self.project, "environment": self.name, "managed-by": "mlops-kit"}
 

@@ -96,6 +96,20 @@ class TrainingPipeline(Construct):
             raise ValueError(f"pipeline definition of {model.name}: " + "; ".join(problems))
         return definition
 
+    def share_with(self, accounts: list[str]) -> None:
+        """Let other accounts read the group's packages (to serve approved versions)."""
+        stack = Stack.of(self)
+        group_arn = stack.format_arn(service="sagemaker", resource="model-package-group",
+                                     resource_name=self.group_name)
+        packages = stack.format_arn(service="sagemaker", resource="model-package",
+                                    resource_name=f"{self.group_name}/*")
+        self.group.model_package_group_policy = {"Version": "2012-10-17", "Statement": [{
+            "Sid": "ReadApprovedVersions", "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:{stack.partition}:iam::{a}:root" for a in accounts]},
+            "Action": ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages",
+                       "sagemaker:DescribeModelPackageGroup"],
+            "Resource": [group_arn, packages]}]}
+
     def retrain_on(self, alarm: cloudwatch.IAlarm) -> events.Rule:
         """Start the pipeline whenever `alarm` goes into ALARM."""
         return events.Rule(self, "RetrainOnDrift", description="Drift alarm → retrain",
