@@ -10,6 +10,7 @@ from aws_cdk import Stack, Stage
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 
 IAM5 = "AwsSolutions-IAM5"
+PARTITION = r"(<AWS::Partition>|aws[a-z-]*)"
 ACKNOWLEDGED = [
     (r"^Action::s3:(List|GetObject|GetBucket|DeleteObject|Abort|PutObjectLegalHold|"
      r"PutObjectRetention|PutObjectTagging|PutObjectVersionTagging)\*$",
@@ -24,29 +25,29 @@ ACKNOWLEDGED = [
     (r"^Resource::\*$",
      "ecr:GetAuthorizationToken and cloudwatch:PutMetricData take no resource; PutMetricData "
      "is limited to the project's namespace by an IAM condition."),
-    (r"^Resource::arn:<AWS::Partition>:sagemaker:[a-z0-9-]+:\d{12}:(processing|training)-job/\*$",
+    (r"^Resource::arn:{P}:sagemaker:[a-z0-9-]+:\d{12}:(processing|training)-job/\*$",
      "SageMaker Pipelines names the step jobs at run time (pipelines-<execution>-<step>-...)."),
-    (r"^Resource::arn:<AWS::Partition>:sagemaker:[a-z0-9-]+:\d{12}:model-package(-group)?/"
+    (r"^Resource::arn:{P}:sagemaker:[a-z0-9-]+:\d{12}:model-package(-group)?/"
      r"[a-z0-9-]+-\*(/\*)?$",
      "The project's model package groups (<project>-<model>) and their versions, created by "
      "the register step."),
-    (r"^Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:\d{12}:log-group:/aws/sagemaker/\*$",
+    (r"^Resource::arn:{P}:logs:[a-z0-9-]+:\d{12}:log-group:/aws/sagemaker/\*$",
      "SageMaker creates its job log groups under /aws/sagemaker/ at run time."),
-    (r"^Resource::arn:<AWS::Partition>:logs:[a-z0-9-]+:\d{12}:log-group:/aws/sagemaker/"
+    (r"^Resource::arn:{P}:logs:[a-z0-9-]+:\d{12}:log-group:/aws/sagemaker/"
      r"Endpoints/[a-z0-9-]+:\*$",
      "The log streams of the endpoint's own log group (one per instance, named at run time)."),
-    (r"^Resource::arn:<AWS::Partition>:sagemaker:[a-z0-9-]+:\d{12}:(endpoint|pipeline)/"
+    (r"^Resource::arn:{P}:sagemaker:[a-z0-9-]+:\d{12}:(endpoint|pipeline)/"
      r"[a-z0-9-]+-\*$",
      "The project's endpoints and training pipelines, one per model (<project>-<model>)."),
-    (r"^Resource::arn:<AWS::Partition>:s3:::[a-z0-9.-]+/models/[a-z0-9-]+/\*$",
+    (r"^Resource::arn:{P}:s3:::[a-z0-9.-]+/models/[a-z0-9-]+/\*$",
      "The files of the model's approved versions in the home environment's registry bucket."),
-    (r"^Resource::arn:<AWS::Partition>:kms:[a-z0-9-]+:\d{12}:key/\*$",
+    (r"^Resource::arn:{P}:kms:[a-z0-9-]+:\d{12}:key/\*$",
      "The home environment's key, whose id this account cannot know: the statement is limited "
      "to the project's key alias by a kms:ResourceAliases condition."),
-    (r"^Resource::arn:<AWS::Partition>:iam::\d{12}:role/cdk-[a-z0-9]+-\*-\d{12}-[a-z0-9-]+$",
+    (r"^Resource::arn:{P}:iam::\d{12}:role/cdk-[a-z0-9]+-\*-\d{12}-[a-z0-9-]+$",
      "The CDK bootstrap roles (deploy, file and image publishing, lookup) of the environment a "
      "delivery step deploys to: how `cdk deploy` works across accounts."),
-    (r"^Resource::arn:<AWS::Partition>:(logs|codebuild):[a-z0-9-]+:\d{12}:"
+    (r"^Resource::arn:{P}:(logs|codebuild):[a-z0-9-]+:\d{12}:"
      r"(log-group:/aws/codebuild/<[A-Za-z0-9]+>:\*|report-group/<[A-Za-z0-9]+>-\*)$",
      "CodeBuild's own log streams and test reports of that project (CDK's default policy)."),
 ]
@@ -54,8 +55,8 @@ ACKNOWLEDGED = [
 
 def suppress(stage: Stage) -> None:
     """Acknowledge the IAM5 patterns above on every stack of `stage`."""
-    rules = [NagPackSuppression(id=IAM5, reason=reason,
-                                applies_to=[RegexAppliesTo(regex=f"/{pattern}/g")])
+    rules = [NagPackSuppression(id=IAM5, reason=reason, applies_to=[
+        RegexAppliesTo(regex="/" + pattern.replace("{P}", PARTITION) + "/g")])
              for pattern, reason in ACKNOWLEDGED]
     for child in stage.node.children:
         if isinstance(child, Stack):

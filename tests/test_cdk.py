@@ -1,0 +1,401 @@
+"""The CDK app, synthesized once for every environment of a two-model project: cdk-nag,
+cfn-lint, and the properties that matter (encryption, scaling, guardrails, IAM, pipelines)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+cdk = pytest.importorskip("aws_cdk")
+from aws_cdk import Stack, Stage  # noqa: E402
+from aws_cdk.assertions import Annotations, Match, Template  # noqa: E402
+from mlops_cdk.app import build, cdk_context  # noqa: E402
+
+from mlops_kit.adapters.aws.pipeline import check  # noqa: E402
+from mlops_kit.config import ConfigError, load_config  # noqa: E402
+from mlops_kit.pipeline import load_pipeline  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-churn-classifier/3"
+MODELS = ("churn-classifier", "churn-mlp")
+
+
+def project(tmp: Path, changes: dict[str, Any] | None = None) -> Path:
+    """A copy of the repository's layout whose config lists two models."""
+    for name in ("src", "pipelines", "cdk", "pyproject.toml", "README.md", "cdk.json"):
+        (tmp / name).symlink_to(ROOT / name)
+    raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+    first = raw.pop("model")
+    raw["models"] = [first, {**first, "name": "churn-mlp", "framework": "pytorch",
+                             "params": {"epochs": 5}, "search": {"trials": 1}}]
+    for key, value in (changes or {}).items():
+        raw[key] = value
+    (tmp / "mlops.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return tmp
+
+
+def synth(root: Path, **context: Any) -> list[Stage]:
+    app = cdk.App(context={**cdk_context(ROOT), **context}, outdir=str(root / "cdk.out"))
+    stages = build(app, root)
+    app.synth()
+    return stages
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack]]:
+    root = project(tmp_path_factory.mktemp("cdk"))
+    releases = root / "releases.json"
+    releases.write_text(json.dumps({env: {"churn-classifier": {"package_arn": PACKAGE}}
+                                    for env in ("dev", "prod")}))
+    stages = synth(root, releases=str(releases))
+    yield {s.stack_name: s for stage in stages for s in stage.node.children
+           if isinstance(s, Stack)}
+
+
+def template(app: dict[str, Stack], name: str) -> Template:
+    return Template.from_stack(app[name])
+
+
+def resources(t: Template, kind: str) -> dict[str, Any]:
+    return t.find_resources(kind)
+
+
+# --- the app as a whole -----------------------------------------------------------------------
+
+
+def test_a_stage_per_aws_environment_and_a_stack_per_model(app: dict[str, Stack]) -> None:
+    expected = {f"churn-{env}-{part}" for env in ("dev", "staging", "prod")
+                for part in ("platform", *MODELS)} | {"churn-cicd"}
+    assert set(app) == expected
+    assert app["churn-prod-platform"].account == "333333333333"
+    assert app["churn-prod-platform"].region == "eu-west-1"
+
+
+def test_no_unacknowledged_cdk_nag_findings_and_every_acknowledgement_has_a_reason(
+        app: dict[str, Stack]) -> None:
+    for name, stack in app.items():
+        errors = Annotations.from_stack(stack).find_error(
+            "*", Match.string_like_regexp("AwsSolutions-.*"))
+        warnings = Annotations.from_stack(stack).find_warning(
+            "*", Match.string_like_regexp("AwsSolutions-.*"))
+        assert errors == [] and warnings == [], (name, errors[:3], warnings[:3])
+    acknowledged = [item for stack in app.values()
+                    for item in suppressions(Template.from_stack(stack).to_json())]
+    assert acknowledged
+    for item in acknowledged:
+        assert item["id"] == "AwsSolutions-IAM5" and len(item["reason"]) > 40, item
+        assert item.get("applies_to"), item  # never a blanket acknowledgement
+
+
+def suppressions(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield from node.get("rules_to_suppress", [])
+        for key, value in node.items():
+            if key != "rules_to_suppress":
+                yield from suppressions(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from suppressions(item)
+
+
+def test_cfn_lint_finds_no_errors_in_any_template(app: dict[str, Stack]) -> None:
+    from cfnlint.api import lint
+
+    for name, stack in app.items():
+        body = json.dumps(Template.from_stack(stack).to_json())
+        matches = lint(body, regions=[stack.region])
+        errors = [m for m in matches if m.rule.id.startswith("E")]
+        assert errors == [], (name, [str(m) for m in errors[:5]])
+
+
+def test_templates_stay_within_cloudformation_limits(app: dict[str, Stack]) -> None:
+    for name, stack in app.items():
+        body = json.dumps(Template.from_stack(stack).to_json())
+        assert len(body) < 1_000_000, name
+        assert len(json.loads(body)["Resources"]) < 500, name
+    models = [len(Template.from_stack(app[f"churn-dev-{m}"]).to_json()["Resources"])
+              for m in MODELS]
+    assert models[0] > 0 and models[1] > 0
+
+
+def test_nothing_account_specific_is_hard_coded_in_the_app() -> None:
+    for path in (ROOT / "cdk").rglob("*.py"):
+        assert not re.search(r"\b\d{12}\b", path.read_text()), path
+
+
+def test_unknown_or_non_aws_environment_is_a_clear_error(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    with pytest.raises(ConfigError, match=r"environments\.qa: no such environment"):
+        build(cdk.App(context={"env": "qa"}, outdir=str(tmp_path / "o")), root)
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="releases file"):
+        build(cdk.App(context={"env": "dev", "releases": str(bad)},
+                      outdir=str(tmp_path / "o2")), root)
+
+
+# --- data lake and feature store ------------------------------------------------------------
+
+
+def test_buckets_are_encrypted_versioned_private_tls_only_and_logged(
+        app: dict[str, Stack]) -> None:
+    t = template(app, "churn-dev-platform")
+    buckets = resources(t, "AWS::S3::Bucket")
+    names = {b["Properties"]["BucketName"] for b in buckets.values()}
+    assert {f"churn-{z}-111111111111-eu-west-1" for z in
+            ("raw", "curated", "quarantine", "features", "artifacts", "access-logs")} <= names
+    for logical, bucket in buckets.items():
+        props = bucket["Properties"]
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        logs = "access-logs" in props["BucketName"]
+        assert algorithm == ("AES256" if logs else "aws:kms"), logical
+        assert props["VersioningConfiguration"]["Status"] == "Enabled"
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True}
+        if not logs:
+            assert "LoggingConfiguration" in props, logical
+    policies = json.dumps(resources(t, "AWS::S3::BucketPolicy"))
+    assert policies.count('"aws:SecureTransport": "false"') >= 6
+    raw = next(b for b in buckets.values() if "-raw-" in b["Properties"]["BucketName"])
+    tiers = json.dumps(raw["Properties"]["LifecycleConfiguration"])
+    assert '"TransitionInDays": 30' in tiers and '"TransitionInDays": 180' in tiers
+    quarantine = next(b for b in buckets.values()
+                      if "-quarantine-" in b["Properties"]["BucketName"])
+    assert '"ExpirationInDays": 90' in json.dumps(quarantine["Properties"])
+    t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_glue_tables_follow_the_schema_and_the_ingest_partitions(app: dict[str, Stack]) -> None:
+    t = template(app, "churn-dev-platform")
+    tables = {r["Properties"]["TableInput"]["Name"]: r["Properties"]["TableInput"]
+              for r in resources(t, "AWS::Glue::Table").values()}
+    assert set(tables) == {"raw_customers", "curated_customers", "quarantine_customers",
+                           "customer_features"}
+    curated = tables["curated_customers"]
+    columns = {c["Name"]: c["Type"] for c in curated["StorageDescriptor"]["Columns"]}
+    assert columns["tenure_months"] == "bigint" and columns["event_time"] == "timestamp"
+    assert curated["PartitionKeys"] == [{"Name": "ingest_date", "Type": "string"}]
+    assert curated["Parameters"]["projection.enabled"] == "true"
+    assert "_reason" in {c["Name"] for c in
+                         tables["quarantine_customers"]["StorageDescriptor"]["Columns"]}
+
+
+def test_athena_workgroup_enforces_encrypted_results_and_a_scan_limit(
+        app: dict[str, Stack]) -> None:
+    t = template(app, "churn-dev-platform")
+    t.has_resource_properties("AWS::Athena::WorkGroup", {"WorkGroupConfiguration": {
+        "EnforceWorkGroupConfiguration": True,
+        "BytesScannedCutoffPerQuery": 10 * 1024**3,
+        "ResultConfiguration": {"EncryptionConfiguration": {"EncryptionOption": "SSE_KMS"}}}})
+    assert len(resources(t, "AWS::Athena::NamedQuery")) == 2
+
+
+def test_feature_group_has_online_and_offline_stores_under_kms(app: dict[str, Stack]) -> None:
+    t = template(app, "churn-dev-platform")
+    group = next(iter(resources(t, "AWS::SageMaker::FeatureGroup").values()))["Properties"]
+    assert group["FeatureGroupName"] == "churn-dev-customer-features"
+    assert group["RecordIdentifierFeatureName"] == "entity_id"
+    assert group["OnlineStoreConfig"]["EnableOnlineStore"] is True
+    assert "KmsKeyId" in group["OnlineStoreConfig"]["SecurityConfig"]
+    assert "KmsKeyId" in group["OfflineStoreConfig"]["S3StorageConfig"]
+    names = {d["FeatureName"] for d in group["FeatureDefinitions"]}
+    assert {"contract__month_to_month", "age_band", "event_time"} <= names
+
+
+# --- training pipeline --------------------------------------------------------------------
+
+
+def pipeline_definition(t: Template) -> dict[str, Any]:
+    """The PipelineDefinitionBody, deploy-time values replaced by placeholders."""
+    body = next(iter(resources(t, "AWS::SageMaker::Pipeline").values()))[
+        "Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    if isinstance(body, dict):
+        body = "".join(part if isinstance(part, str) else "arn:aws:x:eu-west-1:1:deploy-time"
+                       for part in body["Fn::Join"][1])
+    return json.loads(body)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_each_model_has_a_checked_pipeline_from_the_dag(app: dict[str, Stack],
+                                                        model: str) -> None:
+    t = template(app, f"churn-dev-{model}")
+    definition = pipeline_definition(t)
+    assert check(definition) == []
+    loaded = load_config(ROOT / "mlops.yaml", env="dev")
+    dag = [s.name for s in load_pipeline(loaded).steps]
+    top = [s["Name"] for s in definition["Steps"]]
+    assert top == [*dag[:-1], "quality-gate"]
+    args = json.dumps(definition)
+    assert f'"--model", "{model}"' in args
+    t.has_resource_properties("AWS::SageMaker::ModelPackageGroup",
+                              {"ModelPackageGroupName": f"churn-{model}"})
+
+
+def test_schedule_and_drift_alarm_start_the_pipeline(app: dict[str, Stack]) -> None:
+    t = template(app, "churn-dev-churn-classifier")
+    rules = [r["Properties"] for r in resources(t, "AWS::Events::Rule").values()]
+    scheduled = [r for r in rules if "ScheduleExpression" in r]
+    assert [r["ScheduleExpression"] for r in scheduled] == ["cron(0 3 ? * MON *)"]
+    drift = next(r for r in rules if "EventPattern" in r)
+    assert drift["EventPattern"]["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert drift["EventPattern"]["detail"] == {"state": {"value": ["ALARM"]}}
+    for rule in (scheduled[0], drift):
+        assert ":pipeline/churn-churn-classifier" in json.dumps(rule["Targets"][0]["Arn"])
+    t.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "DriftedFeatures", "Namespace": "churn", "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold"})
+
+
+def test_job_role_is_scoped_to_the_project(app: dict[str, Stack]) -> None:
+    t = template(app, "churn-dev-platform")
+    statements = [s for p in resources(t, "AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    registry = next(s for s in statements if s.get("Sid") == "Registry")
+    assert all("churn-" in json.dumps(r) for r in registry["Resource"])
+    passing = next(s for s in statements if s.get("Sid") == "PassItself")
+    assert passing["Condition"] == {"StringEquals": {
+        "iam:PassedToService": "sagemaker.amazonaws.com"}}
+    metrics = next(s for s in statements if s.get("Sid") == "Metrics")
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "churn"}}
+    for s in statements:
+        assert s["Resource"] != "*" or s.get("Condition") or s["Action"] in (
+            "ecr:GetAuthorizationToken", ["ecr:GetAuthorizationToken"]), s
+
+
+# --- serving ------------------------------------------------------------------------------
+
+
+def test_no_endpoint_until_a_version_is_approved(app: dict[str, Stack]) -> None:
+    assert resources(template(app, "churn-staging-churn-classifier"),
+                     "AWS::SageMaker::Endpoint") == {}
+    assert resources(template(app, "churn-dev-churn-mlp"), "AWS::SageMaker::Endpoint") == {}
+
+
+def test_endpoint_serves_the_approved_package_with_guardrails_and_capture(
+        app: dict[str, Stack]) -> None:
+    t = template(app, "churn-prod-churn-classifier")
+    t.has_resource_properties("AWS::SageMaker::Model", {
+        "PrimaryContainer": {"ModelPackageName": PACKAGE}, "EnableNetworkIsolation": True})
+    config = next(iter(resources(t, "AWS::SageMaker::EndpointConfig").values()))["Properties"]
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
+    assert config["ProductionVariants"][0]["InitialInstanceCount"] == 2
+    assert "KmsKeyId" in config
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True and capture["InitialSamplingPercentage"] == 100
+    assert [o["CaptureMode"] for o in capture["CaptureOptions"]] == ["Input", "Output"]
+    assert "KmsKeyId" in capture
+    endpoint = next(iter(resources(t, "AWS::SageMaker::Endpoint").values()))["Properties"]
+    assert endpoint["EndpointName"] == "churn-churn-classifier"
+    policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    assert policy["TrafficRoutingConfiguration"]["CanarySize"] == {
+        "Type": "CAPACITY_PERCENT", "Value": 10}
+    rollback = [a["AlarmName"] for a in
+                endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    assert rollback == ["churn-churn-classifier-error-rate", "churn-churn-classifier-latency-p99"]
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in
+              resources(t, "AWS::CloudWatch::Alarm").values() if "AlarmName" in a["Properties"]}
+    assert set(rollback) <= set(alarms)
+    assert alarms["churn-churn-classifier-latency-p99"]["Threshold"] == 100_000
+    assert alarms["churn-churn-classifier-latency-p99"]["ExtendedStatistic"] == "p99"
+
+
+def test_cross_account_endpoint_reads_the_home_registry(app: dict[str, Stack]) -> None:
+    prod = json.dumps(template(app, "churn-prod-churn-classifier").to_json())
+    assert "churn-artifacts-111111111111-eu-west-1/models/churn-churn-classifier/*" in prod
+    assert "alias/churn-dev" in prod
+    home = template(app, "churn-dev-churn-classifier")
+    group = next(iter(resources(home, "AWS::SageMaker::ModelPackageGroup").values()))
+    principals = json.dumps(group["Properties"]["ModelPackageGroupPolicy"])
+    assert "222222222222" in principals and "333333333333" in principals
+
+
+def test_step_scaling_follows_the_config(app: dict[str, Stack]) -> None:
+    t = template(app, "churn-prod-churn-classifier")
+    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
+        "MinCapacity": 2, "MaxCapacity": 10, "ServiceNamespace": "sagemaker",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "ResourceId": "endpoint/churn-churn-classifier/variant/AllTraffic"})
+    policies = [p["Properties"] for p in
+                resources(t, "AWS::ApplicationAutoScaling::ScalingPolicy").values()]
+    assert {p["PolicyType"] for p in policies} == {"StepScaling"}
+    configs = {p["StepScalingPolicyConfiguration"]["Cooldown"]:
+               p["StepScalingPolicyConfiguration"] for p in policies}
+    assert set(configs) == {60, 300}
+    out = configs[60]
+    assert out["AdjustmentType"] == "ChangeInCapacity"
+    assert [(s.get("MetricIntervalLowerBound"), s.get("MetricIntervalUpperBound"),
+             s["ScalingAdjustment"]) for s in out["StepAdjustments"]] == [
+        (0, 600, 1), (600, None, 2)]
+    assert [s["ScalingAdjustment"] for s in configs[300]["StepAdjustments"]] == [-1]
+    alarms = [a["Properties"] for a in resources(t, "AWS::CloudWatch::Alarm").values()
+              if a["Properties"].get("MetricName") == "InvocationsPerInstance"]
+    by_threshold = {a["Threshold"]: a for a in alarms}
+    assert set(by_threshold) == {600, 200}
+    assert by_threshold[600]["EvaluationPeriods"] == 1
+    assert by_threshold[200]["EvaluationPeriods"] == 5
+    assert by_threshold[600]["Statistic"] == "Sum"
+
+
+def test_target_tracking_when_chosen(tmp_path: Path) -> None:
+    serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
+    serving["scaling"] = {"policy": "target_tracking", "target_value": 900}
+    root = project(tmp_path, {"serving": serving})
+    releases = tmp_path / "r.json"
+    releases.write_text(json.dumps({"dev": {"churn-classifier": {"package_arn": PACKAGE}}}))
+    stages = synth(root, env="dev", releases=str(releases))
+    stack = next(s for s in stages[0].node.children if isinstance(s, Stack)
+                 and s.stack_name == "churn-dev-churn-classifier")
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy", {
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingScalingPolicyConfiguration": {
+                "TargetValue": 900, "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
+                "PredefinedMetricSpecification": {
+                    "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}})
+
+
+def test_dashboard_shows_traffic_latency_errors_instances_and_drift(
+        app: dict[str, Stack]) -> None:
+    t = template(app, "churn-prod-churn-classifier")
+    body = json.dumps(next(iter(resources(t, "AWS::CloudWatch::Dashboard").values())))
+    for needle in ("Invocations", "ModelLatency", "Invocation5XXErrors", "Instances",
+                   "DriftedFeatures", "ModelQuality"):
+        assert needle in body, needle
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+
+def test_delivery_pipelines_stages_and_approval_trigger(app: dict[str, Stack]) -> None:
+    t = template(app, "churn-cicd")
+    pipelines = {p["Properties"]["Name"]: p["Properties"] for p in
+                 resources(t, "AWS::CodePipeline::Pipeline").values()}
+    assert set(pipelines) == {"churn-delivery", "churn-release"}
+    for p in pipelines.values():
+        assert p["PipelineType"] == "V2"
+    delivery = [s["Name"] for s in pipelines["churn-delivery"]["Stages"]]
+    assert delivery == ["Source", "Test", "Deploy-dev", "Train"]
+    release = pipelines["churn-release"]["Stages"]
+    assert [s["Name"] for s in release] == ["Source", "Release-staging", "Release-prod"]
+    prod_actions = [a["Name"] for a in release[2]["Actions"]]
+    assert prod_actions == ["Approve", "Deploy", "Smoke"]
+    assert "Approve" not in [a["Name"] for a in release[1]["Actions"]]
+    source = pipelines["churn-delivery"]["Stages"][0]["Actions"][0]["Configuration"]
+    assert source["FullRepositoryId"] == "my-org/churn" and source["BranchName"] == "main"
+    t.has_resource_properties("AWS::Events::Rule", {"EventPattern": {
+        "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelApprovalStatus": ["Approved"],
+                   "ModelPackageGroupName": [{"prefix": "churn-"}]}}})
+    builds = json.dumps(resources(t, "AWS::CodeBuild::Project"))
+    for command in ("make test", "make synth", "-c env=staging -c releases=releases.json",
+                    "release smoke --env prod"):
+        assert command in builds, command
