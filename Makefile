@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo test lint typecheck bench bench-drift bench-serving clean example-csv
+.PHONY: install demo test lint typecheck bench bench-drift bench-serving bench-scaling clean example-csv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench-drift: install
 ## bench-serving: requests/s, p50/p99 of `mlops-kit serve` and MLServer (its venv is built once)
 bench-serving: install
 	$(BIN)/python bench/serving.py
+
+## bench-scaling: the scaling planner on the built-in week, beside target tracking, fixed, oracle
+bench-scaling: install
+	$(BIN)/python bench/scaling.py
 
 ## example-csv: write scikit-learn's breast-cancer data set as a CSV for examples/breast_cancer
 example-csv: install

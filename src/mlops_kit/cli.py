@@ -457,6 +457,95 @@ def monitor(loaded: LoadedConfig, input_path: str | None, captured: bool,
         sys.exit(3)
 
 
+@main.command("plan-scaling")
+@config_options
+@click.option("--traffic", required=True, metavar="FILE|week",
+              help="CSV of requests per minute, or `week` for the built-in profile.")
+@click.option("--peak-rpm", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With `week`: the weekday peak (default: max_instances / 2 instances' worth).")
+@click.option("--seed", type=int, default=7, show_default=True, help="With `week`.")
+@click.option("--measure", is_flag=True,
+              help="Measure one instance's capacity against the real server first.")
+@click.option("--measure-seconds", type=click.FloatRange(0.2, 60), default=3.0,
+              show_default=True, help="Seconds per step of the --measure ramp.")
+@click.option("--model-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="With --measure: this model folder (default: production).")
+@click.option("--write", is_flag=True,
+              help="Write serving.scaling (and capacity.instance_rps) into the config file.")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="Folder for the report (default <state>/capacity/<time>).")
+def plan_scaling(loaded: LoadedConfig, traffic: str, peak_rpm: float | None, seed: int,
+                 measure: bool, measure_seconds: float, model_dir: str | None, write: bool,
+                 output: str | None) -> None:
+    """Plan step scaling from measured capacity and a traffic trace; compare it with target
+    tracking, fixed capacity at peak and the oracle (exit 2 on bad input)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from mlops_kit.capacity import TraceError, load_trace, week_profile
+    from mlops_kit.capacity.plan import cloud_from, compare, scaling_doc, to_yaml
+    from mlops_kit.capacity.report import write_report
+    from mlops_kit.capacity.simulate import PlanError
+
+    serving = loaded.config.serving
+    measured: dict[str, Any] | None = None
+    try:
+        rps = None
+        if measure:
+            from mlops_kit.runtime.capacity import measure_capacity
+
+            console.print("measuring one server's capacity on loopback ...")
+            rps, measured = _endpoint_or_fail(lambda: measure_capacity(
+                loaded, Path(model_dir) if model_dir else None, measure_seconds))
+            console.print(f"{measured['best_rps']:,.0f} requests/s with {measured['workers']} "
+                          f"worker(s) within p99 {serving.latency_p99_ms} ms -> {rps:,.0f}/s "
+                          f"for {serving.instance_type} ({measured['vcpus']} vCPUs)")
+        cloud = cloud_from(serving, rps)
+        trace = (week_profile(peak_rpm or cloud.capacity_rpm * serving.max_instances / 2, seed)
+                 if traffic == "week" else load_trace(Path(traffic)))
+        comp = compare(trace, serving, cloud)
+    except (TraceError, PlanError) as exc:
+        fail("input error", exc, 2)
+    text = to_yaml(scaling_doc(comp.scaling, rps))
+    folder = Path(output) if output else (loaded.state_dir / "capacity" /
+                                          dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S"))
+    report = write_report(comp, folder, text, measured)
+    _print_plan(comp)
+    click.echo(text, nl=False)
+    if write:
+        _write_scaling(loaded, scaling_doc(comp.scaling, rps))
+    console.print(f"report: {report}", soft_wrap=True)
+
+
+def _print_plan(comp: Any) -> None:
+    from mlops_kit.capacity.report import table_rows
+
+    rows = table_rows(comp)
+    table = Table("policy", "inst-hours", "cost", "overload min", "req over obj", "actions",
+                  "peak inst", "x oracle", title=f"{comp.trace.name}, {comp.trace.minutes:,} min")
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int | float) else str(v) for v in row.values()))
+    console.print(table)
+    step, tt = comp.row(comp.plan.run.name), comp.row("target tracking")
+    if not comp.plan.feasible:
+        console.print(f"[bold red]no step policy found within the overload budget[/]: the "
+                      f"least overloaded one has {step.overload_minutes} overloaded minutes")
+    floor = comp.row("oracle").instance_hours
+    console.print(f"planned step policy: {step.instance_hours / floor:.3f} x the oracle's "
+                  f"instance-hours, {step.cost / tt.cost:.3f} x target tracking's cost")
+
+
+def _write_scaling(loaded: LoadedConfig, doc: dict[str, Any]) -> None:
+    from mlops_kit.capacity.simulate import PlanError
+    from mlops_kit.capacity.write import update_config
+
+    try:
+        update_config(loaded.path, doc, validate=load_config)
+    except (PlanError, ConfigError) as exc:
+        fail("write error", exc, 2)
+    console.print(f"[green]wrote[/] serving.{' and serving.'.join(doc)} to {loaded.path}")
+
+
 def _num(value: float | None, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 

@@ -278,6 +278,14 @@ class ScalingConfig(Strict):
     cooldown_in_s: int = Field(300, ge=0, le=86_400)
     evaluation_periods_out: int = Field(1, ge=1, le=60, description="1-minute periods.")
     evaluation_periods_in: int = Field(5, ge=1, le=60, description="1-minute periods.")
+    datapoints_to_alarm_out: int | None = Field(
+        None, ge=1, le=60, description="M of the scale-out alarm's M of N; N if unset.")
+    datapoints_to_alarm_in: int | None = Field(
+        None, ge=1, le=60, description="M of the scale-in alarm's M of N; N if unset.")
+    scale_in_metric: Literal["current", "after_removal"] = Field(
+        "current", description="after_removal: the scale-in alarm reads the metric the fleet "
+        "would have with one instance fewer (CloudWatch metric math), so it never scales into "
+        "the scale-out band. InvocationsPerInstance only.")
 
     @model_validator(mode="after")
     def _bands(self) -> ScalingConfig:
@@ -292,7 +300,31 @@ class ScalingConfig(Strict):
                 f"the scale-in band (below {uppers[0]}) overlaps the scale-out band (from "
                 f"{lowers[0]}): set scale_in[0].upper <= scale_out[0].lower"
             )
+        for way in ("out", "in"):
+            m, n = getattr(self, f"datapoints_to_alarm_{way}"), getattr(
+                self, f"evaluation_periods_{way}")
+            if m is not None and m > n:
+                raise ValueError(f"datapoints_to_alarm_{way} ({m}) must be <= "
+                                 f"evaluation_periods_{way} ({n})")
+        if self.scale_in_metric == "after_removal" and self.metric != "InvocationsPerInstance":
+            raise ValueError("scale_in_metric after_removal needs metric InvocationsPerInstance")
         return self
+
+
+class CapacityConfig(Strict):
+    """What `mlops-kit plan-scaling` needs besides `scaling`: one instance's capacity and the
+    cloud's behaviour (see docs/scaling.md)."""
+
+    instance_rps: float | None = Field(
+        None, gt=0, description="Requests/s one instance serves within latency_p99_ms; "
+        "`plan-scaling --measure` measures it.")
+    vcpus: int | None = Field(
+        None, ge=1, le=1024, description="vCPUs of instance_type; from its size if unset.")
+    startup_s: int = Field(300, ge=0, le=3600, description="Scaling action to serving.")
+    price_per_hour: float = Field(0.115, gt=0, description="Per instance-hour (ml.m5.large).")
+    overload_budget_minutes: int = Field(0, ge=0, description="Allowed overloaded minutes.")
+    target_safety_factor: float = Field(
+        0.5, gt=0, le=1, description="Target tracking's target as a share of capacity.")
 
 
 class CaptureConfig(Strict):
@@ -332,6 +364,7 @@ class ServingConfig(Strict):
     latency_p99_ms: float = Field(100, gt=0)
     image: str | None = Field(None, description="Inference image URI; the cloud default if unset.")
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    capacity: CapacityConfig = Field(default_factory=CapacityConfig)
 
     @model_validator(mode="after")
     def _bounds(self) -> ServingConfig:

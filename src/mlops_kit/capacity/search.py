@@ -1,0 +1,132 @@
+"""The search for the cheapest step-scaling policy within an overload budget.
+
+A policy is a point of a small grid (thresholds as shares of one instance's capacity, band
+gaps, step sizes, alarm periods and datapoints, cooldowns). The search is coordinate descent
+from several starting points: change one knob at a time to each of its values, keep the best
+policy, repeat until no knob improves it. "Best" is lexicographic: overload minutes above the
+budget first, then cost, then the number of scaling actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from mlops_kit.capacity.simulate import Alarm, Cloud, Run, StepPolicy, Summary, simulate_step
+
+SHARES = tuple(round(0.30 + 0.025 * i, 3) for i in range(27))  # 0.30 .. 0.95 of capacity
+GRID: dict[str, tuple[Any, ...]] = {
+    "out_share": SHARES,
+    "bands": (1, 2, 3),
+    "gap": (0.025, 0.05, 0.1, 0.15),
+    "first_change": (1, 2, 3, 4, 6),
+    "growth": (1, 2, 3),
+    "cooldown_out_s": (0, 60, 120, 180, 240, 300, 420, 600),
+    "periods_out": (1, 2, 3),
+    "datapoints_out": (1, 2, 3),
+    "in_share": SHARES,
+    "in_change": (-1, -2, -3, -4),
+    "periods_in": (1, 2, 3, 5, 8, 10, 15),
+    "datapoints_in": (1, 2, 3, 5, 8, 10, 15),
+    "cooldown_in_s": (0, 60, 120, 180, 300, 600, 900),
+    "after_removal": (False, True),
+}
+STARTS: tuple[dict[str, Any], ...] = (
+    {"out_share": 0.5, "in_share": 0.3},
+    {"out_share": 0.65, "in_share": 0.45},
+    {"out_share": 0.8, "in_share": 0.6},
+    {"out_share": 0.7, "in_share": 0.65, "after_removal": True},
+    {"out_share": 0.85, "in_share": 0.8, "after_removal": True},
+)
+ROUNDS = 6
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """One point of the grid."""
+
+    out_share: float = 0.6
+    bands: int = 3
+    gap: float = 0.1
+    first_change: int = 2
+    growth: int = 2
+    cooldown_out_s: int = 300
+    periods_out: int = 1
+    datapoints_out: int = 1
+    in_share: float = 0.4
+    in_change: int = -1
+    periods_in: int = 5
+    datapoints_in: int = 5
+    cooldown_in_s: int = 300
+    after_removal: bool = False
+
+    def valid(self) -> bool:
+        top = self.out_share + (self.bands - 1) * self.gap
+        return (self.in_share < self.out_share and top <= 1.0
+                and self.datapoints_out <= self.periods_out
+                and self.datapoints_in <= self.periods_in)
+
+    def policy(self, capacity_rpm: float) -> StepPolicy:
+        lowers = tuple(capacity_rpm * (self.out_share + i * self.gap) for i in range(self.bands))
+        changes = tuple(int(self.first_change * self.growth**i) for i in range(self.bands))
+        return StepPolicy(lowers, changes, (capacity_rpm * self.in_share,), (self.in_change,),
+                          Alarm(self.periods_out, self.datapoints_out),
+                          Alarm(self.periods_in, self.datapoints_in),
+                          self.cooldown_out_s, self.cooldown_in_s, self.after_removal)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The policy found, its run and its row of the table, and how many were simulated."""
+
+    knobs: Knobs
+    policy: StepPolicy
+    run: Run
+    summary: Summary
+    evaluated: int
+    feasible: bool
+
+
+class Search:
+    """Coordinate descent over `GRID` on one trace (each point simulated once)."""
+
+    def __init__(self, rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0) -> None:
+        self.rpm, self.values, self.cloud, self.budget = rpm, rpm.tolist(), cloud, budget_minutes
+        self.seen: dict[Knobs, tuple[tuple[float, ...], Run, Summary]] = {}
+
+    def score(self, knobs: Knobs) -> tuple[float, ...]:
+        if not knobs.valid():
+            return (np.inf,)
+        if knobs not in self.seen:
+            run = simulate_step(self.values, knobs.policy(self.cloud.capacity_rpm), self.cloud)
+            summary = run.summary(self.rpm, self.cloud)
+            key = (max(0, summary.overload_minutes - self.budget), summary.cost, summary.actions)
+            self.seen[knobs] = (key, run, summary)
+        return self.seen[knobs][0]
+
+    def descend(self, knobs: Knobs) -> Knobs:
+        """Improve one knob at a time until a whole round changes nothing."""
+        for _ in range(ROUNDS):
+            before = knobs
+            for name, values in GRID.items():
+                candidates = [replace(knobs, **{name: v}) for v in values]
+                knobs = min([knobs, *candidates], key=self.score)
+            if knobs == before:
+                break
+        return knobs
+
+    def best(self, starts: Sequence[dict[str, Any]] = STARTS) -> Plan:
+        found = [self.descend(replace(Knobs(), **start)) for start in starts]
+        knobs = min(found, key=self.score)
+        key, run, summary = self.seen[knobs]
+        return Plan(knobs, knobs.policy(self.cloud.capacity_rpm), run, summary,
+                    len(self.seen), key[0] == 0)
+
+
+def plan_step_policy(rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0) -> Plan:
+    """The cheapest step policy found with at most `budget_minutes` overloaded minutes (or
+    the least overloaded one, `feasible` False, if none is within the budget)."""
+    return Search(rpm, cloud, budget_minutes).best()

@@ -1,0 +1,293 @@
+"""Capacity planning: the simulator on hand-worked traces, bad input, the search, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlops_kit.capacity import TraceError, load_trace, week_profile
+from mlops_kit.capacity.plan import cloud_from, compare, instance_rps, vcpus_of
+from mlops_kit.capacity.search import plan_step_policy
+from mlops_kit.capacity.simulate import (
+    Alarm,
+    Cloud,
+    PlanError,
+    StepPolicy,
+    TargetTracking,
+    fixed_at_peak,
+    oracle,
+    simulate_step,
+    simulate_target_tracking,
+)
+from mlops_kit.cli import main
+from mlops_kit.config import load_config
+from mlops_kit.config.model import ScalingConfig, ServingConfig
+from tests.conftest import Trained
+
+C = 100.0  # requests per minute one instance serves in these traces
+
+
+def step(out: list[tuple[float, int]], inn: list[tuple[float, int]] | None = None,
+         **kw: object) -> StepPolicy:
+    inn = inn or [(1.0, -1)]
+    return StepPolicy(tuple(x for x, _ in out), tuple(c for _, c in out),
+                      tuple(x for x, _ in inn), tuple(c for _, c in inn), **kw)  # type: ignore[arg-type]
+
+
+def cloud(startup_s: int = 0, lo: int = 1, hi: int = 10) -> Cloud:
+    return Cloud(C, lo, hi, startup_s, price_per_hour=1.0)
+
+
+# --- the simulator, worked out by hand -------------------------------------------------------
+
+
+def test_scale_out_waits_for_datapoints_of_evaluation_periods() -> None:
+    trace = [50, 90, 50, 90, 50, 50, 50]
+    two_of_three = step([(80, 1)], alarm_out=Alarm(3, 2), cooldown_out_s=0)
+    # boundary 4 sees minutes 1-3 (90, 50, 90): 2 of 3 breach -> one more instance
+    assert simulate_step(trace, two_of_three, cloud(), initial=1).provisioned.tolist() == \
+        [1, 1, 1, 1, 2, 2, 2]
+    three_of_three = step([(80, 1)], alarm_out=Alarm(3, 3), cooldown_out_s=0)
+    assert simulate_step(trace, three_of_three, cloud(), initial=1).actions == 0
+
+
+def test_start_up_delay_leaves_minutes_overloaded() -> None:
+    trace = [150.0] * 8
+    run = simulate_step(trace, step([(80, 1)], cooldown_out_s=600), cloud(startup_s=180),
+                        initial=1)
+    # asked for at boundary 1, billed from minute 1, serving from minute 4
+    assert run.provisioned.tolist() == [1, 2, 2, 2, 2, 2, 2, 2]
+    assert run.serving.tolist() == [1, 1, 1, 1, 2, 2, 2, 2]
+    summary = run.summary(np.array(trace), cloud(startup_s=180))
+    assert (summary.overload_minutes, summary.requests_over_objective) == (4, 200)
+    assert summary.instance_hours == pytest.approx(15 / 60, abs=0.01)
+
+
+def test_scale_out_cooldown_lets_only_a_larger_step_through() -> None:
+    trace = [90, 90, 250, 250, 250, 250, 250, 250]
+    policy = step([(80, 1), (200, 3)], cooldown_out_s=300)
+    run = simulate_step(trace, policy, cloud(startup_s=600), initial=1)
+    # b1: 1 -> 2, cooldown to b6 from base 1; b2: 1 + 1 is not above 2, blocked;
+    # b3: 1 + 3 = 4 > 2 acts; b4, b5: 4 is not above 4; b6: cooldown over, 4 + 3 = 7
+    assert run.provisioned.tolist() == [1, 2, 2, 4, 4, 4, 7, 7]
+    assert run.actions == 3
+
+
+def test_scale_in_after_scale_out_waits_out_its_cooldown() -> None:
+    trace = [90, 20, 20, 20, 20, 20, 20, 20]
+    policy = step([(80, 2)], [(30, -1)], alarm_in=Alarm(2, 2), cooldown_out_s=0,
+                  cooldown_in_s=120)
+    run = simulate_step(trace, policy, cloud(), initial=1)
+    # b1: +2; b3: minutes 1-2 breach -> 2; b4 blocked (cooldown to b5); b5: -> 1; then min
+    assert run.provisioned.tolist() == [1, 3, 3, 2, 2, 1, 1, 1]
+    assert run.actions == 3
+
+
+def test_scale_out_ends_the_scale_in_cooldown() -> None:
+    trace = [10, 10, 95, 95, 95, 95]
+    policy = step([(80, 1)], [(30, -1)], alarm_in=Alarm(1, 1), cooldown_in_s=3600,
+                  cooldown_out_s=0)
+    run = simulate_step(trace, policy, cloud(), initial=3)
+    # b1: 10/3 < 30 -> 2 (scale-in cooldown an hour); b3: 95/2 is not >= 80; stays 2
+    assert run.provisioned.tolist() == [3, 2, 2, 2, 2, 2]
+    surge = simulate_step([10, 10, 190, 10, 10, 10], policy, cloud(), initial=3)
+    # b3: 190/2 = 95 >= 80 -> 3, which ends the scale-in cooldown: b4 scales in again at
+    # once (10/3 < 30), then its own cooldown blocks b5
+    assert surge.provisioned.tolist() == [3, 2, 2, 3, 2, 2]
+
+
+def test_bounds_clamp_every_action() -> None:
+    run = simulate_step([500.0] * 5, step([(80, 5)], cooldown_out_s=0), cloud(hi=3), initial=1)
+    assert run.provisioned.tolist() == [1, 3, 3, 3, 3]
+    assert run.actions == 1
+    assert run.summary(np.full(5, 500.0), cloud(hi=3)).overload_minutes == 5
+    low = simulate_step([1.0] * 6, step([(80, 1)], [(50, -2)], alarm_in=Alarm(1, 1),
+                                        cooldown_in_s=0), cloud(lo=2), initial=5)
+    assert low.provisioned.tolist() == [5, 3, 2, 2, 2, 2]
+
+
+def test_scale_in_on_the_metric_after_removal_never_overloads() -> None:
+    trace = [120.0] * 6
+    current = step([(95, 1)], [(70, -1)], alarm_in=Alarm(1, 1), cooldown_in_s=0,
+                   cooldown_out_s=0)
+    flapping = simulate_step(trace, current, cloud(), initial=2)
+    assert flapping.provisioned.tolist()[:3] == [2, 1, 2]  # 60 < 70 -> 1, then 120 >= 95
+    assert flapping.summary(np.array(trace), cloud()).overload_minutes > 0
+    projected = StepPolicy(**{**current.__dict__, "in_after_removal": True})
+    steady = simulate_step(trace, projected, cloud(), initial=2)
+    assert steady.provisioned.tolist() == [2] * 6  # 120 / 1 is not below 70
+
+
+def test_target_tracking_three_of_three_out_fifteen_of_fifteen_in() -> None:
+    trace = [40.0] * 2 + [140.0] * 28 + [30.0] * 20
+    run = simulate_target_tracking(trace, TargetTracking(target=50), cloud(), initial=1)
+    # minutes 2-4 above 50 -> b5 asks ceil(140/50) = 3 (46.7 each, not below 45); from
+    # minute 30 (10 each) the low alarm needs 15 datapoints -> b45 asks ceil(30/50) = 1
+    assert run.provisioned[4] == 1 and run.provisioned[5] == 3
+    assert run.provisioned[44] == 3 and run.provisioned[45] == 1
+    assert run.actions == 2
+
+
+def test_oracle_and_fixed_capacity() -> None:
+    trace = [50.0, 150.0, 250.0]
+    assert oracle(trace, cloud()).provisioned.tolist() == [1, 2, 3]
+    assert fixed_at_peak(trace, cloud()).provisioned.tolist() == [3, 3, 3]
+    row = oracle(trace, cloud()).summary(np.array(trace), cloud())
+    assert (row.instance_hours, row.overload_minutes, row.actions) == (0.1, 0, 2)
+
+
+def test_policy_round_trips_through_the_config() -> None:
+    policy = step([(80, 1), (120, 3)], [(40, -1)], alarm_out=Alarm(2, 1), alarm_in=Alarm(8, 5),
+                  cooldown_out_s=240, cooldown_in_s=600, in_after_removal=True)
+    cfg = policy.to_config(target_value=50)
+    assert StepPolicy.from_config(cfg) == policy
+    assert cfg.datapoints_to_alarm_in == 5 and cfg.scale_in_metric == "after_removal"
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "empty"),
+    ("rpm\n", "no rows"),
+    ("rpm\n10\nabc\n", "line 3: 'abc' is not a number"),
+    ("rpm\n10\n-5\n", "line 3: rate -5 must be"),
+    ("rpm\n10\nnan\n", "must be a finite number"),
+    ("time,count\n1,2\n", "no rate column"),
+    ("0\n0\n", "every minute has 0 requests"),
+])
+def test_bad_traces_get_clear_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(TraceError, match=message):
+        load_trace(path)
+
+
+def test_trace_formats(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("minute,rpm\n0,10\n1,20.5\n")
+    (tmp_path / "b.csv").write_text("10\n20\n")
+    assert load_trace(tmp_path / "a.csv").rpm.tolist() == [10, 20.5]
+    assert load_trace(tmp_path / "b.csv").rpm.tolist() == [10, 20]
+    with pytest.raises(TraceError, match="no such file"):
+        load_trace(tmp_path / "missing.csv")
+
+
+def test_bad_cloud_settings() -> None:
+    with pytest.raises(PlanError, match="capacity must be > 0"):
+        Cloud(0.0)
+    with pytest.raises(PlanError, match=r"min_instances \(5\) must be <= .*max_instances \(2\)"):
+        Cloud(100.0, 5, 2)
+    with pytest.raises(PlanError, match="scale to zero"):
+        Cloud(100.0, 0, 2)
+    with pytest.raises(PlanError, match="instance_rps"):
+        cloud_from(ServingConfig())
+    with pytest.raises(ValueError, match="datapoints_to_alarm_out"):
+        ScalingConfig(evaluation_periods_out=2, datapoints_to_alarm_out=3)
+
+
+def test_vcpu_rule() -> None:
+    assert [vcpus_of(t) for t in ("ml.m5.large", "ml.c5.xlarge", "ml.m5.4xlarge",
+                                  "ml.t2.medium")] == [2, 4, 16, 2]
+    assert vcpus_of("ml.inf1.weird", 6) == 6
+    with pytest.raises(PlanError, match=r"serving\.capacity\.vcpus"):
+        vcpus_of("ml.inf1.weird")
+    assert instance_rps(3000, workers=2, vcpus=8) == 12000
+
+
+# --- the search -------------------------------------------------------------------------------
+
+
+def test_search_beats_target_tracking_without_overload() -> None:
+    trace = week_profile(peak_rpm=2000, seed=3, days=2)
+    cl = Cloud(200.0, 1, 30, 240, 1.0)
+    plan = plan_step_policy(trace.rpm, cl)
+    tt = simulate_target_tracking(trace.rpm.tolist(), TargetTracking(100.0), cl)
+    tt_row = tt.summary(trace.rpm, cl)
+    floor = oracle(trace.rpm.tolist(), cl).summary(trace.rpm, cl)
+    assert plan.feasible and plan.summary.overload_minutes == 0
+    assert plan.summary.cost < tt_row.cost
+    assert floor.instance_hours <= plan.summary.instance_hours
+    # the planned policy behaves the same when read back from the config
+    again = simulate_step(trace.rpm.tolist(), StepPolicy.from_config(plan.policy.to_config(1)),
+                          cl)
+    assert again.provisioned.tolist() == plan.run.provisioned.tolist()
+
+
+def test_week_profile_shape() -> None:
+    week = week_profile(peak_rpm=10_000)
+    days = week.rpm.reshape(7, 1440)
+    assert week.minutes == 7 * 1440
+    assert days[5:].mean() < 0.8 * days[:5].mean()  # weekend dip
+    assert days[:, 3 * 60:5 * 60].mean() < 0.25 * days[:, 10 * 60:16 * 60].mean()  # night
+    assert np.array_equal(week.rpm, week_profile(peak_rpm=10_000).rpm)  # seeded
+
+
+def test_compare_has_four_policies() -> None:
+    serving = ServingConfig(min_instances=1, max_instances=20,
+                            capacity={"instance_rps": 5.0})  # type: ignore[arg-type]
+    cl = cloud_from(serving)
+    comp = compare(week_profile(peak_rpm=1500, days=1), serving, cl)
+    assert [r.policy for r in comp.rows] == ["step (planned)", "target tracking",
+                                              "fixed at peak", "oracle"]
+    assert comp.scaling.target_value == pytest.approx(150.0)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def plan(config: Path, *args: str) -> object:
+    return CliRunner().invoke(main, ["plan-scaling", "--config", str(config), *args])
+
+
+def test_cli_writes_the_scaling_section_in_place(config_path: Path, tmp_path: Path) -> None:
+    text = config_path.read_text()
+    text = text.replace("serving:\n", "serving:\n  # keep me\n", 1)
+    config_path.write_text("# my project\n" + text)
+    trace = tmp_path / "trace.csv"
+    trace.write_text("rpm\n" + "\n".join(str(v) for v in week_profile(1500, days=1).rpm))
+    out = tmp_path / "out"
+    result = plan(config_path, "--traffic", str(trace), "--set", "serving.capacity.instance_rps=5",
+                  "--set", "serving.max_instances=20", "--output", str(out), "--write")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    printed = yaml.safe_load(result.output[result.output.index("serving:"):]  # type: ignore[attr-defined]
+                             .split("wrote")[0])
+    written = config_path.read_text()
+    assert written.startswith("# my project\n") and "# keep me" in written
+    loaded = load_config(config_path).config.serving
+    assert loaded.scaling.model_dump(exclude_none=True) == printed["serving"]["scaling"]
+    assert loaded.max_instances == 4  # --set applies to this run, not to the file
+    assert (out / "report.html").is_file() and (out / "scaling.png").is_file()
+    assert "oracle" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--traffic", "missing.csv", "--set", "serving.capacity.instance_rps=5"], "no such file"),
+    (["--traffic", "week"], "no per-instance capacity"),
+    (["--traffic", "week", "--set", "serving.capacity.instance_rps=0"], "greater than 0"),
+    (["--traffic", "week", "--set", "serving.min_instances=9",
+      "--set", "serving.capacity.instance_rps=5"], "min_instances (9) must be <="),
+])
+def test_cli_bad_input_exits_2(config_path: Path, args: list[str], message: str) -> None:
+    result = plan(config_path, *args)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert message in " ".join(result.output.split())  # type: ignore[attr-defined]
+
+
+def test_measure_finds_a_rate_within_the_objective(trained: Trained,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_kit.capacity.measure import measure
+    from mlops_kit.runtime.capacity import request_bodies
+
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(trained.state))
+    bodies = request_bodies(load_config(trained.config), trained.model_dir)
+    result = measure(str(trained.model_dir), bodies, objective_ms=2000, workers=1,
+                     seconds=0.4, warmup_s=0.2, max_concurrency=2)
+    assert result.steps and result.steps[0].concurrency == 1
+    assert result.best is not None and result.best.rps > 10
+    tight = measure(str(trained.model_dir), bodies[:5], objective_ms=1e-6, seconds=0.3,
+                    warmup_s=0.1)
+    assert tight.best is None and len(tight.steps) == 1
