@@ -26,8 +26,8 @@ test: install lint
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check src tests bench examples pulumi
+	PYTHONPATH=pulumi $(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
 typecheck: install
