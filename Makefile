@@ -44,8 +44,8 @@ test: install lint
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests bench examples cdk
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check src tests bench examples cdk pulumi
+	PYTHONPATH=pulumi:cdk $(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
 typecheck: install
