@@ -384,3 +384,29 @@ def test_taken_artifact_folder_is_skipped(registry: SageMakerRegistry, model_dir
     assert v1.version == 1
     assert v1.artifact_uri.endswith("/models/demo-churn-classifier/2/model.tar.gz")
     assert v1.metrics == {"roc_auc": 0.81}
+
+
+@pytest.mark.parametrize(("cron", "aws"), [
+    ("0 3 * * 1", "cron(0 3 ? * 2 *)"),
+    ("30 2 * * *", "cron(30 2 * * ? *)"),
+    ("0 * 1 * *", "cron(0 * 1 * ? *)"),
+    ("0 6 * * 1-5", "cron(0 6 ? * 2-6 *)"),
+    ("0 6 * * 0,6", "cron(0 6 ? * 1,7 *)"),
+    ("0 6 * * 7", "cron(0 6 ? * 1 *)"),
+    ("0 6 * * MON-FRI", "cron(0 6 ? * MON-FRI *)"),
+])
+def test_cron_becomes_eventbridge_cron(cron: str, aws: str) -> None:
+    from mlops_kit.adapters.aws.cron import aws_cron
+
+    assert aws_cron(cron) == aws
+
+
+@pytest.mark.parametrize(("cron", "problem"), [
+    ("0 3 1 * 1", "cannot combine"), ("0 3 * *", "give 5 fields"), ("0 3 * * */2", "steps"),
+    ("0 3 * * 9", "weekday 9"),
+])
+def test_cron_that_eventbridge_cannot_express_is_refused(cron: str, problem: str) -> None:
+    from mlops_kit.adapters.aws.cron import aws_cron
+
+    with pytest.raises(ValueError, match=problem):
+        aws_cron(cron)

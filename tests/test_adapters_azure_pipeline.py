@@ -76,11 +76,12 @@ def test_lake_table_names_match_the_local_lake() -> None:
     assert all(naming.lake_table(loaded.config, z) == table_name(loaded, z) for z in ZONES)
 
 
-def test_command_runs_the_step_module_with_optional_inputs_guarded() -> None:
+def test_command_runs_the_step_through_the_job_entry_with_optional_inputs_guarded() -> None:
     loaded = load_config(ROOT / "mlops.yaml", env="azure_dev")
     evaluate = load_pipeline(loaded).step("evaluate")
     text = command(evaluate, loaded, "churn-classifier")
-    assert text.startswith("python -m mlops_kit.steps.evaluate --config /app/mlops.yaml "
+    assert text.startswith("python -m mlops_kit.runtime.job evaluate --config "
+                           "/opt/mlops/mlops.yaml "
                            "--env azure_dev --model churn-classifier ")
     assert "$[[--input production_model=${{inputs.production_model}}]]" in text
     assert "--output evaluation=${{outputs.evaluation}}" in text

@@ -28,7 +28,7 @@ MODELS = ("churn-classifier", "churn-mlp")
 
 def project(tmp: Path, changes: dict[str, Any] | None = None) -> Path:
     """A copy of the repository's layout whose config lists two models."""
-    for name in ("src", "pipelines", "cdk", "pyproject.toml", "README.md", "cdk.json"):
+    for name in ("src", "pipelines", "cdk", "docker", "pyproject.toml", "README.md", "cdk.json"):
         (tmp / name).symlink_to(ROOT / name)
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
     first = raw.pop("model")
@@ -242,13 +242,14 @@ def test_each_model_has_a_checked_pipeline_from_the_dag(app: dict[str, Stack],
 def test_schedule_and_drift_alarm_start_the_pipeline(app: dict[str, Stack]) -> None:
     t = template(app, "churn-dev-churn-classifier")
     rules = [r["Properties"] for r in resources(t, "AWS::Events::Rule").values()]
-    scheduled = [r for r in rules if "ScheduleExpression" in r]
-    assert [r["ScheduleExpression"] for r in scheduled] == ["cron(0 3 ? * MON *)"]
+    scheduled = [s["Properties"] for s in resources(t, "AWS::Scheduler::Schedule").values()]
+    assert [(s["ScheduleExpression"], s["ScheduleExpressionTimezone"]) for s in scheduled] == [
+        ("cron(0 3 ? * 2 *)", "UTC")]
+    assert ":pipeline/churn-churn-classifier" in json.dumps(scheduled[0]["Target"]["Arn"])
     drift = next(r for r in rules if "EventPattern" in r)
     assert drift["EventPattern"]["detail-type"] == ["CloudWatch Alarm State Change"]
     assert drift["EventPattern"]["detail"] == {"state": {"value": ["ALARM"]}}
-    for rule in (scheduled[0], drift):
-        assert ":pipeline/churn-churn-classifier" in json.dumps(rule["Targets"][0]["Arn"])
+    assert ":pipeline/churn-churn-classifier" in json.dumps(drift["Targets"][0]["Arn"])
     t.has_resource_properties("AWS::CloudWatch::Alarm", {
         "MetricName": "DriftedFeatures", "Namespace": "churn", "Threshold": 1,
         "ComparisonOperator": "GreaterThanOrEqualToThreshold"})
@@ -412,7 +413,7 @@ def test_delivery_pipelines_stages_and_approval_trigger(app: dict[str, Stack]) -
     assert prod_actions == ["Approve", "Deploy", "Smoke"]
     assert "Approve" not in [a["Name"] for a in release[1]["Actions"]]
     source = pipelines["churn-delivery"]["Stages"][0]["Actions"][0]["Configuration"]
-    assert source["FullRepositoryId"] == "my-org/churn" and source["BranchName"] == "main"
+    assert source["FullRepositoryId"] == "example-org/churn" and source["BranchName"] == "main"
     t.has_resource_properties("AWS::Events::Rule", {"EventPattern": {
         "source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Package State Change"],
         "detail": {"ModelApprovalStatus": ["Approved"],

@@ -45,7 +45,8 @@ def cdk_context(root: Path) -> dict[str, object]:
 
 def delivery_configured(config: Path, home: str, root: Path) -> bool:
     cicd = env_settings(config, home, root).config.cicd
-    return cicd.source == "codecommit" or cicd.connection_arn is not None
+    return cicd.repository is not None and (
+        cicd.source == "codecommit" or cicd.connection_arn is not None)
 
 
 def delivery_stage(app: App, config: Path, home: str, every: list[str], root: Path) -> Stage:

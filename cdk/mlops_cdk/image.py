@@ -9,15 +9,16 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from constructs import Construct
 
 # Docker ignore syntax: everything out, then these back in.
-CONTEXT = ["*", "!pyproject.toml", "!README.md", "!src", "!pipelines", "!cdk/image",
+CONTEXT = ["*", "!pyproject.toml", "!README.md", "!src", "!pipelines", "!docker",
            "**/__pycache__", "**/*.pyc"]
 
 
-def project_image(scope: Construct, id_: str, root: Path,
-                  config_file: str) -> ecr_assets.DockerImageAsset:
-    """The image built from `cdk/image/Dockerfile` with the config baked in."""
+def project_image(scope: Construct, id_: str, root: Path, config_file: str,
+                  config_path: str) -> ecr_assets.DockerImageAsset:
+    """The image built from `docker/Dockerfile` with the config baked in at `config_path`."""
     return ecr_assets.DockerImageAsset(
-        scope, id_, directory=str(root), file="cdk/image/Dockerfile",
+        scope, id_, directory=str(root), file="docker/Dockerfile",
         exclude=[*CONTEXT, f"!{config_file}"], ignore_mode=IgnoreMode.DOCKER,
-        build_args={"CONFIG": config_file}, platform=ecr_assets.Platform.LINUX_AMD64,
+        build_args={"CONFIG": config_file, "CONFIG_PATH": config_path},
+        platform=ecr_assets.Platform.LINUX_AMD64,
     )

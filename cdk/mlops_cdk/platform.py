@@ -29,11 +29,12 @@ class PlatformStack(Stack):
         self.lake = DataLake(self, "Lake", settings=settings, key=self.key)
         self.features = FeatureStore(self, "FeatureStore", settings=settings, key=self.key,
                                      offline_bucket=self.lake.zones["features"])
-        self.image = project_image(self, "Image", root, settings.config_file)
+        self.image = project_image(self, "Image", root, settings.config_file,
+                                   settings.config.image.config_path)
         self.topic = sns.Topic(self, "Alarms", topic_name=settings.prefix("alarms"),
                                master_key=self.key, enforce_ssl=True,
                                display_name=f"{settings.project} {settings.name} alarms")
-        for email in settings.config.monitoring.alarm_emails:
+        for email in settings.config.monitoring.alert_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         self.key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.job_role = self._job_role()

@@ -12,9 +12,11 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from mlops_cdk.settings import EnvSettings
+from mlops_kit.adapters.aws.cron import aws_cron
 from mlops_kit.adapters.aws.pipeline import PipelineSettings, check, render
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import ModelConfig
@@ -67,15 +69,24 @@ class TrainingPipeline(Construct):
         self.pipeline.node.add_dependency(self.group)
         self.arn = Stack.of(self).format_arn(service="sagemaker", resource="pipeline",
                                              resource_name=self.name.lower())
-        self.events_role = iam.Role(self, "StartRole", assumed_by=iam.ServicePrincipal(
-            "events.amazonaws.com"), description=f"EventBridge starts {self.name}")
+        self.events_role = iam.Role(self, "StartRole", assumed_by=iam.CompositePrincipal(
+            iam.ServicePrincipal("events.amazonaws.com"),
+            iam.ServicePrincipal("scheduler.amazonaws.com")),
+            description=f"EventBridge starts {self.name}")
         self.events_role.add_to_policy(iam.PolicyStatement(
             actions=["sagemaker:StartPipelineExecution"], resources=[self.arn]))
-        schedule = settings.config.training.schedule
-        if schedule:
-            events.Rule(self, "Schedule", schedule=events.Schedule.expression(schedule),
-                        description=f"Retrain {model.name} on schedule",
-                        targets=[StartPipeline(self.arn, self.events_role)])
+        training = settings.config.training
+        if training.schedule:
+            self.schedule = scheduler.CfnSchedule(
+                self, "Schedule", description=f"Retrain {model.name} ({training.schedule})",
+                schedule_expression=aws_cron(training.schedule),
+                schedule_expression_timezone=training.time_zone,
+                flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
+                    mode="OFF"),
+                target=scheduler.CfnSchedule.TargetProperty(
+                    arn=self.arn, role_arn=self.events_role.role_arn,
+                    retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                        maximum_retry_attempts=3)))
 
     @staticmethod
     def definition(settings: EnvSettings, model: ModelConfig,

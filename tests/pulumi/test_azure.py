@@ -133,7 +133,7 @@ def test_alerts_use_the_latency_target_and_mail_the_action_group(
         tmp_path: Path, mocks: RecordingMocks) -> Any:
     platform = _two_model_platform(
         tmp_path, {"serving": {"latency_p99_ms": 250},
-                   "platform": {"alert_emails": ["a@example.com", "b@example.com"]}})
+                   "monitoring": {"alert_emails": ["a@example.com", "b@example.com"]}})
 
     def check(_: Any) -> None:
         group = mocks.of_type("monitor:ActionGroup")[0].inputs
@@ -153,7 +153,7 @@ def test_alerts_use_the_latency_target_and_mail_the_action_group(
 def test_training_cluster_scales_to_zero_and_schedule_runs_the_dag(
         tmp_path: Path, mocks: RecordingMocks) -> Any:
     platform = _two_model_platform(
-        tmp_path, {"platform": {"training_schedule": "30 2 * * 1"},
+        tmp_path, {"training": {"schedule": "30 2 * * 1"},
                    "azure": {"training_max_nodes": 6}})
 
     def check(_: Any) -> None:
@@ -176,8 +176,8 @@ def test_training_cluster_scales_to_zero_and_schedule_runs_the_dag(
         assert job["settings"]["default_compute"] == "/mock/Compute/training-cluster"
         command = components["training-churn-mlp-train"].inputs["properties"]["componentSpec"][
             "command"]
-        assert command.startswith("python -m mlops_kit.steps.train --config /app/mlops.yaml "
-                                  "--env azure_prod --model churn-mlp")
+        assert command.startswith("python -m mlops_kit.runtime.job train --config "
+                                  "/opt/mlops/mlops.yaml --env azure_prod --model churn-mlp")
     return _done(platform).apply(check)
 
 

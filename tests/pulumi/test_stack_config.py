@@ -72,7 +72,7 @@ def test_deploy_versions_must_name_a_model(tmp_path: Path) -> None:
 def test_platform_settings_are_validated(tmp_path: Path) -> None:
     from mlops_kit.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"platform\.training_schedule"):
-        load_config(two_models(tmp_path, {"platform": {"training_schedule": "daily"}}))
-    with pytest.raises(ConfigError, match=r"platform\.alert_emails"):
-        load_config(two_models(tmp_path, {"platform": {"alert_emails": ["not-an-email"]}}))
+    with pytest.raises(ConfigError, match=r"training\.schedule"):
+        load_config(two_models(tmp_path, {"training": {"schedule": "daily"}}))
+    with pytest.raises(ConfigError, match=r"monitoring\.alert_emails"):
+        load_config(two_models(tmp_path, {"monitoring": {"alert_emails": ["not-an-email"]}}))

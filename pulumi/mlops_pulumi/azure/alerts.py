@@ -1,4 +1,4 @@
-"""An action group mailing `platform.alert_emails`, and per served model the metric alerts:
+"""An action group mailing `monitoring.alert_emails`, and per served model the metric alerts:
 p99 latency above `serving.latency_p99_ms` and capacity pinned at `serving.max_instances`."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The GitHub Actions workflow of the Azure platform, generated from mlops.yaml (there is no CI
-trigger resource in azure-native). On a push to `platform.git_branch`: test, train in the
+trigger resource in azure-native). On a push to `cicd.branch`: test, train in the
 first Azure environment, then `pulumi up` each Azure environment in file order; an
 environment whose registry approval is `manual` waits for a reviewer (a GitHub environment
 with required reviewers). Regenerate with `python -m mlops_pulumi.azure.cicd`.
@@ -46,7 +46,7 @@ def workflow(path: Path) -> dict[str, Any]:
         jobs[job_id] = _deploy(loaded, previous)
         previous = job_id
     return {"name": f"{base.config.project} on Azure",
-            "on": {"push": {"branches": [base.config.platform.git_branch]}},
+            "on": {"push": {"branches": [base.config.cicd.branch]}},
             "permissions": {"id-token": "write", "contents": "read"},
             "concurrency": {"group": "azure-platform", "cancel-in-progress": False},
             "jobs": jobs}
@@ -102,8 +102,8 @@ def _job_yaml(path: Path, env: str, model: str) -> str:
 
     loaded = load_config(path, env=env, model=model)
     cfg = loaded.config
-    image = (f"{naming.registry_server(cfg.project, env)}/{cfg.platform.image_repository}:"
-             f"{cfg.platform.image_tag}")
+    image = (f"{naming.registry_server(cfg.project, env)}/{cfg.image.repository}:"
+             f"{cfg.image.tag}")
     return yaml.safe_dump(pipeline_job(loaded, load_pipeline(loaded), model, "train-cluster",
                                        image), sort_keys=False)
 

@@ -70,6 +70,6 @@ def build(stack: Stack) -> AzurePlatform:
     deployments = {m: s.deployment.id for m, s in serving.models.items() if s.deployment}
     alerts = Alerts("alerts", AlertsArgs(
         project=cfg.project, env=stack.env_name, resource_group=rg,
-        emails=tuple(cfg.platform.alert_emails), serving=cfg.serving,
+        emails=tuple(cfg.monitoring.alert_emails), serving=cfg.serving,
         deployments=deployments, tags=tags), opts)
     return AzurePlatform(foundation, lake, workspace, feature_store, training, serving, alerts)

@@ -49,7 +49,7 @@ class Serving(pulumi.ComponentResource):
                       "workspace_name": args.workspace}
         route = {"port": port}
         self.environment = ml.EnvironmentVersion(
-            f"{name}-env", name=f"{cfg.project}-serving", version=cfg.platform.image_tag,
+            f"{name}-env", name=f"{cfg.project}-serving", version=cfg.image.tag,
             opts=pulumi.ResourceOptions(parent=self), **self.scope,
             properties={"image": args.image, "os_type": "Linux", "tags": args.tags,
                         "inference_config": {

@@ -55,9 +55,9 @@ class Training(pulumi.ComponentResource):
                         "service_data_access_auth_identity": "WorkspaceSystemAssignedIdentity",
                         "tags": args.tags}) for zone in args.zones}
         self.image = (f"{naming.registry_server(cfg.project, args.stack.env_name)}/"
-                      f"{cfg.platform.image_repository}:{cfg.platform.image_tag}")
+                      f"{cfg.image.repository}:{cfg.image.tag}")
         self.environment = ml.EnvironmentVersion(
-            f"{name}-env", name=f"{cfg.project}-runtime", version=cfg.platform.image_tag,
+            f"{name}-env", name=f"{cfg.project}-runtime", version=cfg.image.tag,
             opts=child, **self.scope,
             properties={"image": self.image, "os_type": "Linux", "tags": args.tags})
         self.components: dict[str, dict[str, ml.ComponentVersion]] = {}
@@ -71,7 +71,7 @@ class Training(pulumi.ComponentResource):
     def _components(self, name: str, model: str) -> dict[str, ml.ComponentVersion]:
         stack = self._args.stack
         env_ref = (f"azureml:{stack.project}-runtime:"
-                   f"{stack.loaded.config.platform.image_tag}")
+                   f"{stack.loaded.config.image.tag}")
         out = {}
         for step in stack.pipeline.steps:
             spec = render.component(step, stack.loaded, model, env_ref)
@@ -102,8 +102,8 @@ class Training(pulumi.ComponentResource):
             properties={
                 "display_name": f"{stack.pipeline.name} {model}", "is_enabled": True,
                 "tags": self._args.tags,
-                "trigger": {"trigger_type": "Cron", "expression": cfg.platform.training_schedule,
-                            "time_zone": cfg.platform.time_zone},
+                "trigger": {"trigger_type": "Cron", "expression": cfg.training.schedule,
+                            "time_zone": cfg.training.time_zone},
                 "action": {"action_type": "CreateJob", "job_definition": job},
             })
 

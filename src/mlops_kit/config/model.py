@@ -12,7 +12,9 @@ Name = Annotated[str, Field(pattern=NAME)]
 # Names that reach S3 buckets and SageMaker resources: lower case, digits, single hyphens.
 CLOUD_NAME = r"^[a-z](-?[a-z0-9]){1,40}$"
 CloudName = Annotated[str, Field(pattern=CLOUD_NAME)]
-AWS_CRON = r"^(cron|rate)\(.+\)$"
+CRON = r"^\S+( \S+){4}$"
+Cron = Annotated[str, Field(pattern=CRON, description="5-field cron: min hour day month weekday")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 class Strict(BaseModel):
@@ -389,9 +391,8 @@ class MonitoringConfig(Strict):
         0.0, ge=0, le=1, description="Share of rows a constraint may break (0: none).")
     quality_drop: float = Field(0.05, ge=0)
     metrics_sink: Literal["local", "cloudwatch"] = "local"
-    schedule: str = Field("cron(0 * * * ? *)", pattern=AWS_CRON,
-                          description="Data-quality monitoring of captured traffic.")
-    alarm_emails: list[str] = Field(default_factory=list, description="Alarm subscribers.")
+    schedule: Cron = Field("0 * * * *", description="Monitoring of captured traffic (cron).")
+    alert_emails: list[Email] = Field(default_factory=list, description="Alarm subscribers.")
 
 
 class LoopConfig(Strict):
@@ -425,16 +426,17 @@ class TrainingConfig(Strict):
     processing_instance_type: str = Field("ml.m5.xlarge", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     volume_gb: int = Field(30, ge=1, le=16_384)
     max_runtime_s: int = Field(4 * 3600, ge=60, le=28 * 86_400)
-    schedule: str | None = Field(
-        "cron(0 3 ? * MON *)", pattern=AWS_CRON,
-        description="EventBridge schedule of retraining; null: drift and pushes only.")
+    schedule: Cron | None = Field(
+        "0 3 * * 1", description="When to retrain (5-field cron); null: drift and pushes only.")
+    time_zone: str = Field("UTC", min_length=1, description="IANA zone of the schedule.")
     retrain_on_drift: bool = True
 
 
 class CicdConfig(Strict):
     """The delivery pipeline: a git push trains; an approved model goes staging, then prod."""
 
-    repository: str = Field("owner/repo", pattern=r"^[\w.-]+/[\w.-]+$")
+    repository: str | None = Field(
+        None, pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name; no delivery if unset.")
     branch: str = Field("main", min_length=1)
     source: Literal["codestar", "codecommit"] = "codestar"
     connection_arn: str | None = Field(
@@ -444,7 +446,7 @@ class CicdConfig(Strict):
         None, description="The environment whose account runs the pipeline (first AWS one).")
     stages: list[Name] = Field(
         default_factory=list, description="Deploy order after approval (other AWS envs).")
-    notify_emails: list[str] = Field(default_factory=list)
+    notify_emails: list[Email] = Field(default_factory=list, description="Approvers.")
 
 
 class RegistryConfig(Strict):
@@ -457,25 +459,17 @@ class TrackingConfig(Strict):
     experiment: str | None = None
 
 
-CRON = r"^\S+( \S+){4}$"
-Cron = Annotated[str, Field(pattern=CRON, description="5-field cron: min hour day month weekday")]
 Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
-class PlatformConfig(Strict):
-    """What every cloud platform shares: the training schedule, alerts, CI and the job image."""
+class ImageConfig(Strict):
+    """The project image that runs the step jobs, the server and the monitoring job on every
+    cloud (built from `docker/Dockerfile`; on AWS the CDK builds and pushes it as an asset)."""
 
-    training_schedule: Cron = "0 3 * * *"
-    time_zone: str = Field("UTC", min_length=1, description="IANA zone of the schedule.")
-    alert_emails: list[Email] = Field(default_factory=list)
-    git_repository: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name on GitHub.")
-    git_branch: str = Field("main", min_length=1)
-    image_repository: CloudName = Field("mlops-kit", description="Job and serving image.")
-    image_tag: str = Field("latest", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-    image_config_path: str = Field(
-        "/app/mlops.yaml", pattern=r"^/", description="Where the image holds this file.")
+    repository: CloudName = Field("mlops-kit", description="Azure/GCP registry repository.")
+    tag: str = Field("latest", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    config_path: str = Field(
+        "/opt/mlops/mlops.yaml", pattern=r"^/", description="Where the image holds this file.")
 
 
 class AzureConfig(Strict):
@@ -555,7 +549,7 @@ class ProjectConfig(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     cicd: CicdConfig = Field(default_factory=CicdConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
     azure: AzureConfig = Field(default_factory=AzureConfig)
     gcp: GcpConfig = Field(default_factory=GcpConfig)
     environments: dict[Name, Environment] = Field(default_factory=dict)

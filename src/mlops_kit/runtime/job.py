@@ -2,7 +2,8 @@
 
 A SageMaker, Azure ML or Vertex AI job runs this in the project image. It does, inside the
 job's container, what the local runner does around a step: an input wired to
-`registry.production` is fetched through the config's registry, and a model tarball (how
+`registry.production` that the job did not mount is fetched through the config's registry,
+and a model tarball (how
 SageMaker hands a training job's output to the next step) is unpacked. Then the step runs under
 the usual job contract (`mlops_kit.steps.base.job_main`), so step code stays cloud-free.
 """
@@ -58,8 +59,8 @@ def _prepare(name: str, argv: list[str]) -> tuple[Step, dict[str, Path]]:
     inputs = default_paths(step.spec)[0]
     inputs.update({k: Path(v) for k, _, v in (i.partition("=") for i in args.input)})
     for channel, source in step.inputs.items():
-        if source in EXTERNAL:
-            dest = inputs[channel]
+        dest = inputs[channel]
+        if source in EXTERNAL and not (dest.is_dir() and any(dest.iterdir())):  # not given
             dest.mkdir(parents=True, exist_ok=True)
             fetch_production(open_registry(loaded), loaded.config.model.name, dest)
     return step, inputs

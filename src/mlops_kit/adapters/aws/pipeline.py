@@ -22,7 +22,6 @@ from mlops_kit.pipeline import EXTERNAL, Pipeline, Step
 VERSION = "2020-12-01"
 GATE_STEP, FAIL_STEP = "quality-gate", "gate-failed"
 EVALUATION_FILE = "EvaluationReport"
-CONFIG_PATH = "/opt/mlops/mlops.yaml"  # where the project image keeps the config
 EXECUTION_ID = {"Get": "Execution.PipelineExecutionId"}
 
 
@@ -77,7 +76,7 @@ def render_json(loaded: LoadedConfig, pipeline: Pipeline, settings: PipelineSett
 def _job_step(loaded: LoadedConfig, pipeline: Pipeline, step: Step, settings: PipelineSettings,
               model: str) -> dict[str, Any]:
     kind = step.spec.kind
-    args = _container_args(step, settings, model)
+    args = _container_args(step, settings, model, loaded.config.image.config_path)
     files = isinstance(loaded.config.data.source, FileSource)
     out: dict[str, Any] = {
         "Name": step.name,
@@ -101,9 +100,10 @@ def _referenced(step: Step) -> set[str]:
     return {src.split(".")[0] for src in step.inputs.values() if src not in EXTERNAL}
 
 
-def _container_args(step: Step, settings: PipelineSettings, model: str) -> list[Any]:
+def _container_args(step: Step, settings: PipelineSettings, model: str,
+                    config_path: str) -> list[Any]:
     run_id = {"Std:Join": {"On": "=", "Values": ["run_id", EXECUTION_ID]}}
-    args = ["python", "-m", "mlops_kit.runtime.job", step.name, "--config", CONFIG_PATH,
+    args = ["python", "-m", "mlops_kit.runtime.job", step.name, "--config", config_path,
             "--env", settings.env, "--model", model, "--set", "registry.backend=sagemaker",
             "--param", run_id]
     if step.name == "register":  # the package serves with the project image

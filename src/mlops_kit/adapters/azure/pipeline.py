@@ -25,8 +25,8 @@ def component_name(project: str, model: str, step: str) -> str:
 
 def command(step: Step, loaded: LoadedConfig, model: str) -> str:
     """The step's job command, with Azure ML's `${{inputs.x}}` / `${{outputs.x}}` bindings."""
-    platform = loaded.config.platform
-    parts = [f"python -m mlops_kit.steps.{step.name}", f"--config {platform.image_config_path}",
+    image = loaded.config.image
+    parts = [f"python -m mlops_kit.runtime.job {step.name}", f"--config {image.config_path}",
              f"--env {loaded.env}", f"--model {model}"]
     for channel in step.inputs:
         optional = channel in step.spec.optional_inputs
