@@ -410,3 +410,13 @@ def test_cron_that_eventbridge_cannot_express_is_refused(cron: str, problem: str
 
     with pytest.raises(ValueError, match=problem):
         aws_cron(cron)
+
+
+def test_model_monitor_takes_hourly_or_daily_schedules() -> None:
+    from mlops_kit.adapters.aws.cron import monitor_cron
+
+    assert monitor_cron("0 * * * *") == "cron(0 * ? * * *)"
+    assert monitor_cron("0 4 * * *") == "cron(0 4 ? * * *)"
+    for bad in ("30 * * * *", "0 4 * * 1", "0 25 * * *"):
+        with pytest.raises(ValueError, match="hourly"):
+            monitor_cron(bad)

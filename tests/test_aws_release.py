@@ -168,3 +168,25 @@ def test_smoke_assumes_the_environments_role(aws: None) -> None:
     assumed = release.assume(session, "arn:aws:iam::222222222222:role/churn-staging-smoke-test",
                              "eu-west-1")
     assert assumed.client("sts").get_caller_identity()["Arn"].endswith("mlops-kit-smoke-test")
+
+
+def test_releases_carry_the_baseline_model_monitor_reads(aws: None, trained: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_kit.adapters.aws.registry import SageMakerRegistry
+
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(trained.state))
+    folder, _ = fetch_version(load_config(trained.config))
+    loaded = load_config(trained.config, env="dev")
+    session = boto3.Session(region_name="eu-west-1")
+    registry = SageMakerRegistry.from_config(loaded, session=session)
+    version = registry.register("churn-classifier", folder, status="Approved",
+                                metrics={"roc_auc": 0.8}, params={}, lineage={})
+    out = release.releases(loaded, session.client("sagemaker"), require=True,
+                           s3=session.client("s3"))["dev"]["churn-classifier"]
+    assert out["package_arn"].endswith(f"/{version.version}")
+    uri = out["baseline_uri"]
+    assert uri.endswith(f"/models/churn-churn-classifier/{version.version}/baseline/")
+    bucket, key = uri[len("s3://"):].split("/", 1)
+    names = {o["Key"].rsplit("/", 1)[1] for o in session.client("s3").list_objects_v2(
+        Bucket=bucket, Prefix=key)["Contents"]}
+    assert names == {"statistics.json", "constraints.json"}

@@ -24,6 +24,7 @@ from tests.conftest import ROOT  # noqa: E402
 
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-churn-classifier/3"
 MODELS = ("churn-classifier", "churn-mlp")
+BASELINE = "s3://churn-artifacts-111111111111-eu-west-1/models/churn-churn-classifier/3/baseline/"
 
 
 def project(tmp: Path, changes: dict[str, Any] | None = None) -> Path:
@@ -51,8 +52,8 @@ def synth(root: Path, **context: Any) -> list[Stage]:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack]]:
     root = project(tmp_path_factory.mktemp("cdk"))
     releases = root / "releases.json"
-    releases.write_text(json.dumps({env: {"churn-classifier": {"package_arn": PACKAGE}}
-                                    for env in ("dev", "prod")}))
+    releases.write_text(json.dumps({env: {"churn-classifier": {
+        "package_arn": PACKAGE, "baseline_uri": BASELINE}} for env in ("dev", "prod")}))
     stages = synth(root, releases=str(releases))
     yield {s.stack_name: s for stage in stages for s in stage.node.children
            if isinstance(s, Stack)}
@@ -307,6 +308,27 @@ def test_endpoint_serves_the_approved_package_with_guardrails_and_capture(
     assert set(rollback) <= set(alarms)
     assert alarms["churn-churn-classifier-latency-p99"]["Threshold"] == 100_000
     assert alarms["churn-churn-classifier-latency-p99"]["ExtendedStatistic"] == "p99"
+
+
+def test_data_quality_schedule_runs_the_kit_against_the_training_baseline(
+        app: dict[str, Stack]) -> None:
+    t = template(app, "churn-prod-churn-classifier")
+    job = next(iter(resources(t, "AWS::SageMaker::DataQualityJobDefinition").values()))[
+        "Properties"]
+    spec = job["DataQualityAppSpecification"]
+    assert spec["ContainerEntrypoint"] == ["python", "-m", "mlops_kit.monitoring.job"]
+    assert spec["Environment"]["MLOPS_METRICS_SINK"] == "cloudwatch"
+    assert spec["Environment"]["MLOPS_MODEL"] == "churn-classifier"
+    assert job["DataQualityBaselineConfig"]["ConstraintsResource"]["S3Uri"] == \
+        BASELINE + "constraints.json"
+    assert job["DataQualityJobInput"]["EndpointInput"]["EndpointName"] == \
+        "churn-churn-classifier"
+    assert "KmsKeyId" in job["DataQualityJobOutputConfig"]
+    assert "VolumeKmsKeyId" in job["JobResources"]["ClusterConfig"]
+    t.has_resource_properties("AWS::SageMaker::MonitoringSchedule", {
+        "MonitoringScheduleConfig": {
+            "MonitoringType": "DataQuality",
+            "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"}}})
 
 
 def test_cross_account_endpoint_reads_the_home_registry(app: dict[str, Stack]) -> None:

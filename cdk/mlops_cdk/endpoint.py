@@ -3,6 +3,7 @@ with auto-rollback alarms, data capture, an optional shadow variant, autoscaling
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from constructs import Construct
 from mlops_cdk.props import camel
 from mlops_cdk.settings import EnvSettings
 from mlops_kit.adapters.aws import naming
+from mlops_kit.adapters.aws.cron import monitor_cron
 from mlops_kit.adapters.aws.endpoint import (
     SHADOW,
     VARIANT,
@@ -27,6 +29,14 @@ from mlops_kit.adapters.aws.endpoint import (
     rollback_alarms,
 )
 from mlops_kit.config.model import ModelConfig, ScalingConfig
+
+
+@dataclass(frozen=True)
+class MonitorJob:
+    """What the monitoring schedule runs with: the project image and the job role."""
+
+    image_uri: str
+    role: iam.IRole
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,8 @@ class ModelEndpoint(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, settings: EnvSettings, model: ModelConfig,
                  release: Release, key: kms.IKey, artifacts: s3.IBucket,
-                 image: ecr.IRepository, alarm_actions: list[str]) -> None:
+                 image: ecr.IRepository, alarm_actions: list[str],
+                 monitor: MonitorJob | None = None) -> None:
         super().__init__(scope, id_)
         serving = settings.config.serving
         self.settings = settings
@@ -73,6 +84,58 @@ class ModelEndpoint(Construct):
         for alarm in self.alarms:
             self.endpoint.node.add_dependency(alarm)
         self.scaling = self._scaling(settings, serving.scaling)
+        self.monitoring_schedule = None
+        if monitor is not None and release.baseline_uri:
+            self.monitoring_schedule = self._data_quality(settings, model, release, key,
+                                                          artifacts, monitor)
+
+    def _data_quality(self, settings: EnvSettings, model: ModelConfig, release: Release,
+                      key: kms.IKey, artifacts: s3.IBucket,
+                      monitor: MonitorJob) -> sagemaker.CfnMonitoringSchedule:
+        """Model Monitor runs `mlops_kit.monitoring.job` on the captured traffic against the
+        version's training baseline and publishes the drift metrics."""
+        config, dq = settings.config, sagemaker.CfnDataQualityJobDefinition
+        base = str(release.baseline_uri).rstrip("/")
+        # a new baseline replaces the definition: a new name, or CloudFormation cannot
+        name = f"{self.name[:46]}-dq-{hashlib.sha256(base.encode()).hexdigest()[:8]}"
+        definition = dq(
+            self, "DataQuality", role_arn=monitor.role.role_arn, job_definition_name=name,
+            data_quality_app_specification=dq.DataQualityAppSpecificationProperty(
+                image_uri=monitor.image_uri,
+                container_entrypoint=["python", "-m", "mlops_kit.monitoring.job"],
+                environment={"MLOPS_CONFIG": config.image.config_path, "MLOPS_ENV": settings.name,
+                             "MLOPS_MODEL": model.name, "MLOPS_METRICS_SINK": "cloudwatch",
+                             "publish_cloudwatch_metrics": "Enabled"}),
+            data_quality_baseline_config=dq.DataQualityBaselineConfigProperty(
+                constraints_resource=dq.ConstraintsResourceProperty(
+                    s3_uri=f"{base}/constraints.json"),
+                statistics_resource=dq.StatisticsResourceProperty(
+                    s3_uri=f"{base}/statistics.json")),
+            data_quality_job_input=dq.DataQualityJobInputProperty(
+                endpoint_input=dq.EndpointInputProperty(
+                    endpoint_name=self.name, local_path="/opt/ml/processing/input/endpoint")),
+            data_quality_job_output_config=dq.MonitoringOutputConfigProperty(
+                kms_key_id=key.key_arn, monitoring_outputs=[dq.MonitoringOutputProperty(
+                    s3_output=dq.S3OutputProperty(
+                        local_path="/opt/ml/processing/resultdata", s3_upload_mode="EndOfJob",
+                        s3_uri=f"s3://{artifacts.bucket_name}/monitoring/{model.name}"))]),
+            job_resources=dq.MonitoringResourcesProperty(cluster_config=dq.ClusterConfigProperty(
+                instance_count=1, instance_type=config.training.processing_instance_type,
+                volume_size_in_gb=config.training.volume_gb, volume_kms_key_id=key.key_arn)),
+            network_config=dq.NetworkConfigProperty(
+                enable_inter_container_traffic_encryption=True),
+            stopping_condition=dq.StoppingConditionProperty(max_runtime_in_seconds=3600))
+        definition.node.add_dependency(self.endpoint)
+        ms = sagemaker.CfnMonitoringSchedule
+        schedule = ms(self, "MonitoringSchedule",
+                  monitoring_schedule_name=f"{self.name}-data-quality"[:63],
+                  monitoring_schedule_config=ms.MonitoringScheduleConfigProperty(
+                      monitoring_job_definition_name=name,
+                      monitoring_type="DataQuality",
+                      schedule_config=ms.ScheduleConfigProperty(
+                          schedule_expression=monitor_cron(config.monitoring.schedule))))
+        schedule.node.add_dependency(definition)
+        return schedule
 
     def _role(self, artifacts: s3.IBucket, key: kms.IKey, image: ecr.IRepository,
               group: str, model: str) -> iam.Role:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import Stack
 from constructs import Construct
 
-from mlops_cdk.endpoint import ModelEndpoint, Release
+from mlops_cdk.endpoint import ModelEndpoint, MonitorJob, Release
 from mlops_cdk.monitoring import ModelMonitoring
 from mlops_cdk.platform import PlatformStack
 from mlops_cdk.training import PipelineInputs, TrainingPipeline
@@ -31,7 +31,8 @@ class ModelStack(Stack):
             self.endpoint = ModelEndpoint(
                 self, "Serving", settings=settings, model=model, release=release,
                 key=platform.key, artifacts=lake.artifacts, image=platform.image.repository,
-                alarm_actions=[platform.topic.topic_arn])
+                alarm_actions=[platform.topic.topic_arn],
+                monitor=MonitorJob(platform.image.image_uri, platform.job_role))
         if settings.name == settings.home and settings.other_accounts:
             self.training.share_with(settings.other_accounts)
         self.monitoring = ModelMonitoring(self, "Monitoring", settings=settings, model=model,

@@ -33,3 +33,13 @@ def _weekdays(field: str, expr: str) -> str:
         return str(day % 7 + 1)
 
     return _DAYS.sub(shift, field)
+
+
+def monitor_cron(expr: str) -> str:
+    """Model Monitor takes hourly or daily schedules only: `0 * * * *` or `0 H * * *`."""
+    fields = expr.split()
+    if len(fields) == 5 and fields[0] == "0" and fields[2:] == ["*", "*", "*"] and (
+            fields[1] == "*" or (fields[1].isdigit() and int(fields[1]) < 24)):
+        return f"cron(0 {fields[1]} ? * * *)"
+    raise ValueError(f"monitoring.schedule {expr!r}: SageMaker Model Monitor runs hourly "
+                     "('0 * * * *') or daily at an hour ('0 H * * *')")

@@ -1,7 +1,8 @@
 """The model registry on the SageMaker Model Registry: one model package group per model.
 
 A version's files go to `s3://<bucket>/models/<group>/<n>/model.tar.gz`; next to it,
-`metadata.json` keeps the full metrics, params, lineage and description. The package carries a
+`baseline/` holds the training baseline (for Model Monitor) and `metadata.json` keeps the full
+metrics, params, lineage and description. The package carries a
 flattened, truncated copy in `CustomerMetadataProperties` (SageMaker allows 50 entries, keys of
 128 and values of 256 characters) plus the metadata URI, so nothing is lost.
 """
@@ -121,6 +122,9 @@ def _aws_errors(action: str) -> Iterator[None]:
         raise RegistryError(f"{action}: {exc}") from exc
 
 
+BASELINE_FILES = ("statistics.json", "constraints.json")
+
+
 class SageMakerRegistry:
     """The `Registry` protocol on SageMaker model package groups, artifacts in S3."""
 
@@ -164,6 +168,10 @@ class SageMakerRegistry:
             prefix = self._claim(group, document)
             try:
                 self.s3.upload_file(str(tarball), self.bucket, f"{prefix}/model.tar.gz")
+                for name in BASELINE_FILES:  # beside the tarball too: Model Monitor reads them
+                    if (Path(model_dir) / "baseline" / name).is_file():
+                        self.s3.upload_file(str(Path(model_dir) / "baseline" / name),
+                                            self.bucket, f"{prefix}/baseline/{name}")
                 arn = self._create_package(group, prefix, status, document)
             except BaseException:
                 self._forget(prefix)

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlops_kit.adapters.aws import naming
+from mlops_kit.adapters.aws.storage import split_uri
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.config.model import Column, ProjectConfig
 from mlops_kit.serving.endpoint import endpoint_name
@@ -41,8 +42,20 @@ def latest_approved(sagemaker: Any, group: str) -> str | None:
     return found[0]["ModelPackageArn"] if found else None
 
 
-def releases(loaded: LoadedConfig, sagemaker: Any, *, require: bool) -> dict[str, Any]:
-    """`{env: {model: {"package_arn": ...}}}` for the models that have an approved version."""
+def baseline_uri(sagemaker: Any, s3: Any, package_arn: str) -> str | None:
+    """`s3://.../baseline/` beside the package's model files, if the baseline is there."""
+    described = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    data_url = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    bucket, key = split_uri(data_url.rsplit("/", 1)[0] + "/baseline")
+    found = s3.list_objects_v2(Bucket=bucket, Prefix=f"{key}/").get("Contents", [])
+    names = {o["Key"].rsplit("/", 1)[1] for o in found}
+    return f"s3://{bucket}/{key}/" if {"statistics.json", "constraints.json"} <= names else None
+
+
+def releases(loaded: LoadedConfig, sagemaker: Any, *, require: bool,
+             s3: Any = None) -> dict[str, Any]:
+    """`{env: {model: {"package_arn", "baseline_uri"}}}` for the models with an approved
+    version (the baseline when `s3` is given and the version has one)."""
     out: dict[str, Any] = {}
     missing = []
     for model in loaded.config.all_models:
@@ -52,6 +65,8 @@ def releases(loaded: LoadedConfig, sagemaker: Any, *, require: bool) -> dict[str
             missing.append(group)
         else:
             out[model.name] = {"package_arn": arn}
+            if s3 is not None and (baseline := baseline_uri(sagemaker, s3, arn)):
+                out[model.name]["baseline_uri"] = baseline
     if missing and require:
         raise ReleaseError(f"no Approved package in {', '.join(missing)}: approve a version "
                            "(mlops-kit registry approve, or in SageMaker Studio) first")
@@ -171,7 +186,8 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
         if args.command == "train":
             result = train(session.client("sagemaker"), loaded, wait=args.wait)
         elif args.command == "approved":
-            result = releases(loaded, session.client("sagemaker"), require=args.require)
+            result = releases(loaded, session.client("sagemaker"), require=args.require,
+                              s3=session.client("s3"))
             if args.out:
                 Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         else:
