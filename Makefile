@@ -3,8 +3,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha256sum | cut -c1-12)
 
-.PHONY: install demo test lint typecheck bench bench-drift bench-serving bench-scaling clean example-csv
+# The CDK (jsii on Node) offline and quiet, its caches in ignored folders.
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export CDK_HOME := $(CURDIR)/.cache/cdk
+export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
+
+.PHONY: install demo test lint typecheck synth bench bench-drift bench-serving bench-scaling \
+        bench-synth clean example-csv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,6 +21,15 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@rm -f node_modules/.installed-* && touch $(NODE_STAMP)
+
+## synth: the pinned cdk CLI synthesizes every AWS environment offline; cfn-lint checks them
+synth: install $(NODE_STAMP)
+	npx cdk synth --no-notices --quiet
+	$(BIN)/cfn-lint cdk.out/assembly-*/*.template.json
 
 ## demo: install, then run the whole local lifecycle on the example churn project
 demo: install
@@ -26,8 +44,8 @@ test: install lint
 	$(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check src tests bench examples cdk pulumi
+	PYTHONPATH=pulumi:cdk $(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
 typecheck: install
@@ -52,5 +70,9 @@ bench-scaling: install
 example-csv: install
 	$(BIN)/python examples/breast_cancer/make_csv.py
 
+## bench-synth: synth time for 3 environments x 1, 10 and 50 models
+bench-synth: install
+	$(BIN)/python bench/synth.py
+
 clean:
-	rm -rf .mlops examples/*/.mlops bench/results
+	rm -rf .mlops examples/*/.mlops bench/results cdk.out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,12 @@ import yaml
 from mlops_kit.config import LoadedConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
+# The CDK runs on Node through jsii: quiet, offline, caches in ignored folders (as `make` sets).
+for _var, _value in {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+                     "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+                     "CDK_DISABLE_CLI_TELEMETRY": "true",
+                     "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(ROOT / ".cache" / "jsii")}.items():
+    os.environ.setdefault(_var, _value)
 
 
 def write_config(folder: Path, changes: dict[str, Any] | None = None) -> Path:

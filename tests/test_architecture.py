@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,13 @@ from tests.conftest import ROOT
 
 def test_import_contracts_are_kept() -> None:
     exe = Path(sys.executable).with_name("lint-imports")
+    # the Pulumi program's and the CDK app's packages
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / d) for d in ("pulumi", "cdk"))}
     result = subprocess.run([str(exe), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
-                            check=False, timeout=300)
+                            check=False, timeout=300, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Step and serving code imports no cloud SDK KEPT" in result.stdout
+    assert "The CDK app imports no Pulumi code KEPT" in result.stdout
 
 
 def test_step_modules_import_without_any_cloud_sdk() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+import yaml
 
 from mlops_kit.adapters.aws import release
 from mlops_kit.config import load_config
@@ -123,3 +124,47 @@ def test_smoke_test_fails_when_rows_go_missing() -> None:
     config = load_config(ROOT / "mlops.yaml").config
     with pytest.raises(release.ReleaseError, match="3 rows sent, 1 predictions back"):
         release.smoke_test(OnePrediction(), "churn-churn-classifier", config)
+
+
+def pipelines(sm: Any, names: list[str]) -> None:
+    for name in names:
+        sm.create_pipeline(PipelineName=name, RoleArn="arn:aws:iam::123456789012:role/x",
+                           PipelineDefinition=json.dumps({"Version": "2020-12-01",
+                                                          "Steps": []}))
+
+
+def test_train_starts_every_models_pipeline_and_waits(aws: None, tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+    first = raw.pop("model")
+    raw["models"] = [first, {**first, "name": "churn-b"}]
+    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
+    path = tmp_path / "mlops.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    sm = boto3.client("sagemaker", region_name="eu-west-1")
+    loaded = load_config(path, env="dev")
+    with pytest.raises(release.ReleaseError, match=r"cannot start pipeline churn-churn-classifier"
+                                                   r".*cdk deploy --all -c env=dev"):
+        release.train(sm, loaded, wait=False)
+    pipelines(sm, ["churn-churn-classifier", "churn-churn-b"])
+    assert release.train(sm, loaded, wait=True, poll_s=0) == {
+        "churn-churn-classifier": "Succeeded", "churn-churn-b": "Succeeded"}
+
+
+def test_train_reports_failed_runs() -> None:
+    class Failing:
+        def start_pipeline_execution(self, **kw: Any) -> dict[str, str]:
+            return {"PipelineExecutionArn": f"arn:{kw['PipelineName']}"}
+
+        def describe_pipeline_execution(self, **kw: Any) -> dict[str, str]:
+            return {"PipelineExecutionStatus": "Failed"}
+
+    loaded = load_config(ROOT / "mlops.yaml", env="dev")
+    with pytest.raises(release.ReleaseError, match=r"did not succeed.*Failed"):
+        release.train(Failing(), loaded, wait=True, poll_s=0)
+
+
+def test_smoke_assumes_the_environments_role(aws: None) -> None:
+    session = boto3.Session(region_name="eu-west-1")
+    assumed = release.assume(session, "arn:aws:iam::222222222222:role/churn-staging-smoke-test",
+                             "eu-west-1")
+    assert assumed.client("sts").get_caller_identity()["Arn"].endswith("mlops-kit-smoke-test")

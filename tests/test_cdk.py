@@ -345,6 +345,28 @@ def test_step_scaling_follows_the_config(app: dict[str, Stack]) -> None:
     assert by_threshold[600]["Statistic"] == "Sum"
 
 
+def test_planned_alarm_shape_and_scale_in_after_removal(tmp_path: Path) -> None:
+    serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
+    serving["scaling"] = {**serving["scaling"], "evaluation_periods_in": 10,
+                          "datapoints_to_alarm_in": 8, "scale_in_metric": "after_removal"}
+    alarms = scaling_alarms(tmp_path, serving)
+    scale_in = next(a for a in alarms if a.get("Threshold") == 200)
+    assert (scale_in["EvaluationPeriods"], scale_in["DatapointsToAlarm"]) == (10, 8)
+    expression = next(m["Expression"] for m in scale_in["Metrics"] if "Expression" in m)
+    assert "n * p / (n - p)" in expression
+
+
+def scaling_alarms(tmp_path: Path, serving: dict[str, Any]) -> list[dict[str, Any]]:
+    root = project(tmp_path, {"serving": serving})
+    releases = tmp_path / "r.json"
+    releases.write_text(json.dumps({"dev": {"churn-classifier": {"package_arn": PACKAGE}}}))
+    stages = synth(root, env="dev", releases=str(releases))
+    stack = next(s for s in stages[0].node.children if isinstance(s, Stack)
+                 and s.stack_name == "churn-dev-churn-classifier")
+    return [a["Properties"] for a in Template.from_stack(stack).find_resources(
+        "AWS::CloudWatch::Alarm").values()]
+
+
 def test_target_tracking_when_chosen(tmp_path: Path) -> None:
     serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
     serving["scaling"] = {"policy": "target_tracking", "target_value": 900}

@@ -43,7 +43,8 @@ def test_environment_overrides_apply_only_to_that_environment() -> None:
 
 
 def test_unknown_environment_is_an_error_not_a_fallback() -> None:
-    with pytest.raises(ConfigError, match=r"environments\.qa: no such environment; defined: dev"):
+    with pytest.raises(ConfigError, match=r"environments\.qa: no such environment; "
+                       r"defined: azure_dev, azure_prod, azure_staging, dev,"):
         load_config(ROOT / "mlops.yaml", env="qa")
 
 

@@ -147,17 +147,30 @@ class ModelEndpoint(Construct):
         target.scale_on_metric("ScaleOut", metric=metric, scaling_steps=bands,
                                adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
                                cooldown=Duration.seconds(scaling.cooldown_out_s),
-                               evaluation_periods=scaling.evaluation_periods_out)
+                               evaluation_periods=scaling.evaluation_periods_out,
+                               datapoints_to_alarm=scaling.datapoints_to_alarm_out)
         inn = scaling.scale_in[::-1]  # ascending: the lowest band removes the most
         bands = [appscaling.ScalingInterval(upper=inn[0].upper, change=inn[0].change)]
         bands += [appscaling.ScalingInterval(lower=low.upper, upper=s.upper, change=s.change)
                   for low, s in itertools.pairwise(inn)]
         bands.append(appscaling.ScalingInterval(lower=inn[-1].upper, change=0))
+        if scaling.scale_in_metric == "after_removal":
+            metric = self.after_removal()
         target.scale_on_metric("ScaleIn", metric=metric, scaling_steps=bands,
                                adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
                                cooldown=Duration.seconds(scaling.cooldown_in_s),
-                               evaluation_periods=scaling.evaluation_periods_in)
+                               evaluation_periods=scaling.evaluation_periods_in,
+                               datapoints_to_alarm=scaling.datapoints_to_alarm_in)
         return target
+
+    def after_removal(self) -> cloudwatch.MathExpression:
+        """Invocations per instance the fleet would see with one instance fewer:
+        n / (n/p - 1) = n·p / (n - p); none with one instance, 0 without traffic."""
+        return cloudwatch.MathExpression(
+            expression="IF(n <= 0, 0, IF(n > p, n * p / (n - p), 1000000000))",
+            using_metrics={"n": self.metric("Invocations"),
+                           "p": self.metric("InvocationsPerInstance")},
+            label="InvocationsPerInstance after one instance less", period=Duration.minutes(1))
 
     def metric(self, name: str, statistic: str | None = None,
                namespace: str = "AWS/SageMaker") -> cloudwatch.Metric:

@@ -464,6 +464,67 @@ class TrackingConfig(Strict):
     experiment: str | None = None
 
 
+CRON = r"^\S+( \S+){4}$"
+Cron = Annotated[str, Field(pattern=CRON, description="5-field cron: min hour day month weekday")]
+Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class PlatformConfig(Strict):
+    """What every cloud platform shares: the training schedule, alerts, CI and the job image."""
+
+    training_schedule: Cron = "0 3 * * *"
+    time_zone: str = Field("UTC", min_length=1, description="IANA zone of the schedule.")
+    alert_emails: list[Email] = Field(default_factory=list)
+    git_repository: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name on GitHub.")
+    git_branch: str = Field("main", min_length=1)
+    image_repository: CloudName = Field("mlops-kit", description="Job and serving image.")
+    image_tag: str = Field("latest", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    image_config_path: str = Field(
+        "/app/mlops.yaml", pattern=r"^/", description="Where the image holds this file.")
+
+
+class AzureConfig(Strict):
+    """Azure-only settings of the Pulumi program (docs/azure.md)."""
+
+    instance_type: str | None = Field(
+        None, description="Online deployment SKU; mapped from serving.instance_type if unset.")
+    training_vm_size: str = "Standard_DS3_v2"
+    training_max_nodes: int = Field(2, ge=1, le=1000)
+    idle_before_scale_down_s: int = Field(300, ge=60, le=86_400)
+    storage_sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGZRS"] = (
+        "Standard_ZRS")
+    log_retention_days: int = Field(30, ge=30, le=730)
+    endpoint_public_access: bool = Field(
+        True, description="false: scoring only through a private endpoint.")
+    deploy_versions: dict[CloudName, Version] = Field(
+        default_factory=dict, description="model name -> registry version the deployment serves.")
+
+
+class GcpConfig(Strict):
+    """Google-Cloud-only settings of the Pulumi program (docs/gcp.md)."""
+
+    machine_type: str | None = Field(
+        None, description="Vertex serving machine; mapped from serving.instance_type if unset.")
+    training_machine_type: str = "n1-standard-4"
+    kms_key: str | None = Field(
+        None, pattern=r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+        description="Cloud KMS key for buckets and BigQuery (CMEK); Google-managed if unset.")
+    cpu_target_percent: int = Field(
+        60, ge=1, le=100, description="Vertex's utilization target when the metric is requests.")
+    feature_sync_schedule: Cron = "0 * * * *"
+    online_store_min_nodes: int = Field(1, ge=1, le=100)
+    online_store_max_nodes: int = Field(2, ge=1, le=100)
+    online_store_cpu_target: int = Field(50, ge=10, le=80)
+
+    @model_validator(mode="after")
+    def _nodes(self) -> GcpConfig:
+        if self.online_store_min_nodes > self.online_store_max_nodes:
+            raise ValueError("online_store_min_nodes must be <= online_store_max_nodes")
+        return self
+
+
 class Environment(Strict):
     cloud: Literal["aws", "azure", "gcp"]
     account: str | None = None
@@ -501,6 +562,9 @@ class ProjectConfig(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     cicd: CicdConfig = Field(default_factory=CicdConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    azure: AzureConfig = Field(default_factory=AzureConfig)
+    gcp: GcpConfig = Field(default_factory=GcpConfig)
     environments: dict[Name, Environment] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -516,8 +580,8 @@ class ProjectConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ProjectConfig:
-        models = [m.name for m in self.all_models]
-        dupes = sorted({n for n in models if models.count(n) > 1})
+        model_names = [m.name for m in self.all_models]
+        dupes = sorted({n for n in model_names if model_names.count(n) > 1})
         if dupes:
             raise ValueError(f"models: duplicate model names {dupes}; each needs its own name")
         schema = self.data.schema_
@@ -535,6 +599,10 @@ class ProjectConfig(Strict):
                         "that leaks the label into the model"
                     )
         self._check_cicd()
+        unknown = sorted(set(self.azure.deploy_versions) - {m.name for m in self.all_models})
+        if unknown:
+            raise ValueError(f"azure.deploy_versions: no model(s) {unknown}; "
+                             f"models are {[m.name for m in self.all_models]}")
         target = schema.column(schema.target)
         for model in self.all_models:
             allowed = METRICS[model.task]

@@ -10,6 +10,7 @@ execution in a Fail step with the reason, and nothing is registered.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -306,18 +307,23 @@ def _check_step(step: dict[str, Any], params: set[str], files: set[tuple[str, st
     return problems
 
 
+@functools.cache
+def _request_shape(operation: str) -> Any:
+    """botocore's input shape of a SageMaker operation (loading the model takes ~70 ms)."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker") \
+        .operation_model(operation).input_shape
+
+
 def _check_request(step: dict[str, Any]) -> list[str]:
     """The step's arguments, placeholders filled in, against botocore's request shape."""
-    import botocore.session
     from botocore.exceptions import ParamValidationError
     from botocore.validate import ParamValidator
 
     operation, name_field = JOB_REQUESTS[step["Type"]]
-    shape = botocore.session.get_session().get_service_model("sagemaker") \
-        .operation_model(operation).input_shape
     request = {**_placeholders(step["Arguments"]), name_field: "job"}
-    assert shape is not None
-    report = ParamValidator().validate(request, shape)
+    report = ParamValidator().validate(request, _request_shape(operation))
     if report.has_errors():
         return [f"{step['Name']}: {ParamValidationError(report=report.generate_report())}"]
     return []

@@ -1,9 +1,11 @@
 """What the delivery pipeline runs against AWS around `cdk deploy` (boto3; tested on moto).
 
+    python -m mlops_kit.adapters.aws.release train --env dev --wait
     python -m mlops_kit.adapters.aws.release approved --env staging --out releases.json
     python -m mlops_kit.adapters.aws.release smoke --env staging
 
-`approved` writes, for every model of the config, the newest Approved package of its group:
+`train` starts every model's training pipeline (and waits for them with `--wait`). `approved`
+writes, for every model of the config, the newest Approved package of its group:
 the file the CDK app reads (`-c releases=releases.json`) to build the endpoints. `smoke` sends
 a few schema-valid rows to each endpoint and checks that every row gets a prediction.
 """
@@ -14,8 +16,11 @@ import argparse
 import datetime as dt
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from mlops_kit.adapters.aws import naming
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
@@ -51,6 +56,44 @@ def releases(loaded: LoadedConfig, sagemaker: Any, *, require: bool) -> dict[str
         raise ReleaseError(f"no Approved package in {', '.join(missing)}: approve a version "
                            "(mlops-kit registry approve, or in SageMaker Studio) first")
     return {str(loaded.env): out}
+
+
+DONE = {"Succeeded", "Failed", "Stopped"}
+
+
+def train(sagemaker: Any, loaded: LoadedConfig, *, wait: bool, poll_s: float = 30.0,
+          timeout_s: float = 6 * 3600) -> dict[str, str]:
+    """Start each model's pipeline; with `wait`, ReleaseError unless all succeed."""
+    started = {}
+    for model in loaded.config.all_models:
+        name = naming.model_package_group(loaded.config.project, model.name)
+        try:
+            started[name] = sagemaker.start_pipeline_execution(
+                PipelineName=name,
+                PipelineExecutionDescription=f"mlops-kit release ({loaded.env})",
+            )["PipelineExecutionArn"]
+        except ClientError as exc:
+            raise ReleaseError(f"cannot start pipeline {name}: {exc} (deploy the environment "
+                               f"first: cdk deploy --all -c env={loaded.env})") from exc
+    if not wait:
+        return {n: "Executing" for n in started}
+    status: dict[str, str] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(status) < len(started):
+        for name, arn in started.items():
+            now = sagemaker.describe_pipeline_execution(
+                PipelineExecutionArn=arn)["PipelineExecutionStatus"]
+            if now in DONE:
+                status[name] = now
+        if len(status) < len(started):
+            if time.monotonic() > deadline:
+                raise ReleaseError(f"pipelines still running after {timeout_s:.0f} s: "
+                                   f"{sorted(set(started) - set(status))}")
+            time.sleep(poll_s)
+    failed = {n: s for n, s in status.items() if s != "Succeeded"}
+    if failed:
+        raise ReleaseError(f"training pipelines did not succeed: {failed}")
+    return status
 
 
 def sample_rows(config: ProjectConfig, count: int = 3) -> list[dict[str, Any]]:
@@ -97,14 +140,25 @@ def smoke_test(runtime: Any, endpoint: str, config: ProjectConfig) -> dict[str, 
     return {"endpoint": endpoint, "rows": len(rows), "predictions": predictions}
 
 
+def assume(session: Any, role_arn: str, region: str) -> Any:
+    """A session with the credentials of `role_arn` (another environment's account)."""
+    creds = session.client("sts").assume_role(
+        RoleArn=role_arn, RoleSessionName="mlops-kit-smoke-test")["Credentials"]
+    return type(session)(aws_access_key_id=creds["AccessKeyId"],
+                         aws_secret_access_key=creds["SecretAccessKey"],
+                         aws_session_token=creds["SessionToken"], region_name=region)
+
+
 def main(argv: list[str] | None = None, session: Any = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mlops_kit.adapters.aws.release")
-    parser.add_argument("command", choices=["approved", "smoke"])
+    parser.add_argument("command", choices=["train", "approved", "smoke"])
     parser.add_argument("--config", default="mlops.yaml")
     parser.add_argument("--env", required=True)
     parser.add_argument("--out", help="approved: where to write the releases file")
     parser.add_argument("--require", action="store_true",
                         help="approved: fail unless every model has an approved version")
+    parser.add_argument("--wait", action="store_true", help="train: until every run ends")
+    parser.add_argument("--role-arn", help="smoke: the environment's smoke-test role")
     args = parser.parse_args(argv)
     try:
         loaded = load_config(args.config, env=args.env)
@@ -113,11 +167,16 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
             import boto3
 
             session = boto3.Session(region_name=region)
-        if args.command == "approved":
+        result: Any
+        if args.command == "train":
+            result = train(session.client("sagemaker"), loaded, wait=args.wait)
+        elif args.command == "approved":
             result = releases(loaded, session.client("sagemaker"), require=args.require)
             if args.out:
                 Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         else:
+            if args.role_arn:
+                session = assume(session, args.role_arn, region)
             runtime = session.client("sagemaker-runtime")
             result = [smoke_test(runtime, endpoint_name(loaded.config.project, m.name),
                                  loaded.config) for m in loaded.config.all_models]

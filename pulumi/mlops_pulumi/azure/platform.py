@@ -1,0 +1,75 @@
+"""The Azure platform of one environment: the components, wired in dependency order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi_azure_native as azure_native
+
+import pulumi
+from mlops_kit.adapters.azure import naming
+from mlops_pulumi.azure.alerts import Alerts, AlertsArgs
+from mlops_pulumi.azure.featurestore import FeatureStore, FeatureStoreArgs
+from mlops_pulumi.azure.foundation import Foundation, FoundationArgs
+from mlops_pulumi.azure.lake import DataLake, DataLakeArgs
+from mlops_pulumi.azure.serving import Serving, ServingArgs
+from mlops_pulumi.azure.training import Training, TrainingArgs
+from mlops_pulumi.azure.workspace import MlWorkspace, WorkspaceArgs
+from mlops_pulumi.config import Stack
+
+
+@dataclass
+class AzurePlatform:
+    """Every component of the environment, as attributes for exports and tests."""
+
+    foundation: Foundation
+    lake: DataLake
+    workspace: MlWorkspace
+    feature_store: FeatureStore
+    training: Training
+    serving: Serving
+    alerts: Alerts
+
+
+def lake_zones(stack: Stack) -> tuple[str, ...]:
+    """raw/curated/quarantine plus every zone the pipeline publishes to."""
+    published = {o.publish for s in stack.pipeline.steps for o in s.outputs.values() if o.publish}
+    return tuple(sorted(published | {"raw", "curated", "quarantine"}))
+
+
+def build(stack: Stack) -> AzurePlatform:
+    """Create the environment's Azure resources under one provider pinned to its subscription."""
+    env, cfg, tags = stack.environment, stack.loaded.config, stack.tags()
+    provider = azure_native.Provider("azure", subscription_id=env.subscription,
+                                     location=env.region)
+    opts = pulumi.ResourceOptions(provider=provider)
+    base = {"project": cfg.project, "env": stack.env_name, "location": env.region, "tags": tags}
+    foundation = Foundation("platform", FoundationArgs(
+        log_retention_days=cfg.azure.log_retention_days, **base), opts)
+    rg = foundation.resource_group.name
+    zones = lake_zones(stack)
+    lake = DataLake("lake", DataLakeArgs(resource_group=rg, zones=zones,
+                                         sku=cfg.azure.storage_sku, **base), opts)
+    shared = {"resource_group": rg, "key_vault_id": foundation.key_vault.id,
+              "insights_id": foundation.insights.id,
+              "registry_id": foundation.container_registry.id}
+    workspace = MlWorkspace("ml", WorkspaceArgs(storage_sku=cfg.azure.storage_sku,
+                                                **shared, **base), opts)
+    schema = cfg.table
+    entity = schema.entity_id or schema.columns[0].name
+    feature_store = FeatureStore("features", FeatureStoreArgs(
+        storage_id=lake.account.id, entity=entity, entity_type=schema.column(entity).type,
+        feature_set=cfg.features.group, features=tuple(f.name for f in cfg.features.declared),
+        **shared, **base), opts)
+    registry = naming.registry(cfg.project, stack.env_name)
+    scope = {"stack": stack, "location": env.region, "resource_group": rg,
+             "workspace": workspace.workspace.name, "registry": registry, "tags": tags}
+    training = Training("training", TrainingArgs(
+        lake_account=lake.account.name, zones=zones, **scope), opts)
+    serving = Serving("serving", ServingArgs(image=training.image, **scope), opts)
+    deployments = {m: s.deployment.id for m, s in serving.models.items() if s.deployment}
+    alerts = Alerts("alerts", AlertsArgs(
+        project=cfg.project, env=stack.env_name, resource_group=rg,
+        emails=tuple(cfg.platform.alert_emails), serving=cfg.serving,
+        deployments=deployments, tags=tags), opts)
+    return AzurePlatform(foundation, lake, workspace, feature_store, training, serving, alerts)

@@ -1,0 +1,23 @@
+"""The program: the environment's cloud picks the platform; nothing else branches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from mlops_pulumi.config import Stack, StackError
+
+
+def deploy(stack: Stack) -> Any:
+    """Build the stack's platform and export its main names."""
+    cloud = stack.environment.cloud
+    if cloud == "azure":
+        from mlops_pulumi.azure.platform import build
+
+        platform = build(stack)
+        pulumi.export("resource_group", platform.foundation.resource_group.name)
+        pulumi.export("workspace", platform.workspace.workspace.name)
+        pulumi.export("endpoints", {m: s.endpoint.name
+                                    for m, s in platform.serving.models.items()})
+        return platform
+    raise StackError(f"no platform for cloud {cloud!r}")

@@ -1,0 +1,241 @@
+"""The Azure platform under Pulumi mocks: every stack file, every component, the properties
+that matter (encryption, public access, scaling from config, alert thresholds, tags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pulumi
+from mlops_pulumi.azure.platform import build, lake_zones
+from mlops_pulumi.config import load_stack
+from mlops_pulumi.policies import violations
+from tests.conftest import ROOT
+from tests.pulumi.conftest import two_models
+from tests.pulumi.mocks import RecordingMocks
+
+AZURE_STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.azure_*.yaml"))
+
+
+def _done(platform: Any) -> pulumi.Output[Any]:
+    """An output that resolves once the last resources of the platform are registered."""
+    ids = [platform.alerts.action_group.id, platform.feature_store.entity_version.id]
+    ids += [s.id for s in platform.training.schedules.values()]
+    ids += [m.autoscale.id for m in platform.serving.models.values() if m.autoscale]
+    ids += [a.id for alerts in platform.alerts.alerts.values() for a in alerts]
+    return pulumi.Output.all(*ids)
+
+
+def test_every_azure_environment_has_a_stack_file() -> None:
+    assert AZURE_STACKS == ["azure_dev", "azure_prod", "azure_staging"]
+
+
+@pytest.mark.parametrize("env", AZURE_STACKS)
+@pulumi.runtime.test
+def test_stack_file_builds_a_compliant_platform(env: str, mocks: RecordingMocks) -> Any:
+    stack_file = (ROOT / f"Pulumi.{env}.yaml").read_text()
+    assert f"mlops:environment: {env}" in stack_file
+    platform = build(load_stack(env, ROOT / "mlops.yaml"))
+
+    def check(_: Any) -> None:
+        assert len(mocks.created) > 30
+        found = [(c.type, c.name, v) for c in mocks.created for v in violations(c.type, c.inputs)]
+        assert found == []
+        group = mocks.of_type("resources:ResourceGroup")[0].inputs
+        assert group["tags"]["environment"] == env.replace("_", "-")
+        assert mocks.of_type("pulumi:providers:azure-native")[0].inputs["subscriptionId"] \
+            .startswith({"azure_dev": "1", "azure_staging": "2", "azure_prod": "3"}[env])
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_lake_is_hns_encrypted_and_private(mocks: RecordingMocks) -> Any:
+    platform = build(load_stack("azure_dev", ROOT / "mlops.yaml"))
+
+    def check(_: Any) -> None:
+        lake = next(c.inputs for c in mocks.of_type("storage:StorageAccount")
+                    if c.name == "lake-account")
+        assert lake["isHnsEnabled"] is True
+        assert lake["minimumTlsVersion"] == "TLS1_2"
+        assert lake["allowBlobPublicAccess"] is False
+        assert lake["encryption"]["services"]["blob"]["enabled"] is True
+        assert lake["encryption"]["requireInfrastructureEncryption"] is True
+        containers = {c.inputs["containerName"]: c.inputs["publicAccess"]
+                      for c in mocks.of_type("storage:BlobContainer")}
+        assert containers == {"raw": "None", "curated": "None", "quarantine": "None",
+                              "features": "None"}
+        workspace_store = next(c.inputs for c in mocks.of_type("storage:StorageAccount")
+                               if c.name == "ml-storage")
+        assert workspace_store["isHnsEnabled"] is False
+    return _done(platform).apply(check)
+
+
+def _two_model_platform(tmp_path: Path, changes: dict[str, Any] | None = None,
+                        env: str = "azure_prod") -> Any:
+    return build(load_stack(env, two_models(tmp_path, changes)))
+
+
+@pulumi.runtime.test
+def test_each_model_gets_endpoint_deployment_autoscale_alerts(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _two_model_platform(tmp_path)
+
+    def check(_: Any) -> None:
+        endpoints = [c.inputs for c in mocks.of_type("OnlineEndpoint")]
+        assert sorted(e["endpointName"] for e in endpoints) == [
+            "churn-churn-classifier-azureprod", "churn-churn-mlp-azureprod"]
+        deployments = {c.inputs["deploymentName"]: c.inputs for c in
+                       mocks.of_type("OnlineDeployment")}
+        assert sorted(deployments) == ["v1", "v3"]
+        props = deployments["v3"]["properties"]
+        assert props["instanceType"] == "Standard_DS2_v2"       # mapped from ml.m5.large
+        assert props["model"] == ("azureml://registries/churn-azure-prod-models/models/"
+                                  "churn-churn-classifier/versions/3")
+        assert deployments["v3"]["sku"]["capacity"] == 2          # prod: min_instances 2
+        assert len(mocks.of_type("monitor:AutoscaleSetting")) == 2
+        assert len(mocks.of_type("monitor:MetricAlert")) == 4
+        assert len(mocks.of_type("machinelearningservices:Schedule")) == 2
+        # Feature store and lake are shared, not per model.
+        assert len(mocks.of_type("FeaturesetContainerEntity")) == 1
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_autoscale_rules_follow_the_scaling_steps(tmp_path: Path, mocks: RecordingMocks) -> Any:
+    scaling = {"scale_out": [{"lower": 500, "change": 1}, {"lower": 900, "change": 3}],
+               "scale_in": [{"upper": 150, "change": -1}], "cooldown_out_s": 120,
+               "cooldown_in_s": 600, "evaluation_periods_out": 2, "evaluation_periods_in": 10}
+    platform = _two_model_platform(tmp_path, {"serving": {"scaling": scaling}})
+
+    def check(_: Any) -> None:
+        setting = mocks.of_type("monitor:AutoscaleSetting")[0].inputs
+        assert setting["targetResourceUri"].startswith("/mock/OnlineDeployment/")
+        profile = setting["profiles"][0]
+        assert profile["capacity"] == {"minimum": "2", "maximum": "10", "default": "2"}
+        got = [(r["metricTrigger"]["operator"], r["metricTrigger"]["threshold"],
+                r["scaleAction"]["direction"], r["scaleAction"]["value"],
+                r["scaleAction"]["cooldown"], r["metricTrigger"]["timeWindow"])
+               for r in profile["rules"]]
+        assert got == [("GreaterThanOrEqual", 500, "Increase", "1", "PT2M", "PT5M"),
+                       ("GreaterThanOrEqual", 900, "Increase", "3", "PT2M", "PT5M"),
+                       ("LessThan", 150, "Decrease", "1", "PT10M", "PT10M")]
+        trigger = profile["rules"][0]["metricTrigger"]
+        assert trigger["metricName"] == "RequestsPerMinute"
+        assert trigger["dividePerInstance"] is True
+        assert trigger["dimensions"][0]["values"] in (["v3"], ["v1"])
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_alerts_use_the_latency_target_and_mail_the_action_group(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _two_model_platform(
+        tmp_path, {"serving": {"latency_p99_ms": 250},
+                   "platform": {"alert_emails": ["a@example.com", "b@example.com"]}})
+
+    def check(_: Any) -> None:
+        group = mocks.of_type("monitor:ActionGroup")[0].inputs
+        assert [r["emailAddress"] for r in group["emailReceivers"]] == [
+            "a@example.com", "b@example.com"]
+        alerts = {c.inputs["ruleName"]: c.inputs for c in mocks.of_type("monitor:MetricAlert")}
+        latency = alerts["churn-azure-prod-churn-mlp-latency"]
+        criterion = latency["criteria"]["allOf"][0]
+        assert (criterion["metricName"], criterion["threshold"]) == ("RequestLatency_P99", 250)
+        assert latency["actions"][0]["actionGroupId"] == "/mock/ActionGroup/alerts-group"
+        saturated = alerts["churn-azure-prod-churn-classifier-saturated"]["criteria"]["allOf"][0]
+        assert saturated["threshold"] == 10
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_training_cluster_scales_to_zero_and_schedule_runs_the_dag(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _two_model_platform(
+        tmp_path, {"platform": {"training_schedule": "30 2 * * 1"},
+                   "azure": {"training_max_nodes": 6}})
+
+    def check(_: Any) -> None:
+        cluster = mocks.of_type("machinelearningservices:Compute")[0].inputs["properties"]
+        scale = cluster["properties"]["scaleSettings"]
+        assert (scale["minNodeCount"], scale["maxNodeCount"]) == (0, 6)
+        components = {c.name: c for c in mocks.of_type("ComponentVersion")}
+        assert len(components) == 12                                 # 6 steps x 2 models
+        schedule = next(c.inputs["properties"] for c in mocks.of_type("Schedule")
+                        if c.inputs["name"] == "training-churn-mlp")
+        assert schedule["trigger"]["expression"] == "30 2 * * 1"
+        job = schedule["action"]["jobDefinition"]
+        assert sorted(job["jobs"]) == sorted(s.name for s in platform.training._args.stack
+                                             .pipeline.steps)
+        assert job["jobs"]["train"]["componentId"] == "/mock/ComponentVersion/" \
+            "training-churn-mlp-train"
+        assert job["jobs"]["train"]["inputs"]["training_set"]["value"] == \
+            "${{parent.jobs.features.outputs.training_set}}"
+        assert job["inputs"]["production_model"]["uri"].endswith("/churn-churn-mlp/versions/1")
+        assert job["settings"]["default_compute"] == "/mock/Compute/training-cluster"
+        command = components["training-churn-mlp-train"].inputs["properties"]["componentSpec"][
+            "command"]
+        assert command.startswith("python -m mlops_kit.steps.train --config /app/mlops.yaml "
+                                  "--env azure_prod --model churn-mlp")
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_an_unpinned_model_gets_an_endpoint_but_no_deployment(mocks: RecordingMocks) -> Any:
+    platform = build(load_stack("azure_dev", ROOT / "mlops.yaml"))
+
+    def check(_: Any) -> None:
+        assert len(mocks.of_type("OnlineEndpoint")) == 1
+        assert mocks.of_type("OnlineDeployment") == []
+        assert mocks.of_type("monitor:AutoscaleSetting") == []
+        assert mocks.of_type("monitor:MetricAlert") == []
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_feature_store_has_the_entity_and_feature_set(mocks: RecordingMocks) -> Any:
+    platform = build(load_stack("azure_dev", ROOT / "mlops.yaml"))
+
+    def check(_: Any) -> None:
+        store = next(c.inputs for c in mocks.of_type("machinelearningservices:Workspace")
+                     if c.inputs["kind"] == "FeatureStore")
+        assert store["featureStoreSettings"]["offlineStoreConnectionName"]
+        version = mocks.of_type("FeaturestoreEntityVersion")[0].inputs
+        assert version["properties"]["indexColumns"] == [
+            {"columnName": "customer_id", "dataType": "String"}]
+        assert mocks.of_type("FeaturesetContainerEntity")[0].inputs["name"] == \
+            "customer-features"
+    return _done(platform).apply(check)
+
+
+FREE_FORM = {"tags", "componentSpec", "jobs", "settings", "environmentVariables"}
+NAMED = {"inputs", "outputs"}          # keys are channel names; values are typed
+
+
+def _snake_keys(value: Any, path: str = "") -> list[str]:
+    """Keys with '_' outside free-form maps: a dict the SDK did not translate to camelCase."""
+    if isinstance(value, dict):
+        named = path.rsplit(".", 1)[-1] in NAMED
+        found = [] if named else [f"{path}.{k}" for k in value if "_" in k]
+        return found + [p for k, v in value.items() if k not in FREE_FORM
+                        for p in _snake_keys(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _snake_keys(v, f"{path}[{i}]")]
+    return []
+
+
+@pulumi.runtime.test
+def test_every_property_reaches_the_provider_in_camel_case(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _two_model_platform(tmp_path)
+
+    def check(_: Any) -> None:
+        bad = [(c.type, p) for c in mocks.created for p in _snake_keys(c.inputs)]
+        assert bad == []
+    return _done(platform).apply(check)
+
+
+def test_lake_zones_include_every_published_zone() -> None:
+    stack = load_stack("azure_dev", ROOT / "mlops.yaml")
+    assert lake_zones(stack) == ("curated", "features", "quarantine", "raw")
