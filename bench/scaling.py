@@ -12,7 +12,9 @@ instances, 300 s from a scaling action to a serving instance, $0.115 an instance
 (ml.m5.large). The goal, on the built-in week: the planned policy within 15 % of the oracle's
 instance-hours with zero overloaded minutes, and cheaper than target tracking with no more
 overloaded minutes. The variants (no surges; surges that build in 5-15 minutes instead of
-10-30 and reach +25-60 %) are printed to show what surges cost; they carry no goal.
+10-30 and reach +25-60 %) are printed to show what surges cost; they carry no goal. Each
+trace is also planned with the scale-out trend off (`scale_out_trend_minutes: 0`) to show
+what the trend adds.
 Results go to `bench/results/scaling.json`; the exit status is 1 if the goal is missed.
 """
 
@@ -27,6 +29,7 @@ from typing import Any
 
 from mlops_kit.capacity import week_profile
 from mlops_kit.capacity.plan import cloud_from, compare
+from mlops_kit.capacity.search import plan_step_policy
 from mlops_kit.capacity.trace import Trace
 from mlops_kit.config.model import ServingConfig
 
@@ -54,6 +57,10 @@ def run(name: str, trace: Trace) -> dict[str, Any]:
     ratios = {"step / oracle instance-hours": step.instance_hours / floor.instance_hours,
               "step / target tracking cost": step.cost / tt.cost,
               "target tracking / oracle instance-hours": tt.instance_hours / floor.instance_hours}
+    off = plan_step_policy(trace.rpm, comp.cloud, SERVING.capacity.overload_budget_minutes,
+                           trend=False).summary
+    ratios["step searched without the trend knob / oracle instance-hours"] = (off.instance_hours
+                                                            / floor.instance_hours)
     print(f"\n{name}: {trace.minutes:,} minutes, peak {trace.peak:,.0f}/min; "
           f"search {seconds:.1f} s, {comp.plan.evaluated} policies simulated")
     metrics = ("instance_hours", "cost", "overload_minutes", "requests_over_objective",
@@ -63,6 +70,7 @@ def run(name: str, trace: Trace) -> dict[str, Any]:
         print(f"{m:26}" + "".join(f"{rows[p][m]:>17,}" for p in rows))
     for label, value in ratios.items():
         print(f"  {label}: {value:.3f}")
+    print(f"  planned scale_out_trend_minutes: {comp.scaling.scale_out_trend_minutes:g}")
     goal = (ratios["step / oracle instance-hours"] <= GOAL_RATIO and step.overload_minutes == 0
             and step.cost < tt.cost and step.overload_minutes <= tt.overload_minutes)
     return {"policies": rows, "ratios": ratios, "scaling": comp.scaling.model_dump(),

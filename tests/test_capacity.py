@@ -16,6 +16,7 @@ from mlops_kit.capacity.simulate import (
     Alarm,
     Cloud,
     PlanError,
+    Projection,
     StepPolicy,
     TargetTracking,
     fixed_at_peak,
@@ -122,6 +123,28 @@ def test_scale_in_on_the_metric_after_removal_never_overloads() -> None:
     assert steady.provisioned.tolist() == [2] * 6  # 120 / 1 is not below 70
 
 
+def test_trend_projection_by_hand() -> None:
+    """m * (1 + k * IF(DIFF(inv) > 0, DIFF(inv), 0) / inv), k = 2."""
+    p = Projection(2.0)
+    # first datapoint: no DIFF (0); 60: +10 -> 60 + 2*10; 70: +10 -> 70 + 20; no requests:
+    # no datapoint (0, and DIFF skips it); 80 on 2: +10 against 70 -> 40 * (1 + 20/80); a fall
+    # (60 on 2) is not projected
+    got = [p.value(r, n) for r, n in [(50, 1), (60, 1), (70, 1), (0, 2), (80, 2), (60, 2)]]
+    assert got == pytest.approx([50.0, 80.0, 90.0, 0.0, 50.0, 30.0])
+    assert [Projection(0).value(r, 2) for r in (50, 90)] == [25.0, 45.0]  # off: m
+
+
+def test_trend_scales_out_before_the_level_breaches() -> None:
+    trace = [50.0, 60.0, 70.0, 0.0, 80.0, 80.0]
+    plain = step([(85, 1)], cooldown_out_s=0)
+    assert simulate_step(trace, plain, cloud(), initial=1).actions == 0  # 70 < 85
+    ahead = StepPolicy(**{**plain.__dict__, "trend_minutes": 2.0})
+    run = simulate_step(trace, ahead, cloud(), initial=1)
+    # minute 2 projects 90 >= 85 -> +1 at boundary 3; minute 4 is 40 per instance, +10 against
+    # minute 2 (the empty minute 3 is skipped), projecting 50: no further action
+    assert run.provisioned.tolist() == [1, 1, 1, 2, 2, 2]
+
+
 def test_target_tracking_three_of_three_out_fifteen_of_fifteen_in() -> None:
     trace = [40.0] * 2 + [140.0] * 28 + [30.0] * 20
     run = simulate_target_tracking(trace, TargetTracking(target=50), cloud(), initial=1)
@@ -142,10 +165,14 @@ def test_oracle_and_fixed_capacity() -> None:
 
 def test_policy_round_trips_through_the_config() -> None:
     policy = step([(80, 1), (120, 3)], [(40, -1)], alarm_out=Alarm(2, 1), alarm_in=Alarm(8, 5),
-                  cooldown_out_s=240, cooldown_in_s=600, in_after_removal=True)
+                  cooldown_out_s=240, cooldown_in_s=600, in_after_removal=True,
+                  trend_minutes=1.5)
     cfg = policy.to_config(target_value=50)
     assert StepPolicy.from_config(cfg) == policy
     assert cfg.datapoints_to_alarm_in == 5 and cfg.scale_in_metric == "after_removal"
+    assert cfg.scale_out_trend_minutes == 1.5
+    with pytest.raises(ValueError, match="scale_out_trend_minutes > 0 needs metric"):
+        ScalingConfig.model_validate({"metric": "CPUUtilization", "scale_out_trend_minutes": 2})
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -215,6 +242,15 @@ def test_search_beats_target_tracking_without_overload() -> None:
     again = simulate_step(trace.rpm.tolist(), StepPolicy.from_config(plan.policy.to_config(1)),
                           cl)
     assert again.provisioned.tolist() == plan.run.provisioned.tolist()
+
+
+def test_search_chooses_the_trend_when_a_fast_surge_needs_it() -> None:
+    trace = week_profile(peak_rpm=2000, seed=7, days=1, spike_rise=(5, 8))  # fast surges
+    cl = Cloud(200.0, 1, 30, 240, 1.0)
+    off = plan_step_policy(trace.rpm, cl, trend=False)
+    on = plan_step_policy(trace.rpm, cl)
+    assert off.knobs.trend == 0 and off.feasible and on.feasible
+    assert on.knobs.trend > 0 and on.summary.cost < off.summary.cost
 
 
 def test_week_profile_shape() -> None:

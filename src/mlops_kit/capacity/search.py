@@ -33,6 +33,7 @@ GRID: dict[str, tuple[Any, ...]] = {
     "datapoints_in": (1, 2, 3, 5, 8, 10, 15),
     "cooldown_in_s": (0, 60, 120, 180, 300, 600, 900),
     "after_removal": (False, True),
+    "trend": (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0),
 }
 STARTS: tuple[dict[str, Any], ...] = (
     {"out_share": 0.5, "in_share": 0.3},
@@ -40,6 +41,7 @@ STARTS: tuple[dict[str, Any], ...] = (
     {"out_share": 0.8, "in_share": 0.6},
     {"out_share": 0.7, "in_share": 0.65, "after_removal": True},
     {"out_share": 0.85, "in_share": 0.8, "after_removal": True},
+    {"out_share": 0.85, "in_share": 0.8, "after_removal": True, "trend": 1.0},
 )
 ROUNDS = 6
 
@@ -62,6 +64,7 @@ class Knobs:
     datapoints_in: int = 5
     cooldown_in_s: int = 300
     after_removal: bool = False
+    trend: float = 0.0
 
     def valid(self) -> bool:
         top = self.out_share + (self.bands - 1) * self.gap
@@ -75,7 +78,8 @@ class Knobs:
         return StepPolicy(lowers, changes, (capacity_rpm * self.in_share,), (self.in_change,),
                           Alarm(self.periods_out, self.datapoints_out),
                           Alarm(self.periods_in, self.datapoints_in),
-                          self.cooldown_out_s, self.cooldown_in_s, self.after_removal)
+                          self.cooldown_out_s, self.cooldown_in_s, self.after_removal,
+                          self.trend)
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,10 @@ class Plan:
 class Search:
     """Coordinate descent over `GRID` on one trace (each point simulated once)."""
 
-    def __init__(self, rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0) -> None:
+    def __init__(self, rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0,
+                 grid: dict[str, tuple[Any, ...]] | None = None) -> None:
         self.rpm, self.values, self.cloud, self.budget = rpm, rpm.tolist(), cloud, budget_minutes
+        self.grid = GRID if grid is None else grid
         self.seen: dict[Knobs, tuple[tuple[float, ...], Run, Summary]] = {}
 
     def score(self, knobs: Knobs) -> tuple[float, ...]:
@@ -111,7 +117,7 @@ class Search:
         """Improve one knob at a time until a whole round changes nothing."""
         for _ in range(ROUNDS):
             before = knobs
-            for name, values in GRID.items():
+            for name, values in self.grid.items():
                 candidates = [replace(knobs, **{name: v}) for v in values]
                 knobs = min([knobs, *candidates], key=self.score)
             if knobs == before:
@@ -126,7 +132,13 @@ class Search:
                     len(self.seen), key[0] == 0)
 
 
-def plan_step_policy(rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0) -> Plan:
+def plan_step_policy(rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0,
+                     trend: bool = True) -> Plan:
     """The cheapest step policy found with at most `budget_minutes` overloaded minutes (or
-    the least overloaded one, `feasible` False, if none is within the budget)."""
-    return Search(rpm, cloud, budget_minutes).best()
+    the least overloaded one, `feasible` False, if none is within the budget); `trend`
+    False keeps the scale-out trend off."""
+    if trend:
+        return Search(rpm, cloud, budget_minutes).best()
+    grid = {k: v for k, v in GRID.items() if k != "trend"}
+    starts = [{k: v for k, v in s.items() if k != "trend"} for s in STARTS]
+    return Search(rpm, cloud, budget_minutes, grid).best(starts)

@@ -93,6 +93,7 @@ class StepPolicy:
     cooldown_out_s: int = 60
     cooldown_in_s: int = 300
     in_after_removal: bool = False  # scale-in reads the metric with one instance fewer
+    trend_minutes: float = 0.0  # scale-out reads the rate projected this far ahead (0: off)
 
     @classmethod
     def from_config(cls, cfg: ScalingConfig) -> StepPolicy:
@@ -106,7 +107,8 @@ class StepPolicy:
             alarm_in=Alarm(cfg.evaluation_periods_in,
                            cfg.datapoints_to_alarm_in or cfg.evaluation_periods_in),
             cooldown_out_s=cfg.cooldown_out_s, cooldown_in_s=cfg.cooldown_in_s,
-            in_after_removal=cfg.scale_in_metric == "after_removal")
+            in_after_removal=cfg.scale_in_metric == "after_removal",
+            trend_minutes=cfg.scale_out_trend_minutes)
 
     def to_config(self, target_value: float) -> ScalingConfig:
         """The config's `scaling` section for this policy (validated by the model)."""
@@ -123,6 +125,7 @@ class StepPolicy:
             "evaluation_periods_in": self.alarm_in.periods,
             "datapoints_to_alarm_in": self.alarm_in.datapoints,
             "scale_in_metric": "after_removal" if self.in_after_removal else "current",
+            "scale_out_trend_minutes": self.trend_minutes,
         })
 
 
@@ -241,6 +244,27 @@ class Window:
         return self.count >= self.alarm.datapoints
 
 
+class Projection:
+    """The scale-out alarm's metric. Without a trend, InvocationsPerInstance `m`; with
+    `minutes` k > 0, the metric-math expression `m * (1 + k * IF(DIFF(inv) > 0, DIFF(inv), 0)
+    / inv)` over the variant's Invocations `inv`: the rate the fleet would see k minutes ahead
+    if traffic kept rising as in its last minute (a fall is not projected). A minute without
+    requests publishes no datapoint (read as not breaching) and DIFF skips it; the first
+    datapoint has no DIFF, which counts as 0."""
+
+    def __init__(self, minutes: float) -> None:
+        self.minutes = minutes
+        self.previous: float | None = None  # the latest Invocations datapoint
+
+    def value(self, requests: float, serving: int) -> float:
+        per_instance = requests / serving
+        if not self.minutes or requests <= 0:
+            return per_instance
+        rise = 0.0 if self.previous is None else max(0.0, requests - self.previous)
+        self.previous = requests
+        return per_instance * (1 + self.minutes * rise / requests)
+
+
 def simulate_step(rpm: Sequence[float], policy: StepPolicy, cloud: Cloud,
                   initial: int | None = None, name: str = "step (planned)") -> Run:
     """Step scaling with Application Auto Scaling's cooldown rules: during a scale-out
@@ -253,6 +277,7 @@ def simulate_step(rpm: Sequence[float], policy: StepPolicy, cloud: Cloud,
     provisioned, serving = np.empty(len(rpm), "int64"), np.empty(len(rpm), "int64")
     last = last_in = 0.0
     fewer = 1 if policy.in_after_removal else 0
+    projection = Projection(policy.trend_minutes)
     for t, demand in enumerate(rpm):
         if out.on and (change := _band_out(policy, last)):
             if t < out_until:  # in the cooldown: only a larger scale-out than the first acts
@@ -267,7 +292,7 @@ def simulate_step(rpm: Sequence[float], policy: StepPolicy, cloud: Cloud,
             in_until = t + cd_in
         fleet.arrive(t)
         provisioned[t], serving[t] = fleet.desired, fleet.serving
-        last = demand / fleet.serving
+        last = projection.value(demand, fleet.serving)
         last_in = demand / (fleet.serving - fewer) if fleet.serving > fewer else math.inf
         out.push(last >= policy.out_lowers[0])
         inn.push(last_in < policy.in_uppers[0])

@@ -288,6 +288,11 @@ class ScalingConfig(Strict):
         "current", description="after_removal: the scale-in alarm reads the metric the fleet "
         "would have with one instance fewer (CloudWatch metric math), so it never scales into "
         "the scale-out band. InvocationsPerInstance only.")
+    scale_out_trend_minutes: float = Field(
+        0, ge=0, le=30, description="k > 0: the scale-out alarm reads the rate projected k "
+        "minutes ahead, metric math m * (1 + k * DIFF(inv) / inv) with m = "
+        "InvocationsPerInstance and inv = Invocations (Sum, 1 min); 0: off. "
+        "InvocationsPerInstance only.")
 
     @model_validator(mode="after")
     def _bands(self) -> ScalingConfig:
@@ -310,6 +315,8 @@ class ScalingConfig(Strict):
                                  f"evaluation_periods_{way} ({n})")
         if self.scale_in_metric == "after_removal" and self.metric != "InvocationsPerInstance":
             raise ValueError("scale_in_metric after_removal needs metric InvocationsPerInstance")
+        if self.scale_out_trend_minutes and self.metric != "InvocationsPerInstance":
+            raise ValueError("scale_out_trend_minutes > 0 needs metric InvocationsPerInstance")
         return self
 
 
