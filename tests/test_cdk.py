@@ -368,15 +368,19 @@ def test_step_scaling_follows_the_config(app: dict[str, Stack]) -> None:
     assert by_threshold[600]["Statistic"] == "Sum"
 
 
-def test_planned_alarm_shape_and_scale_in_after_removal(tmp_path: Path) -> None:
+def test_planned_alarm_shape_scale_in_after_removal_and_scale_out_trend(tmp_path: Path) -> None:
     serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
     serving["scaling"] = {**serving["scaling"], "evaluation_periods_in": 10,
-                          "datapoints_to_alarm_in": 8, "scale_in_metric": "after_removal"}
+                          "datapoints_to_alarm_in": 8, "scale_in_metric": "after_removal",
+                          "scale_out_trend_minutes": 2.5}
     alarms = scaling_alarms(tmp_path, serving)
     scale_in = next(a for a in alarms if a.get("Threshold") == 200)
     assert (scale_in["EvaluationPeriods"], scale_in["DatapointsToAlarm"]) == (10, 8)
     expression = next(m["Expression"] for m in scale_in["Metrics"] if "Expression" in m)
     assert "n * p / (n - p)" in expression
+    scale_out = next(a for a in alarms if a.get("Threshold") == 600)
+    expression = next(m["Expression"] for m in scale_out["Metrics"] if "Expression" in m)
+    assert "m * (1 + 2.5 * IF(DIFF(inv) > 0, DIFF(inv), 0) / inv)" in expression
 
 
 def scaling_alarms(tmp_path: Path, serving: dict[str, Any]) -> list[dict[str, Any]]:
