@@ -52,8 +52,10 @@ def synth(root: Path, **context: Any) -> list[Stage]:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack]]:
     root = project(tmp_path_factory.mktemp("cdk"))
     releases = root / "releases.json"
-    releases.write_text(json.dumps({env: {"churn-classifier": {
-        "package_arn": PACKAGE, "baseline_uri": BASELINE}} for env in ("dev", "prod")}))
+    releases.write_text(json.dumps({
+        "dev": {"churn-classifier": {"package_arn": PACKAGE, "baseline_uri": BASELINE,
+                                     "shadow_package_arn": PACKAGE[:-1] + "4"}},
+        "prod": {"churn-classifier": {"package_arn": PACKAGE, "baseline_uri": BASELINE}}}))
     stages = synth(root, releases=str(releases))
     yield {s.stack_name: s for stage in stages for s in stage.node.children
            if isinstance(s, Stack)}
@@ -329,6 +331,20 @@ def test_data_quality_schedule_runs_the_kit_against_the_training_baseline(
         "MonitoringScheduleConfig": {
             "MonitoringType": "DataQuality",
             "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"}}})
+
+
+def test_a_release_may_shadow_test_another_version(app: dict[str, Stack]) -> None:
+    dev = template(app, "churn-dev-churn-classifier")
+    config = next(iter(resources(dev, "AWS::SageMaker::EndpointConfig").values()))["Properties"]
+    shadow = config["ShadowProductionVariants"]
+    assert [v["VariantName"] for v in shadow] == ["Shadow"]
+    assert shadow[0]["InitialVariantWeight"] == 0.2  # serving.deployment.shadow_percent
+    models = [m["Properties"]["PrimaryContainer"]["ModelPackageName"]
+              for m in resources(dev, "AWS::SageMaker::Model").values()]
+    assert sorted(models) == [PACKAGE, PACKAGE[:-1] + "4"]
+    prod = template(app, "churn-prod-churn-classifier")
+    config = next(iter(resources(prod, "AWS::SageMaker::EndpointConfig").values()))["Properties"]
+    assert "ShadowProductionVariants" not in config
 
 
 def test_cross_account_endpoint_reads_the_home_registry(app: dict[str, Stack]) -> None:
