@@ -399,27 +399,25 @@ def test_planned_alarm_shape_scale_in_after_removal_and_scale_out_trend(tmp_path
     assert "m * (1 + 2.5 * IF(DIFF(inv) > 0, DIFF(inv), 0) / inv)" in expression
 
 
-def scaling_alarms(tmp_path: Path, serving: dict[str, Any]) -> list[dict[str, Any]]:
+def served_model(tmp_path: Path, serving: dict[str, Any]) -> Template:
+    """dev's first model stack, served, with `serving` in place of the example's."""
     root = project(tmp_path, {"serving": serving})
     releases = tmp_path / "r.json"
     releases.write_text(json.dumps({"dev": {"churn-classifier": {"package_arn": PACKAGE}}}))
     stages = synth(root, env="dev", releases=str(releases))
-    stack = next(s for s in stages[0].node.children if isinstance(s, Stack)
-                 and s.stack_name == "churn-dev-churn-classifier")
-    return [a["Properties"] for a in Template.from_stack(stack).find_resources(
+    return Template.from_stack(next(s for s in stages[0].node.children if isinstance(s, Stack)
+                                    and s.stack_name == "churn-dev-churn-classifier"))
+
+
+def scaling_alarms(tmp_path: Path, serving: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in served_model(tmp_path, serving).find_resources(
         "AWS::CloudWatch::Alarm").values()]
 
 
 def test_target_tracking_when_chosen(tmp_path: Path) -> None:
     serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
     serving["scaling"] = {"policy": "target_tracking", "target_value": 900}
-    root = project(tmp_path, {"serving": serving})
-    releases = tmp_path / "r.json"
-    releases.write_text(json.dumps({"dev": {"churn-classifier": {"package_arn": PACKAGE}}}))
-    stages = synth(root, env="dev", releases=str(releases))
-    stack = next(s for s in stages[0].node.children if isinstance(s, Stack)
-                 and s.stack_name == "churn-dev-churn-classifier")
-    Template.from_stack(stack).has_resource_properties(
+    served_model(tmp_path, serving).has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalingPolicy", {
             "PolicyType": "TargetTrackingScaling",
             "TargetTrackingScalingPolicyConfiguration": {
