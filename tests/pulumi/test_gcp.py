@@ -356,3 +356,15 @@ def test_every_property_reaches_the_provider_in_camel_case(
                for p in _snake_keys({k: v for k, v in c.inputs.items() if k not in free_form})]
         assert bad == []
     return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_the_program_picks_the_gcp_platform(mocks: RecordingMocks) -> Any:
+    from mlops_pulumi.program import deploy
+
+    platform = deploy(load_stack("gcp_dev", ROOT / "mlops.yaml"))
+
+    def check(_: Any) -> None:
+        assert mocks.of_type("pulumi:providers:azure-native") == []
+        assert len(mocks.of_type("AiEndpoint")) == 1
+    return _done(platform).apply(check)
