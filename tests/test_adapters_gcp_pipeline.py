@@ -110,3 +110,20 @@ def test_names_fit_google_cloud_limits() -> None:
     assert 6 <= len(naming.service_account_id("a-very-long-project-name-here", "scheduler")) <= 30
     with pytest.raises(ValueError, match="not a gcp environment"):
         naming.gcp_project(load_config(ROOT / "mlops.yaml", env="azure_dev"))
+
+
+def test_vertex_scaling_maps_the_serving_config(tmp_path: Path) -> None:
+    from mlops_kit.adapters.gcp.autoscale import CPU_METRIC, scaling
+
+    cfg = load_config(ROOT / "mlops.yaml", env="gcp_prod").config
+    plan = scaling(cfg.serving, cfg.gcp)
+    assert (plan.min_replicas, plan.max_replicas, plan.metric, plan.target, plan.exact) == (
+        2, 10, CPU_METRIC, 60, False)
+    tracking = {"serving": {"min_instances": 0, "scaling": {
+        "policy": "target_tracking", "metric": "CPUUtilization", "target_value": 45}}}
+    cfg = load_config(two_models(tmp_path, tracking)).config
+    plan = scaling(cfg.serving, cfg.gcp)
+    assert (plan.min_replicas, plan.target, plan.exact) == (1, 45, True)
+    too_high = cfg.serving.scaling.model_copy(update={"target_value": 700})
+    with pytest.raises(ValueError, match=r"target_value 700 is a CPU percentage"):
+        scaling(cfg.serving.model_copy(update={"scaling": too_high}), cfg.gcp)
