@@ -82,6 +82,7 @@ def test_command_runs_the_step_through_the_job_entry_with_optional_inputs_guarde
     text = command(evaluate, loaded, "churn-classifier")
     assert text.startswith("python -m mlops_kit.runtime.job evaluate --config "
                            "/opt/mlops/mlops.yaml "
-                           "--env azure_dev --model churn-classifier ")
+                           "--env azure_dev --model churn-classifier "
+                           "--set registry.backend=azureml ")
     assert "$[[--input production_model=${{inputs.production_model}}]]" in text
     assert "--output evaluation=${{outputs.evaluation}}" in text

@@ -54,8 +54,8 @@ def test_every_task_runs_the_shared_step_in_the_project_image() -> None:
             "europe-west1-docker.pkg.dev/churn-dev-111111/mlops-kit/churn:latest"
         assert list(executor["command"]) == ["python", "-m", "mlops_kit.runtime.job"]
         args = _args(spec, step.name)
-        assert args[:4] == [step.name, "--config=/opt/mlops/mlops.yaml", "--env=gcp_dev",
-                            "--model=churn-classifier"]
+        assert args[:5] == [step.name, "--config=/opt/mlops/mlops.yaml", "--env=gcp_dev",
+                            "--model=churn-classifier", "--set=registry.backend=vertex"]
         bound = {a.split("=")[1] for a in args if a.startswith("--input=")}
         assert bound == {ch for ch, src in step.inputs.items() if src not in EXTERNAL}
         assert {a.split("=")[1] for a in args if a.startswith("--output=")} == set(step.outputs)

@@ -313,9 +313,15 @@ def test_push_trigger_tests_builds_and_trains_with_a_prod_approval(
         assert trigger["serviceAccount"] == ("projects/churn-prod-333333/serviceAccounts/"
                                              "churn-build@churn-prod-333333.iam.gserviceaccount.com")
         ids = [s["id"] for s in trigger["build"]["steps"]]
-        assert ids == ["test", "image", "push", "train-churn-classifier", "train-churn-mlp"]
+        assert ids == ["test", "image", "push", "deploy", "train-churn-classifier",
+                       "train-churn-mlp"]
         image = trigger["build"]["steps"][1]["args"]
         assert "europe-west1-docker.pkg.dev/churn-prod-333333/mlops-kit/churn:latest" in image
+        assert image[3:5] == ["--build-arg", "EXTRAS=vertex"]   # the registry's SDK inside
+        deploy = trigger["build"]["steps"][3]
+        assert deploy["name"] == image[6] and deploy["entrypoint"] == "python"
+        assert deploy["args"] == ["-m", "mlops_kit.adapters.gcp.release", "deploy", "--config",
+                                  "/opt/mlops/mlops.yaml", "--env", "gcp_prod"]
         train = trigger["build"]["steps"][-1]["args"][1]
         assert "gs://churn-prod-333333-churn-gcp-prod-pipelines/specs/churn-mlp/" \
             "pipeline-job.json" in train

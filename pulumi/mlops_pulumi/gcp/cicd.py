@@ -1,5 +1,6 @@
 """A Cloud Build trigger on git push to `cicd.branch`: test, build and push the project image,
-then start every model's training pipeline (the run request Training stored). An environment
+deploy the approved model versions to their endpoints (`mlops_kit.adapters.gcp.release`), then
+start every model's training pipeline (the run request Training stored). An environment
 whose registry approval is `manual` needs a reviewer to approve each build before it runs."""
 
 from __future__ import annotations
@@ -28,15 +29,20 @@ class CicdArgs:
 
 
 def build_steps(stack: Stack, bucket: str) -> list[dict[str, Any]]:
-    """Test, build, push, then POST each model's run request to Vertex AI."""
+    """Test, build, push, deploy the approved versions, then POST each run request."""
     loaded = stack.loaded
     image = naming.image(loaded)
     repo = image.rsplit(":", 1)[0]
     steps: list[dict[str, Any]] = [
         {"id": "test", "name": PYTHON, "entrypoint": "make", "args": ["test"]},
-        {"id": "image", "name": DOCKER, "args": ["build", "-f", "docker/Dockerfile", "-t",
-                                                  image, "-t", f"{repo}:$SHORT_SHA", "."]},
+        {"id": "image", "name": DOCKER, "args": ["build", "-f", "docker/Dockerfile",
+                                                  "--build-arg", "EXTRAS=vertex", "-t", image,
+                                                  "-t", f"{repo}:$SHORT_SHA", "."]},
         {"id": "push", "name": DOCKER, "args": ["push", "--all-tags", repo]},
+        # The approved versions go to their endpoints (a no-op when they already serve).
+        {"id": "deploy", "name": image, "entrypoint": "python",
+         "args": ["-m", "mlops_kit.adapters.gcp.release", "deploy", "--config",
+                  loaded.config.image.config_path, "--env", str(loaded.env)]},
     ]
     uri = jobs_uri(naming.gcp_project(loaded), naming.region(loaded))
     for model in (m.name for m in loaded.config.all_models):

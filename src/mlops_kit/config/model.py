@@ -456,8 +456,12 @@ class CicdConfig(Strict):
     notify_emails: list[Email] = Field(default_factory=list, description="Approvers.")
 
 
+# local files, or the registry of the selected environment's cloud (AWS, Azure, Google Cloud).
+RegistryBackend = Literal["local", "sagemaker", "azureml", "vertex"]
+
+
 class RegistryConfig(Strict):
-    backend: Literal["local", "sagemaker"] = "local"
+    backend: RegistryBackend = "local"
     approval: Literal["auto", "manual"] = "auto"
 
 

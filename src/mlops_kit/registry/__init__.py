@@ -27,6 +27,15 @@ def open_registry(loaded: LoadedConfig, **options: Any) -> Registry:
         from mlops_kit.registry.local import LocalRegistry
 
         return LocalRegistry(options.get("root") or loaded.state_dir / "registry")
-    module = importlib.import_module("mlops_kit.adapters.aws.registry")
-    registry: Registry = module.SageMakerRegistry.from_config(loaded, **options)
+    module, cls = _BACKENDS[backend]
+    registry: Registry = getattr(importlib.import_module(module), cls).from_config(
+        loaded, **options)
     return registry
+
+
+# Cloud back-end -> (module, class) of its adapter, imported only when chosen.
+_BACKENDS = {
+    "sagemaker": ("mlops_kit.adapters.aws.registry", "SageMakerRegistry"),
+    "azureml": ("mlops_kit.adapters.azure.registry", "AzureMLRegistry"),
+    "vertex": ("mlops_kit.adapters.gcp.registry", "VertexRegistry"),
+}

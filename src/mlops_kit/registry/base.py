@@ -1,4 +1,4 @@
-"""The model registry interface; a local file-backed and a SageMaker back-end implement it.
+"""The model registry interface; local, SageMaker, Azure ML and Vertex AI back-ends implement it.
 
 Semantics follow SageMaker Model Registry: a model package group per model name, versions
 numbered from 1, approval status per version, and "production" = the newest Approved version.
@@ -82,3 +82,24 @@ def fetch_production(registry: Registry, model: str, dest: Path) -> ModelVersion
     registry.download(model, current.version, dest)
     (dest / "registry_version.json").write_text(json.dumps(current.to_dict(), default=str))
     return current
+
+
+def model_files(model_dir: Path) -> dict[str, Path]:
+    """The files of `model_dir` to register; RegistryError if it is missing or empty."""
+    from mlops_kit.fileio import walk_files
+
+    if not model_dir.is_dir():
+        raise RegistryError(f"model folder {model_dir} does not exist or is not a folder")
+    files = walk_files(model_dir)
+    if not files:
+        raise RegistryError(f"model folder {model_dir} holds no files")
+    return files
+
+
+def flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
+    """(dotted key, text) pairs of a nested value; lists become space-separated text."""
+    if isinstance(value, dict):
+        return [pair for key, item in value.items() for pair in flatten(f"{prefix}.{key}", item)]
+    if isinstance(value, list | tuple):
+        return [(prefix, " ".join(str(v) for v in value))]
+    return [(prefix, str(value))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import ProjectConfig
 
 
@@ -53,3 +54,12 @@ def model_uri(registry: str, project: str, model: str, version: str) -> str:
 def registry(project: str, env: str) -> str:
     """The Azure ML registry the models are registered in and promoted from."""
     return f"{prefix(project, env)}-models"
+
+
+def azure_subscription(loaded: LoadedConfig) -> str:
+    """The selected environment's subscription; ValueError unless it is an Azure environment."""
+    env = loaded.environment
+    if env is None or env.cloud != "azure" or not env.subscription:
+        raise ValueError(f"environment {loaded.env!r} is not an azure environment "
+                         "(pass --env with one whose cloud is azure)")
+    return env.subscription

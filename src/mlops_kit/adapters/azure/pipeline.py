@@ -2,8 +2,9 @@
 
 Pure functions (no Azure SDK): `pipeline_job` is the CLI v2 YAML (`az ml job create -f`), and
 `component` / `rest_jobs` are the same steps in the REST form a `Schedule` resource carries.
-Each step is a command component running `python -m mlops_kit.steps.<name>` in the project
-image; outputs published to a lake zone are written to that zone's datastore.
+Each step is a command component running `python -m mlops_kit.runtime.job <name>` in the project
+image with `registry.backend=azureml`; outputs published to a lake zone are written to that
+zone's datastore.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mlops_kit.pipeline import EXTERNAL, Pipeline, Step
 
 SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
 PRODUCTION_INPUT = "production_model"
+BACKEND = "azureml"  # the steps register to, and fetch production from, the Azure ML registry
 
 
 def component_name(project: str, model: str, step: str) -> str:
@@ -27,7 +29,7 @@ def command(step: Step, loaded: LoadedConfig, model: str) -> str:
     """The step's job command, with Azure ML's `${{inputs.x}}` / `${{outputs.x}}` bindings."""
     image = loaded.config.image
     parts = [f"python -m mlops_kit.runtime.job {step.name}", f"--config {image.config_path}",
-             f"--env {loaded.env}", f"--model {model}"]
+             f"--env {loaded.env}", f"--model {model}", f"--set registry.backend={BACKEND}"]
     for channel in step.inputs:
         optional = channel in step.spec.optional_inputs
         arg = f"--input {channel}=${{{{inputs.{channel}}}}}"

@@ -94,3 +94,15 @@ def resource_pool(project: str, env: str, model: str) -> str:
 def pipeline_name(pipeline: str, model: str) -> str:
     """The pipeline's name in its spec and on its runs."""
     return re.sub(r"[^a-z0-9-]", "-", f"{pipeline}-{model}".lower())
+
+
+def location(loaded: LoadedConfig) -> str:
+    """`projects/<id>/locations/<region>`: the parent of the environment's Vertex resources."""
+    return f"projects/{gcp_project(loaded)}/locations/{region(loaded)}"
+
+
+def vertex_model_id(project: str, model: str) -> str:
+    """The Vertex model id of a model: `[a-z0-9_-]`, at most 63, not starting with a digit or
+    '-' (every registered version of the model is a version of this one Vertex model)."""
+    name = re.sub(r"[^a-z0-9_-]", "-", f"{project}-{model}".lower())[:63]
+    return name if name[0].isalpha() or name[0] == "_" else f"m{name}"[:63]

@@ -1,10 +1,11 @@
 """The Vertex AI Pipelines (KFP v2) spec of a model, compiled from `pipelines/training.yaml`.
 
 Each step is a KFP container component running
-`python -m mlops_kit.runtime.job <step> --config <image path> --env <env> --model <model>` in
-the project image, so Vertex runs the same step code as `mlops-kit run`. Outputs passed between
-steps are KFP artifacts under the pipeline root; an output published to a lake zone is written
-to that zone's bucket instead (`/gcs/<bucket>/<table>`, Vertex's Cloud Storage FUSE mount), read
+`python -m mlops_kit.runtime.job <step> --config <image path> --env <env> --model <model>
+--set registry.backend=vertex` in the project image, so Vertex runs the same step code as
+`mlops-kit run` and registers to the Vertex Model Registry. Outputs passed between steps are
+KFP artifacts under the pipeline root; an output published to a lake zone is written to that
+zone's bucket instead (`/gcs/<bucket>/<table>`, Vertex's Cloud Storage FUSE mount), read
 from there by the steps that consume it, which then run `.after()` the producer. Inputs wired to
 `registry.production` are not bound: `runtime.job` fetches the production model itself.
 Vertex caches only steps that read and write artifacts alone (`cacheable`).
@@ -27,6 +28,7 @@ from mlops_kit.config import LoadedConfig
 from mlops_kit.pipeline import EXTERNAL, Pipeline, Step
 
 RUNNER = ["python", "-m", "mlops_kit.runtime.job"]
+BACKEND = "vertex"  # the steps register to, and fetch production from, the Vertex registry
 # Memory per vCPU (GB) of the predefined machine families the training machine may name.
 MEMORY_PER_CPU = {("n1", "standard"): 3.75, ("n1", "highmem"): 6.5, ("n1", "highcpu"): 0.9,
                   ("standard",): 4.0, ("highmem",): 8.0, ("highcpu",): 1.0}
@@ -78,7 +80,7 @@ def _component(loaded: LoadedConfig, pipeline: Pipeline, step: Step, model: str)
     ins = list(artifact_inputs(step, pipeline))
     outs = [ch for ch, out in step.outputs.items() if out.publish is None]
     fixed = [f"--config={loaded.config.image.config_path}", f"--env={loaded.env}",
-             f"--model={model}"]
+             f"--model={model}", f"--set=registry.backend={BACKEND}"]
     for channel, source in step.inputs.items():
         if channel not in ins and source not in EXTERNAL:
             src_step, _, src_out = source.partition(".")

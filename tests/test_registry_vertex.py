@@ -1,0 +1,471 @@
+"""The Vertex AI registry back-end and the release step, on stand-in clients.
+
+The stand-in ModelService / EndpointService accept only `google.cloud.aiplatform_v1` request
+messages (whose constructors refuse unknown fields and wrong types), round-trip each through
+its wire form, and apply Vertex's documented rules (model ids, version-only label updates,
+alias syntax and uniqueness, traffic splits summing to 100). Storage is a folder-backed stand-in
+of `google.cloud.storage.Client`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.api_core.exceptions import FailedPrecondition, InvalidArgument, NotFound
+from google.cloud.aiplatform_v1 import types
+
+from mlops_kit.adapters.gcp import naming, release, serve
+from mlops_kit.adapters.gcp.registry import PRODUCTION_ALIAS, STATUS_LABEL, VertexRegistry, labels
+from mlops_kit.config import load_config
+from mlops_kit.registry import RegistryError, fetch_production, open_registry, production
+from mlops_kit.steps import register as register_step
+from mlops_kit.steps.base import Job
+from tests.conftest import ROOT
+
+MODEL = "churn-classifier"
+LOCATION = "projects/churn-dev-111111/locations/europe-west1"
+RESOURCE = f"{LOCATION}/models/churn-churn-classifier"
+ALIAS = re.compile(r"^-?[a-z][a-zA-Z0-9-]{0,126}[a-z-0-9]$")
+
+
+def wire(request: Any, kind: type) -> Any:
+    """The request as the service gets it: the right message type, through its bytes."""
+    assert isinstance(request, kind), f"expected {kind.__name__}, got {type(request).__name__}"
+    return kind.deserialize(kind.serialize(request))
+
+
+class Done:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self.value
+
+
+class StandInModels:
+    """ModelServiceClient: upload / list versions / get / update labels / merge aliases."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, list[types.Model]] = {}
+        self.requests: list[Any] = []
+
+    def upload_model(self, request: Any) -> Done:
+        req = wire(request, types.UploadModelRequest)
+        self.requests.append(req)
+        assert re.fullmatch(r"projects/[a-z0-9-]+/locations/[a-z0-9-]+", req.parent)
+        assert req.model.artifact_uri.startswith("gs://")
+        if req.parent_model:
+            assert not req.model_id, "model_id and parent_model are exclusive"
+            if req.parent_model not in self.models:
+                raise NotFound(f"{req.parent_model}")
+            name = req.parent_model
+        else:
+            if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,62}", req.model_id):
+                raise InvalidArgument(f"bad model id {req.model_id}")
+            name = f"{req.parent}/models/{req.model_id}"
+            if name in self.models:
+                raise FailedPrecondition(f"{name} exists")
+            self.models[name] = []
+        versions = self.models[name]
+        model = types.Model(req.model)
+        model.name, model.version_id = name, str(len(versions) + 1)
+        model.version_create_time = f"2026-11-0{len(versions) + 1}T10:00:00Z"
+        model.version_aliases = [] if versions else ["default"]
+        versions.append(model)
+        return Done(types.UploadModelResponse(model=name, model_version_id=model.version_id))
+
+    def list_model_versions(self, request: Any) -> list[types.Model]:
+        req = wire(request, types.ListModelVersionsRequest)
+        if req.name not in self.models:
+            raise NotFound(req.name)
+        return [types.Model(m) for m in reversed(self.models[req.name])]
+
+    def get_model(self, request: Any) -> types.Model:
+        return types.Model(self._find(wire(request, types.GetModelRequest).name))
+
+    def update_model(self, request: Any) -> types.Model:
+        req = wire(request, types.UpdateModelRequest)
+        self.requests.append(req)
+        assert "@" in req.model.name, "a version update names <model>@<version>"
+        assert list(req.update_mask.paths) == ["labels"]
+        found = self._find(req.model.name)
+        found.labels = dict(req.model.labels)
+        return types.Model(found)
+
+    def merge_version_aliases(self, request: Any) -> types.Model:
+        req = wire(request, types.MergeVersionAliasesRequest)
+        self.requests.append(req)
+        found = self._find(req.name)
+        for alias in req.version_aliases:
+            if not ALIAS.match(alias):
+                raise InvalidArgument(f"bad alias {alias}")
+            if alias.startswith("-"):
+                found.version_aliases = [a for a in found.version_aliases if a != alias[1:]]
+                continue
+            others = [m for m in self.models[found.name] if m.version_id != found.version_id]
+            if any(alias in m.version_aliases for m in others):
+                raise FailedPrecondition(f"alias {alias} is used by another version")
+            found.version_aliases = [*found.version_aliases, alias]
+        return types.Model(found)
+
+    def _find(self, name: str) -> types.Model:
+        model, _, version = name.partition("@")
+        for found in self.models.get(model, []):
+            if found.version_id == version:
+                return found
+        raise NotFound(name)
+
+
+class Blob:
+    def __init__(self, root: Path, bucket: str, name: str) -> None:
+        self.path, self.name = root / bucket / name, name
+
+    def upload_from_filename(self, filename: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_bytes(Path(filename).read_bytes())
+
+    def upload_from_string(self, data: str, content_type: str = "") -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(data)
+
+    def download_as_bytes(self) -> bytes:
+        if not self.path.is_file():
+            raise NotFound(self.name)
+        return self.path.read_bytes()
+
+    def download_to_filename(self, filename: str) -> None:
+        Path(filename).write_bytes(self.download_as_bytes())
+
+    def delete(self) -> None:
+        self.path.unlink()
+
+
+class StandInStorage:
+    """`google.cloud.storage.Client`: bucket().blob(), list_blobs(bucket, prefix)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def bucket(self, name: str) -> Any:
+        root = self.root
+
+        class Bucket:
+            def blob(self, key: str) -> Blob:
+                return Blob(root, name, key)
+
+        return Bucket()
+
+    def list_blobs(self, bucket: str, prefix: str = "") -> list[Blob]:
+        base = self.root / bucket
+        found = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+        names = [p.relative_to(base).as_posix() for p in found]
+        return [Blob(self.root, bucket, n) for n in names if n.startswith(prefix)]
+
+
+class StandInEndpoints:
+    """EndpointServiceClient: get / deploy (shared pool) / undeploy, with traffic rules."""
+
+    def __init__(self, models: StandInModels) -> None:
+        self.models = models
+        self.endpoints: dict[str, types.Endpoint] = {}
+        self.requests: list[Any] = []
+        self.ids = itertools.count(100)
+
+    def get_endpoint(self, request: Any) -> types.Endpoint:
+        name = wire(request, types.GetEndpointRequest).name
+        return types.Endpoint(self.endpoints.setdefault(name, types.Endpoint(name=name)))
+
+    def deploy_model(self, request: Any) -> Done:
+        req = wire(request, types.DeployModelRequest)
+        self.requests.append(req)
+        endpoint = self.endpoints[req.endpoint]
+        self.models._find(req.deployed_model.model)  # the version must exist
+        assert re.fullmatch(rf"{LOCATION}/deploymentResourcePools/[a-z0-9-]+",
+                            req.deployed_model.shared_resources)
+        assert sum(req.traffic_split.values()) == 100
+        deployed = types.DeployedModel(req.deployed_model)
+        deployed.id = str(next(self.ids))
+        deployed.model, _, deployed.model_version_id = req.deployed_model.model.partition("@")
+        endpoint.deployed_models.append(deployed)
+        endpoint.traffic_split = {(deployed.id if k == "0" else k): v
+                                  for k, v in req.traffic_split.items()}
+        return Done(types.DeployModelResponse(deployed_model=deployed))
+
+    def undeploy_model(self, request: Any) -> Done:
+        req = wire(request, types.UndeployModelRequest)
+        self.requests.append(req)
+        endpoint = self.endpoints[req.endpoint]
+        if endpoint.traffic_split.get(req.deployed_model_id) and not req.traffic_split:
+            raise FailedPrecondition("the model has traffic: give the new traffic split")
+        kept = [d for d in endpoint.deployed_models if d.id != req.deployed_model_id]
+        assert len(kept) == len(endpoint.deployed_models) - 1, "unknown deployed model"
+        del endpoint.deployed_models[:]
+        endpoint.deployed_models.extend(kept)
+        endpoint.traffic_split = dict(req.traffic_split) or dict(endpoint.traffic_split)
+        return Done(types.UndeployModelResponse())
+
+
+@pytest.fixture
+def models() -> StandInModels:
+    return StandInModels()
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> StandInStorage:
+    return StandInStorage(tmp_path / "gcs")
+
+
+def open_vertex(models: StandInModels, storage: StandInStorage,
+                env: str = "gcp_dev") -> VertexRegistry:
+    loaded = load_config(ROOT / "mlops.yaml", env=env, sets=["registry.backend=vertex"])
+    reg = open_registry(loaded, model_client=models, storage_client=storage)
+    assert isinstance(reg, VertexRegistry)
+    return reg
+
+
+@pytest.fixture
+def registry(models: StandInModels, storage: StandInStorage) -> VertexRegistry:
+    return open_vertex(models, storage)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    (folder / "meta").mkdir(parents=True)
+    (folder / "model.ubj").write_bytes(b"booster-bytes")
+    (folder / "meta" / "features.json").write_text("[]")
+    return folder
+
+
+def add(reg: VertexRegistry, model_dir: Path, **changes: Any) -> Any:
+    args: dict[str, Any] = {"status": "Approved", "metrics": {"roc_auc": 0.81},
+                            "params": {"max_depth": 5},
+                            "lineage": {"pipeline_run": "r1", "git": {"commit": "C" * 40}},
+                            "description": "test model"}
+    return reg.register(MODEL, model_dir, **{**args, **changes})
+
+
+def aliases(models: StandInModels) -> dict[str, list[str]]:
+    return {m.version_id: sorted(m.version_aliases) for m in models.models[RESOURCE]}
+
+
+def test_register_list_get_approve_download(registry: VertexRegistry, models: StandInModels,
+                                            model_dir: Path, tmp_path: Path) -> None:
+    assert registry.versions(MODEL) == []
+    v1 = add(registry, model_dir)
+    v2 = add(registry, model_dir, status="PendingManualApproval", metrics={"roc_auc": 0.9},
+             lineage={"pipeline_run": "r2"})
+    assert (v1.version, v1.status, v2.version, v2.status) == (1, "Approved", 2,
+                                                              "PendingManualApproval")
+    bucket = naming.bucket_name("churn-dev-111111", "churn-gcp-dev", "pipelines")
+    assert re.fullmatch(rf"gs://{bucket}/models/churn-churn-classifier/\d{{8}}T\d{{6}}Z-\w{{8}}/"
+                        "model/", v1.artifact_uri)
+    assert v1.params == {"max_depth": 5} and v1.description == "test model"
+    assert v1.created == "2026-11-01T10:00:00+00:00"
+    assert [(v.version, v.status) for v in registry.versions(MODEL)] == [
+        (1, "Approved"), (2, "PendingManualApproval")]
+    assert registry.get(MODEL, 2) == registry.versions(MODEL)[1]
+    assert production(registry, MODEL).version == 1  # type: ignore[union-attr]
+    assert aliases(models) == {"1": ["default", PRODUCTION_ALIAS], "2": []}
+
+    first, second = (r for r in models.requests if isinstance(r, types.UploadModelRequest))
+    assert (first.model_id, first.parent_model) == ("churn-churn-classifier", "")
+    assert (second.model_id, second.parent_model) == ("", RESOURCE)
+    spec = first.model.container_spec
+    assert spec.image_uri.endswith("/mlops-kit/churn:latest")
+    assert (spec.predict_route, spec.health_route) == ("/invocations", "/ping")
+    assert list(spec.command) == ["python", "-m", "mlops_kit.adapters.gcp.serve"]
+    assert STATUS_LABEL not in first.model.labels  # status is a version label, set after
+    assert models.models[RESOURCE][0].labels[STATUS_LABEL] == "approved"
+    assert models.models[RESOURCE][0].labels["metric-roc_auc"] == "0_81"
+    assert models.models[RESOURCE][0].labels["lineage-git-commit"] == "c" * 40
+
+    assert registry.set_status(MODEL, 2, "Approved").status == "Approved"
+    assert aliases(models) == {"1": ["default"], "2": [PRODUCTION_ALIAS]}
+    assert production(registry, MODEL).version == 2  # type: ignore[union-attr]
+    assert registry.set_status(MODEL, 2, "Rejected").status == "Rejected"
+    assert aliases(models) == {"1": ["default", PRODUCTION_ALIAS], "2": []}
+    registry.set_status(MODEL, 1, "Rejected")
+    assert aliases(models) == {"1": ["default"], "2": []}
+    assert production(registry, MODEL) is None
+
+    dest = registry.download(MODEL, 1, tmp_path / "dl")
+    assert (dest / "model.ubj").read_bytes() == b"booster-bytes"
+    assert sorted(p.name for p in dest.rglob("*")) == ["features.json", "meta", "model.ubj"]
+    registry.set_status(MODEL, 2, "Approved")
+    fetched = fetch_production(registry, MODEL, tmp_path / "prod")
+    assert fetched is not None and fetched.metrics == {"roc_auc": 0.9}
+
+
+def test_unknown_versions_and_bad_input(registry: VertexRegistry, model_dir: Path) -> None:
+    with pytest.raises(RegistryError, match=rf"'churn-classifier' is not registered .*{RESOURCE}"):
+        registry.get(MODEL, 1)
+    add(registry, model_dir)
+    with pytest.raises(RegistryError, match=r"no version 4 \(versions: 1\)"):
+        registry.get(MODEL, 4)
+    with pytest.raises(RegistryError, match=r"no version 4"):
+        registry.download(MODEL, 4, model_dir.parent / "dl")
+    with pytest.raises(RegistryError, match="allowed: PendingManualApproval, Approved"):
+        registry.set_status(MODEL, 1, "Live")  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match="allowed"):
+        add(registry, model_dir, status="Deployed")
+    with pytest.raises(RegistryError, match="does not exist"):
+        add(registry, model_dir.parent / "missing")
+    assert [v.version for v in registry.versions(MODEL)] == [1]
+
+
+def test_failed_upload_leaves_no_files(registry: VertexRegistry, models: StandInModels,
+                                       storage: StandInStorage, model_dir: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(request: Any) -> Any:
+        raise InvalidArgument("container image not found")
+
+    monkeypatch.setattr(models, "upload_model", refuse)
+    with pytest.raises(RegistryError, match=r"register churn-classifier: .*image not found"):
+        add(registry, model_dir)
+    assert storage.list_blobs(registry.bucket) == []
+
+
+def test_labels_follow_vertex_rules() -> None:
+    out = labels("PendingManualApproval", {f"m{i}": i / 3 for i in range(80)},
+                 {"pipeline_run": "Run/ID 7", "model_digest": "d" * 64})
+    assert len(out) == 64 and out[STATUS_LABEL] == "pending"
+    assert out["lineage-pipeline_run"] == "run_id_7" and len(out["lineage-model_digest"]) == 63
+    assert out["metric-m1"] == "0_3333333333333333"
+    assert all(re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", k) and re.fullmatch(r"[a-z0-9_-]{0,63}", v)
+               for k, v in out.items())
+
+
+def test_backend_needs_a_gcp_environment(models: StandInModels,
+                                         storage: StandInStorage) -> None:
+    loaded = load_config(ROOT / "mlops.yaml", env="azure_dev", sets=["registry.backend=vertex"])
+    with pytest.raises(RegistryError, match="'azure_dev' is not a gcp environment"):
+        open_registry(loaded, model_client=models, storage_client=storage)
+    with pytest.raises(TypeError, match="unknown VertexRegistry options"):
+        VertexRegistry.from_config(loaded, model_clinet=models)
+
+
+# --- the steps on this back-end ---------------------------------------------------------------
+
+
+def _step_job(tmp_path: Path, env: str, registry: Any) -> Job:
+    loaded = load_config(ROOT / "mlops.yaml", env=env, sets=["registry.backend=vertex"])
+    model = tmp_path / "trained"
+    model.mkdir(exist_ok=True)
+    (model / "model.ubj").write_bytes(b"w")
+    (model / "training.json").write_text(json.dumps({"best_params": {"eta": 0.1},
+                                                     "mlflow_run_id": "run-9"}))
+    evaluation = tmp_path / "evaluation"
+    evaluation.mkdir(exist_ok=True)
+    (evaluation / "evaluation.json").write_text(json.dumps(
+        {"passed": True, "reasons": ["PASS roc_auc"], "metrics": {"roc_auc": 0.88}}))
+    return Job(loaded, {"model": model, "evaluation": evaluation},
+               {"registration": tmp_path / "out"},
+               {"data_version": "d" * 64, "model_digest": "m" * 64, "run_id": "p-1"},
+               {"registry": registry})
+
+
+@pytest.mark.parametrize(("env", "status"), [("gcp_dev", "Approved"),
+                                             ("gcp_prod", "PendingManualApproval")])
+def test_register_step_on_vertex(tmp_path: Path, models: StandInModels,
+                                 storage: StandInStorage, env: str, status: str) -> None:
+    reg = open_vertex(models, storage, env)
+    assert register_step.run(_step_job(tmp_path, env, reg)) == {
+        "registered": True, "version": 1, "status": status}
+    v = reg.get(MODEL, 1)
+    assert v.lineage["model_digest"] == "m" * 64 and v.params == {"eta": 0.1}
+    assert register_step.run(_step_job(tmp_path, env, reg)) == {
+        "registered": False, "already_version": 1}
+
+
+def test_job_fetches_production_through_vertex(tmp_path: Path, models: StandInModels,
+                                               storage: StandInStorage, model_dir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_kit.adapters.gcp import registry as module
+    from mlops_kit.runtime import job
+
+    monkeypatch.setattr(module, "model_client", lambda *_: models)
+    monkeypatch.setattr(module, "_storage", lambda *_: storage)
+    add(open_vertex(models, storage), model_dir)
+    dest = tmp_path / "production"
+    _, inputs = job._prepare("evaluate", [
+        "--config", str(ROOT / "mlops.yaml"), "--env", "gcp_dev",
+        "--set", "registry.backend=vertex", "--input", f"production_model={dest}"])
+    assert (inputs["production_model"] / "model.ubj").read_bytes() == b"booster-bytes"
+
+
+# --- release: deploy the approved version -----------------------------------------------------
+
+
+def test_release_deploys_the_production_version_into_the_pool(
+        tmp_path: Path, models: StandInModels, storage: StandInStorage, model_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    reg = open_vertex(models, storage)
+    endpoints = StandInEndpoints(models)
+    run = ["deploy", "--config", str(ROOT / "mlops.yaml"), "--env", "gcp_dev"]
+    options = {"endpoints": endpoints, "model_client": models, "storage_client": storage}
+    assert release.main([*run, "--require"], **options) == 1
+    assert "no approved version of churn-classifier" in capsys.readouterr().err
+    assert release.main(run, **options) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"model": MODEL, "version": None, "changed": False}]
+
+    add(reg, model_dir)
+    assert release.main(run, **options) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert (first["version"], first["changed"]) == (1, True)
+    request = endpoints.requests[-1]
+    loaded = load_config(ROOT / "mlops.yaml", env="gcp_dev")
+    endpoint_id = naming.endpoint_id("churn", "gcp_dev", MODEL)
+    assert request.endpoint == f"{LOCATION}/endpoints/{endpoint_id}"
+    assert request.deployed_model.model == f"{RESOURCE}@1"
+    assert request.deployed_model.shared_resources == (
+        f"{LOCATION}/deploymentResourcePools/{naming.resource_pool('churn', 'gcp_dev', MODEL)}")
+    assert dict(request.traffic_split) == {"0": 100}
+    assert release.deploy(endpoints, reg, loaded, MODEL)["changed"] is False  # idempotent
+
+    add(reg, model_dir, metrics={"roc_auc": 0.9})  # auto-approved in dev: the new production
+    second = release.deploy(endpoints, reg, loaded, MODEL)
+    assert (second["version"], second["undeployed"]) == (2, [first["deployed_model_id"]])
+    served = endpoints.endpoints[request.endpoint]
+    assert [(d.model, d.model_version_id) for d in served.deployed_models] == [(RESOURCE, "2")]
+    assert dict(served.traffic_split) == {second["deployed_model_id"]: 100}
+
+
+def test_release_errors_are_reported(models: StandInModels, storage: StandInStorage,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    def down(request: Any) -> Any:
+        raise NotFound("endpoint")
+
+    endpoints = StandInEndpoints(models)
+    endpoints.get_endpoint = down  # type: ignore[method-assign]
+    reg = open_vertex(models, storage)
+    reg.register(MODEL, Path(__file__).parent, status="Approved", metrics={}, params={},
+                 lineage={})
+    code = release.main(["deploy", "--config", str(ROOT / "mlops.yaml"), "--env", "gcp_dev"],
+                        endpoints=endpoints, model_client=models, storage_client=storage)
+    assert code == 1 and "error: 404 endpoint" in capsys.readouterr().err
+    assert release.main(["deploy", "--config", str(ROOT / "mlops.yaml"), "--env", "nope"],
+                        endpoints=endpoints) == 2
+
+
+# --- serving on Vertex: fetch the artifact folder -----------------------------------------------
+
+
+def test_serve_fetches_the_artifacts(tmp_path: Path, storage: StandInStorage,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    for rel in ("m/v1/model/model.ubj", "m/v1/model/meta/f.json", "m/v1/metadata.json"):
+        storage.bucket("b").blob(rel).upload_from_string("x")
+    assert serve.fetch(storage, "gs://b/m/v1/model", tmp_path / "model") == 2
+    assert sorted(p.relative_to(tmp_path).as_posix()
+                  for p in (tmp_path / "model").rglob("*.*")) == ["model/meta/f.json",
+                                                                  "model/model.ubj"]
+    with pytest.raises(FileNotFoundError, match="no model files at gs://b/empty/"):
+        serve.fetch(storage, "gs://b/empty/", tmp_path / "none")
+    monkeypatch.delenv("AIP_STORAGE_URI", raising=False)
+    assert serve.main(storage) == 2
