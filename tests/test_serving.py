@@ -228,3 +228,13 @@ def test_no_capture_flag(trained: Trained, tmp_path: Path) -> None:
     with server(trained.model_dir, trained.config, state, "--no-capture") as port:
         assert invoke(port, GOOD)[0] == 200
     assert not (state / "capture").exists()
+
+
+def test_container_entry_finds_the_model_on_sagemaker_and_azure_ml() -> None:
+    from mlops_kit.serving.__main__ import model_dir
+
+    assert model_dir({}) == "/opt/ml/model"
+    assert model_dir({"SM_MODEL_DIR": "/m"}) == "/m"
+    assert model_dir({"AZUREML_MODEL_DIR": "/var/azureml-app/models/x/1"}) == \
+        "/var/azureml-app/models/x/1/mlops-model"
+    assert model_dir({"SM_MODEL_DIR": "/m", "AZUREML_MODEL_DIR": "/a"}) == "/m"
