@@ -1,6 +1,7 @@
 """The GitHub Actions workflow of the Azure platform, generated from mlops.yaml (there is no CI
-trigger resource in azure-native). On a push to `cicd.branch`: test, train in the
-first Azure environment, then `pulumi up` each Azure environment in file order; an
+trigger resource in azure-native). On a push to `cicd.branch`: test, build the project image
+into the environment's Container Registry (`az acr build`, no Docker on the runner), train in
+the first Azure environment, then build and `pulumi up` each Azure environment in file order; an
 environment whose registry approval is `manual` waits for a reviewer (a GitHub environment
 with required reviewers). Regenerate with `python -m mlops_pulumi.azure.cicd`.
 """
@@ -55,7 +56,8 @@ def workflow(path: Path) -> dict[str, Any]:
 def _train(loaded: LoadedConfig) -> dict[str, Any]:
     cfg, env = loaded.config, str(loaded.env)
     stem = naming.prefix(cfg.project, env)
-    steps = [*SETUP, LOGIN, {"run": "pip install azure-cli && az extension add -n ml"}]
+    steps = [*SETUP, LOGIN, {"run": "pip install azure-cli && az extension add -n ml"},
+             image_step(loaded)]
     for model in cfg.all_models:
         steps.append({"name": f"train {model.name}", "run": (
             f"python -m mlops_pulumi.azure.cicd job --env {env} --model {model.name} > job.yml\n"
@@ -71,10 +73,21 @@ def _deploy(loaded: LoadedConfig, needs: str) -> dict[str, Any]:
         "env": {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",
                 "ARM_USE_OIDC": "true", "ARM_CLIENT_ID": "${{ secrets.AZURE_CLIENT_ID }}",
                 "ARM_TENANT_ID": "${{ secrets.AZURE_TENANT_ID }}"},
-        "steps": [*SETUP, LOGIN, {"uses": "pulumi/actions@v6", "with": {
-            "command": "up", "stack-name": env, "work-dir": "."}}],
+        "steps": [*SETUP, LOGIN, {"run": "pip install azure-cli"}, image_step(loaded),
+                  {"uses": "pulumi/actions@v6", "with": {
+                      "command": "up", "stack-name": env, "work-dir": "."}}],
     }
     return job
+
+
+def image_step(loaded: LoadedConfig) -> dict[str, str]:
+    """Build the project image (with the Azure ML SDK its register step needs) in the
+    environment's Container Registry: what its jobs and deployments pull."""
+    cfg, env = loaded.config, str(loaded.env)
+    registry = naming.registry_server(cfg.project, env).removesuffix(".azurecr.io")
+    return {"name": f"image for {env}", "run": (
+        f"az acr build --registry {registry} --image {cfg.image.repository}:{cfg.image.tag} "
+        "--file docker/Dockerfile --build-arg EXTRAS=azureml .")}
 
 
 def gated(path: Path) -> list[str]:
