@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,3 +104,23 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     split = next(state.glob("artifacts/features/*/training_set"))
     rows = pd.read_parquet(split / "test_source.parquet")
     return Trained(config, state, state / "registry" / "churn-classifier" / "1", rows)
+
+
+def register_job(tmp_path: Path, env: str, backend: str, registry: Any) -> Any:
+    """A register step job on `backend`: a trained model folder and a passed evaluation."""
+    from mlops_kit.steps.base import Job
+
+    loaded = load_config(ROOT / "mlops.yaml", env=env, sets=[f"registry.backend={backend}"])
+    model = tmp_path / "trained"
+    model.mkdir(exist_ok=True)
+    (model / "model.ubj").write_bytes(b"w")
+    (model / "training.json").write_text(json.dumps({"best_params": {"eta": 0.1},
+                                                     "mlflow_run_id": "run-9"}))
+    evaluation = tmp_path / "evaluation"
+    evaluation.mkdir(exist_ok=True)
+    (evaluation / "evaluation.json").write_text(json.dumps(
+        {"passed": True, "reasons": ["PASS roc_auc"], "metrics": {"roc_auc": 0.88}}))
+    return Job(loaded, {"model": model, "evaluation": evaluation},
+               {"registration": tmp_path / "out"},
+               {"data_version": "d" * 64, "model_digest": "m" * 64, "run_id": "p-1"},
+               {"registry": registry})

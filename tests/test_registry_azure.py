@@ -16,8 +16,7 @@ from mlops_kit.adapters.azure.registry import METADATA_PROPERTY, STATUS_TAG, Azu
 from mlops_kit.config import ConfigError, load_config
 from mlops_kit.registry import RegistryError, fetch_production, open_registry, production
 from mlops_kit.steps import register as register_step
-from mlops_kit.steps.base import Job
-from tests.conftest import ROOT
+from tests.conftest import ROOT, register_job
 
 pytestmark = pytest.mark.filterwarnings(  # azure-ai-ml's own marshmallow 4 notices
     "ignore::marshmallow.warnings.Marshmallow4Warning")
@@ -235,36 +234,19 @@ def test_backend_must_be_known_and_match_the_environment(tmp_path: Path) -> None
 # --- the steps on this back-end ---------------------------------------------------------------
 
 
-def _step_job(tmp_path: Path, env: str, registry: Any) -> Job:
-    loaded = load_config(ROOT / "mlops.yaml", env=env, sets=["registry.backend=azureml"])
-    model = tmp_path / "trained"
-    model.mkdir(exist_ok=True)
-    (model / "model.ubj").write_bytes(b"w")
-    (model / "training.json").write_text(json.dumps({"best_params": {"eta": 0.1},
-                                                     "mlflow_run_id": "run-9"}))
-    evaluation = tmp_path / "evaluation"
-    evaluation.mkdir(exist_ok=True)
-    (evaluation / "evaluation.json").write_text(json.dumps(
-        {"passed": True, "reasons": ["PASS roc_auc"], "metrics": {"roc_auc": 0.88}}))
-    return Job(loaded, {"model": model, "evaluation": evaluation},
-               {"registration": tmp_path / "out"},
-               {"data_version": "d" * 64, "model_digest": "m" * 64, "run_id": "p-1"},
-               {"registry": registry})
-
-
 @pytest.mark.parametrize(("env", "status"), [("azure_dev", "Approved"),
                                              ("azure_staging", "PendingManualApproval")])
 def test_register_step_on_azureml(tmp_path: Path, client: StandInClient, env: str,
                                   status: str) -> None:
     loaded = load_config(ROOT / "mlops.yaml", env=env, sets=["registry.backend=azureml"])
     reg = open_registry(loaded, ml_client=client)
-    assert register_step.run(_step_job(tmp_path, env, reg)) == {
+    assert register_step.run(register_job(tmp_path, env, "azureml", reg)) == {
         "registered": True, "version": 1, "status": status}
     v = reg.get(MODEL, 1)
     assert v.lineage["model_digest"] == "m" * 64 and v.lineage["pipeline_run"] == "p-1"
     assert v.metrics == {"roc_auc": 0.88} and v.params == {"eta": 0.1}
     assert client.models.received[0].tags["lineage.model_digest"] == "m" * 64
-    assert register_step.run(_step_job(tmp_path, env, reg)) == {
+    assert register_step.run(register_job(tmp_path, env, "azureml", reg)) == {
         "registered": False, "already_version": 1}
 
 

@@ -24,8 +24,7 @@ from mlops_kit.adapters.gcp.registry import PRODUCTION_ALIAS, STATUS_LABEL, Vert
 from mlops_kit.config import load_config
 from mlops_kit.registry import RegistryError, fetch_production, open_registry, production
 from mlops_kit.steps import register as register_step
-from mlops_kit.steps.base import Job
-from tests.conftest import ROOT
+from tests.conftest import ROOT, register_job
 
 MODEL = "churn-classifier"
 LOCATION = "projects/churn-dev-111111/locations/europe-west1"
@@ -353,33 +352,16 @@ def test_backend_needs_a_gcp_environment(models: StandInModels,
 # --- the steps on this back-end ---------------------------------------------------------------
 
 
-def _step_job(tmp_path: Path, env: str, registry: Any) -> Job:
-    loaded = load_config(ROOT / "mlops.yaml", env=env, sets=["registry.backend=vertex"])
-    model = tmp_path / "trained"
-    model.mkdir(exist_ok=True)
-    (model / "model.ubj").write_bytes(b"w")
-    (model / "training.json").write_text(json.dumps({"best_params": {"eta": 0.1},
-                                                     "mlflow_run_id": "run-9"}))
-    evaluation = tmp_path / "evaluation"
-    evaluation.mkdir(exist_ok=True)
-    (evaluation / "evaluation.json").write_text(json.dumps(
-        {"passed": True, "reasons": ["PASS roc_auc"], "metrics": {"roc_auc": 0.88}}))
-    return Job(loaded, {"model": model, "evaluation": evaluation},
-               {"registration": tmp_path / "out"},
-               {"data_version": "d" * 64, "model_digest": "m" * 64, "run_id": "p-1"},
-               {"registry": registry})
-
-
 @pytest.mark.parametrize(("env", "status"), [("gcp_dev", "Approved"),
                                              ("gcp_prod", "PendingManualApproval")])
 def test_register_step_on_vertex(tmp_path: Path, models: StandInModels,
                                  storage: StandInStorage, env: str, status: str) -> None:
     reg = open_vertex(models, storage, env)
-    assert register_step.run(_step_job(tmp_path, env, reg)) == {
+    assert register_step.run(register_job(tmp_path, env, "vertex", reg)) == {
         "registered": True, "version": 1, "status": status}
     v = reg.get(MODEL, 1)
     assert v.lineage["model_digest"] == "m" * 64 and v.params == {"eta": 0.1}
-    assert register_step.run(_step_job(tmp_path, env, reg)) == {
+    assert register_step.run(register_job(tmp_path, env, "vertex", reg)) == {
         "registered": False, "already_version": 1}
 
 

@@ -6,6 +6,8 @@ numbered from 1, approval status per version, and "production" = the newest Appr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -82,6 +84,15 @@ def fetch_production(registry: Registry, model: str, dest: Path) -> ModelVersion
     registry.download(model, current.version, dest)
     (dest / "registry_version.json").write_text(json.dumps(current.to_dict(), default=str))
     return current
+
+
+@contextmanager
+def errors_as_registry_error(action: str, *kinds: type[Exception]) -> Iterator[None]:
+    """Turn a cloud SDK's errors (`kinds`) into RegistryError naming the action."""
+    try:
+        yield
+    except kinds as exc:
+        raise RegistryError(f"{action}: {exc}") from exc
 
 
 def model_files(model_dir: Path) -> dict[str, Path]:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from mlops_kit.serving.app import ServeSettings, serve
 
-
 AZURE_FOLDER = "mlops-model"  # the folder the Azure ML registry adapter uploads
 
 

@@ -15,7 +15,7 @@ import tempfile
 import unicodedata
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,13 @@ from botocore.exceptions import ClientError
 from mlops_kit.adapters.aws import naming
 from mlops_kit.adapters.aws.storage import ensure_bucket, split_uri
 from mlops_kit.config import LoadedConfig
-from mlops_kit.fileio import walk_files
-from mlops_kit.registry.base import ModelVersion, RegistryError, Status
+from mlops_kit.registry.base import (
+    ModelVersion,
+    RegistryError,
+    Status,
+    errors_as_registry_error,
+    model_files,
+)
 from mlops_kit.registry.local import check_status
 
 CONTENT_TYPES = ["text/csv", "application/json"]
@@ -111,15 +116,9 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-@contextmanager
-def _aws_errors(action: str) -> Iterator[None]:
-    """Turn AWS client errors and invalid names into RegistryError naming the action."""
-    try:
-        yield
-    except ClientError as exc:
-        raise RegistryError(f"{action}: {exc}") from exc
-    except ValueError as exc:
-        raise RegistryError(f"{action}: {exc}") from exc
+def _aws_errors(action: str) -> AbstractContextManager[None]:
+    """AWS client errors and invalid names as RegistryError naming the action."""
+    return errors_as_registry_error(action, ClientError, ValueError)
 
 
 BASELINE_FILES = ("statistics.json", "constraints.json")
@@ -159,7 +158,7 @@ class SageMakerRegistry:
                  lineage: dict[str, Any], description: str = "") -> ModelVersion:
         """Upload `model_dir` as model.tar.gz plus metadata.json and create a model package."""
         check_status(status)
-        files = _model_files(Path(model_dir))
+        files = model_files(Path(model_dir))
         document = {"model": model, "metrics": {k: float(v) for k, v in metrics.items()},
                     "params": params, "lineage": lineage, "description": description}
         with _aws_errors(f"register {model}"), tempfile.TemporaryDirectory() as tmp:
@@ -374,16 +373,6 @@ def _from_properties(props: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             continue
     return {**out, "metrics": metrics}
-
-
-def _model_files(model_dir: Path) -> dict[str, Path]:
-    """The files of `model_dir`; RegistryError if it is missing or empty."""
-    if not model_dir.is_dir():
-        raise RegistryError(f"model folder {model_dir} does not exist or is not a folder")
-    files = walk_files(model_dir)
-    if not files:
-        raise RegistryError(f"model folder {model_dir} holds no files")
-    return files
 
 
 def _pack(files: dict[str, Path], tarball: Path) -> Path:

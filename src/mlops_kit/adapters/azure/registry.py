@@ -16,8 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from mlops_kit.registry.base import (
     ModelVersion,
     RegistryError,
     Status,
+    errors_as_registry_error,
     flatten,
     model_files,
 )
@@ -50,13 +50,9 @@ MAX_TAG = 256
 _OPTIONS = frozenset({"ml_client", "credential"})
 
 
-@contextmanager
-def _azure_errors(action: str) -> Iterator[None]:
-    """Turn Azure SDK and service errors into RegistryError naming the action."""
-    try:
-        yield
-    except AzureError as exc:
-        raise RegistryError(f"{action}: {exc}") from exc
+def _azure_errors(action: str) -> AbstractContextManager[None]:
+    """AzureErrors as RegistryError naming the action."""
+    return errors_as_registry_error(action, AzureError)
 
 
 def tags(status: Status, metrics: dict[str, float], lineage: dict[str, Any]) -> dict[str, str]:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,14 @@ from google.protobuf import field_mask_pb2
 
 from mlops_kit.adapters.gcp import naming
 from mlops_kit.config import LoadedConfig
-from mlops_kit.registry.base import ModelVersion, RegistryError, Status, flatten, model_files
+from mlops_kit.registry.base import (
+    ModelVersion,
+    RegistryError,
+    Status,
+    errors_as_registry_error,
+    flatten,
+    model_files,
+)
 from mlops_kit.registry.local import check_status
 
 STATUS_LABEL, PRODUCTION_ALIAS = "mlops-status", "production"
@@ -42,13 +48,9 @@ SERVE_COMMAND = ["python", "-m", "mlops_kit.adapters.gcp.serve"]
 _OPTIONS = frozenset({"model_client", "storage_client", "credentials"})
 
 
-@contextmanager
-def _gcp_errors(action: str) -> Iterator[None]:
-    """Turn Google API errors into RegistryError naming the action."""
-    try:
-        yield
-    except GoogleAPIError as exc:
-        raise RegistryError(f"{action}: {exc}") from exc
+def _gcp_errors(action: str) -> AbstractContextManager[None]:
+    """GoogleAPIErrors as RegistryError naming the action."""
+    return errors_as_registry_error(action, GoogleAPIError)
 
 
 def label(text: str, key: bool = False) -> str:
