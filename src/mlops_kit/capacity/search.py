@@ -15,7 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from mlops_kit.capacity.simulate import Alarm, Cloud, Run, StepPolicy, Summary, simulate_step
+from mlops_kit.capacity.schedule import plan_floors
+from mlops_kit.capacity.simulate import (
+    Alarm,
+    Cloud,
+    Floors,
+    Run,
+    StepPolicy,
+    Summary,
+    oracle,
+    simulate_step,
+)
+from mlops_kit.config.model import ScheduledFloor
 
 SHARES = tuple(round(0.30 + 0.025 * i, 3) for i in range(27))  # 0.30 .. 0.95 of capacity
 GRID: dict[str, tuple[Any, ...]] = {
@@ -34,7 +45,11 @@ GRID: dict[str, tuple[Any, ...]] = {
     "cooldown_in_s": (0, 60, 120, 180, 300, 600, 900),
     "after_removal": (False, True),
     "trend": (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0),
+    "floor_q": (None, 0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0),
+    "floor_margin": (0, 1, 2, 3, 4, 6),
+    "floor_slot": (10, 15, 30, 60),
 }
+FLOOR_KNOBS = ("floor_q", "floor_margin", "floor_slot")
 STARTS: tuple[dict[str, Any], ...] = (
     {"out_share": 0.5, "in_share": 0.3},
     {"out_share": 0.65, "in_share": 0.45},
@@ -42,6 +57,10 @@ STARTS: tuple[dict[str, Any], ...] = (
     {"out_share": 0.7, "in_share": 0.65, "after_removal": True},
     {"out_share": 0.85, "in_share": 0.8, "after_removal": True},
     {"out_share": 0.85, "in_share": 0.8, "after_removal": True, "trend": 1.0},
+    {"out_share": 0.85, "in_share": 0.8, "after_removal": True, "floor_q": 0.5},
+    {"out_share": 0.9, "in_share": 0.85, "after_removal": True, "floor_q": 0.9,
+     "floor_slot": 10},
+    {"out_share": 0.95, "in_share": 0.9, "floor_q": 1.0, "floor_slot": 10},
 )
 ROUNDS = 6
 
@@ -65,6 +84,13 @@ class Knobs:
     cooldown_in_s: int = 300
     after_removal: bool = False
     trend: float = 0.0
+    floor_q: float | None = None  # scheduled floors: quantile of the oracle per slot (None: off)
+    floor_margin: int = 0  # instances below that quantile
+    floor_slot: int = 30  # minutes per slot of the day
+
+    @property
+    def floor_key(self) -> tuple[float, int, int] | None:
+        return None if self.floor_q is None else (self.floor_q, self.floor_margin, self.floor_slot)
 
     def valid(self) -> bool:
         top = self.out_share + (self.bands - 1) * self.gap
@@ -92,22 +118,38 @@ class Plan:
     summary: Summary
     evaluated: int
     feasible: bool
+    scheduled: tuple[ScheduledFloor, ...] = ()
 
 
 class Search:
     """Coordinate descent over `GRID` on one trace (each point simulated once)."""
 
     def __init__(self, rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0,
-                 grid: dict[str, tuple[Any, ...]] | None = None) -> None:
+                 grid: dict[str, tuple[Any, ...]] | None = None, start_minute: int = 0) -> None:
         self.rpm, self.values, self.cloud, self.budget = rpm, rpm.tolist(), cloud, budget_minutes
         self.grid = GRID if grid is None else grid
+        self.start_minute = start_minute
+        self.need = oracle(self.values, cloud).provisioned
         self.seen: dict[Knobs, tuple[tuple[float, ...], Run, Summary]] = {}
+        self.schedules: dict[tuple[float, int, int], tuple[ScheduledFloor, ...] | None] = {}
+
+    def schedule(self, knobs: Knobs) -> tuple[ScheduledFloor, ...] | None:
+        """The knobs' scheduled floors (() when off; None when over the AWS quota)."""
+        key = knobs.floor_key
+        if key is None:
+            return ()
+        if key not in self.schedules:
+            self.schedules[key] = plan_floors(self.need, self.cloud, *key, self.start_minute)
+        return self.schedules[key]
 
     def score(self, knobs: Knobs) -> tuple[float, ...]:
-        if not knobs.valid():
+        scheduled = self.schedule(knobs)
+        if not knobs.valid() or scheduled is None:
             return (np.inf,)
         if knobs not in self.seen:
-            run = simulate_step(self.values, knobs.policy(self.cloud.capacity_rpm), self.cloud)
+            floors = Floors.weekly(scheduled, self.cloud, len(self.rpm), self.start_minute)
+            run = simulate_step(self.values, knobs.policy(self.cloud.capacity_rpm), self.cloud,
+                                floors=floors)
             summary = run.summary(self.rpm, self.cloud)
             key = (max(0, summary.overload_minutes - self.budget), summary.cost, summary.actions)
             self.seen[knobs] = (key, run, summary)
@@ -129,16 +171,17 @@ class Search:
         knobs = min(found, key=self.score)
         key, run, summary = self.seen[knobs]
         return Plan(knobs, knobs.policy(self.cloud.capacity_rpm), run, summary,
-                    len(self.seen), key[0] == 0)
+                    len(self.seen), key[0] == 0, self.schedule(knobs) or ())
 
 
 def plan_step_policy(rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0,
-                     trend: bool = True) -> Plan:
-    """The cheapest step policy found with at most `budget_minutes` overloaded minutes (or
-    the least overloaded one, `feasible` False, if none is within the budget); `trend`
-    False keeps the scale-out trend off."""
-    if trend:
-        return Search(rpm, cloud, budget_minutes).best()
-    grid = {k: v for k, v in GRID.items() if k != "trend"}
-    starts = [{k: v for k, v in s.items() if k != "trend"} for s in STARTS]
-    return Search(rpm, cloud, budget_minutes, grid).best(starts)
+                     trend: bool = True, floors: bool = True, start_minute: int = 0) -> Plan:
+    """The cheapest step policy (with scheduled floors) found with at most `budget_minutes`
+    overloaded minutes (or the least overloaded one, `feasible` False, if none is within the
+    budget); `trend` or `floors` False keeps the scale-out trend or the floors off."""
+    off = {"trend"} if not trend else set()
+    off |= set(FLOOR_KNOBS) if not floors else set()
+    grid = {k: v for k, v in GRID.items() if k not in off}
+    starts = [{k: v for k, v in s.items() if k not in off} for s in STARTS]
+    unique = [dict(t) for t in dict.fromkeys(tuple(s.items()) for s in starts)]
+    return Search(rpm, cloud, budget_minutes, grid, start_minute).best(unique)
