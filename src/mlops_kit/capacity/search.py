@@ -45,9 +45,9 @@ GRID: dict[str, tuple[Any, ...]] = {
     "cooldown_in_s": (0, 60, 120, 180, 300, 600, 900),
     "after_removal": (False, True),
     "trend": (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0),
-    "floor_q": (None, 0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0),
-    "floor_margin": (0, 1, 2, 3, 4, 6),
-    "floor_slot": (10, 15, 30, 60),
+    "floor_q": (None, 0.25, 0.5, 0.75, 0.9, 1.0),
+    "floor_margin": (0, 1, 2, 4),
+    "floor_slot": (10, 30, 60),
 }
 FLOOR_KNOBS = ("floor_q", "floor_margin", "floor_slot")
 STARTS: tuple[dict[str, Any], ...] = (
@@ -57,7 +57,6 @@ STARTS: tuple[dict[str, Any], ...] = (
     {"out_share": 0.7, "in_share": 0.65, "after_removal": True},
     {"out_share": 0.85, "in_share": 0.8, "after_removal": True},
     {"out_share": 0.85, "in_share": 0.8, "after_removal": True, "trend": 1.0},
-    {"out_share": 0.85, "in_share": 0.8, "after_removal": True, "floor_q": 0.5},
     {"out_share": 0.9, "in_share": 0.85, "after_removal": True, "floor_q": 0.9,
      "floor_slot": 10},
     {"out_share": 0.95, "in_share": 0.9, "floor_q": 1.0, "floor_slot": 10},
