@@ -52,8 +52,10 @@ def synth(root: Path, **context: Any) -> list[Stage]:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack]]:
     root = project(tmp_path_factory.mktemp("cdk"))
     releases = root / "releases.json"
-    releases.write_text(json.dumps({env: {"churn-classifier": {
-        "package_arn": PACKAGE, "baseline_uri": BASELINE}} for env in ("dev", "prod")}))
+    releases.write_text(json.dumps({
+        "dev": {"churn-classifier": {"package_arn": PACKAGE, "baseline_uri": BASELINE,
+                                     "shadow_package_arn": PACKAGE[:-1] + "4"}},
+        "prod": {"churn-classifier": {"package_arn": PACKAGE, "baseline_uri": BASELINE}}}))
     stages = synth(root, releases=str(releases))
     yield {s.stack_name: s for stage in stages for s in stage.node.children
            if isinstance(s, Stack)}
@@ -331,6 +333,20 @@ def test_data_quality_schedule_runs_the_kit_against_the_training_baseline(
             "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"}}})
 
 
+def test_a_release_may_shadow_test_another_version(app: dict[str, Stack]) -> None:
+    dev = template(app, "churn-dev-churn-classifier")
+    config = next(iter(resources(dev, "AWS::SageMaker::EndpointConfig").values()))["Properties"]
+    shadow = config["ShadowProductionVariants"]
+    assert [v["VariantName"] for v in shadow] == ["Shadow"]
+    assert shadow[0]["InitialVariantWeight"] == 0.2  # serving.deployment.shadow_percent
+    models = [m["Properties"]["PrimaryContainer"]["ModelPackageName"]
+              for m in resources(dev, "AWS::SageMaker::Model").values()]
+    assert sorted(models) == [PACKAGE, PACKAGE[:-1] + "4"]
+    prod = template(app, "churn-prod-churn-classifier")
+    config = next(iter(resources(prod, "AWS::SageMaker::EndpointConfig").values()))["Properties"]
+    assert "ShadowProductionVariants" not in config
+
+
 def test_cross_account_endpoint_reads_the_home_registry(app: dict[str, Stack]) -> None:
     prod = json.dumps(template(app, "churn-prod-churn-classifier").to_json())
     assert "churn-artifacts-111111111111-eu-west-1/models/churn-churn-classifier/*" in prod
@@ -368,38 +384,40 @@ def test_step_scaling_follows_the_config(app: dict[str, Stack]) -> None:
     assert by_threshold[600]["Statistic"] == "Sum"
 
 
-def test_planned_alarm_shape_and_scale_in_after_removal(tmp_path: Path) -> None:
+def test_planned_alarm_shape_scale_in_after_removal_and_scale_out_trend(tmp_path: Path) -> None:
     serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
     serving["scaling"] = {**serving["scaling"], "evaluation_periods_in": 10,
-                          "datapoints_to_alarm_in": 8, "scale_in_metric": "after_removal"}
+                          "datapoints_to_alarm_in": 8, "scale_in_metric": "after_removal",
+                          "scale_out_trend_minutes": 2.5}
     alarms = scaling_alarms(tmp_path, serving)
     scale_in = next(a for a in alarms if a.get("Threshold") == 200)
     assert (scale_in["EvaluationPeriods"], scale_in["DatapointsToAlarm"]) == (10, 8)
     expression = next(m["Expression"] for m in scale_in["Metrics"] if "Expression" in m)
     assert "n * p / (n - p)" in expression
+    scale_out = next(a for a in alarms if a.get("Threshold") == 600)
+    expression = next(m["Expression"] for m in scale_out["Metrics"] if "Expression" in m)
+    assert "m * (1 + 2.5 * IF(DIFF(inv) > 0, DIFF(inv), 0) / inv)" in expression
 
 
-def scaling_alarms(tmp_path: Path, serving: dict[str, Any]) -> list[dict[str, Any]]:
+def served_model(tmp_path: Path, serving: dict[str, Any]) -> Template:
+    """dev's first model stack, served, with `serving` in place of the example's."""
     root = project(tmp_path, {"serving": serving})
     releases = tmp_path / "r.json"
     releases.write_text(json.dumps({"dev": {"churn-classifier": {"package_arn": PACKAGE}}}))
     stages = synth(root, env="dev", releases=str(releases))
-    stack = next(s for s in stages[0].node.children if isinstance(s, Stack)
-                 and s.stack_name == "churn-dev-churn-classifier")
-    return [a["Properties"] for a in Template.from_stack(stack).find_resources(
+    return Template.from_stack(next(s for s in stages[0].node.children if isinstance(s, Stack)
+                                    and s.stack_name == "churn-dev-churn-classifier"))
+
+
+def scaling_alarms(tmp_path: Path, serving: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a["Properties"] for a in served_model(tmp_path, serving).find_resources(
         "AWS::CloudWatch::Alarm").values()]
 
 
 def test_target_tracking_when_chosen(tmp_path: Path) -> None:
     serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
     serving["scaling"] = {"policy": "target_tracking", "target_value": 900}
-    root = project(tmp_path, {"serving": serving})
-    releases = tmp_path / "r.json"
-    releases.write_text(json.dumps({"dev": {"churn-classifier": {"package_arn": PACKAGE}}}))
-    stages = synth(root, env="dev", releases=str(releases))
-    stack = next(s for s in stages[0].node.children if isinstance(s, Stack)
-                 and s.stack_name == "churn-dev-churn-classifier")
-    Template.from_stack(stack).has_resource_properties(
+    served_model(tmp_path, serving).has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalingPolicy", {
             "PolicyType": "TargetTrackingScaling",
             "TargetTrackingScalingPolicyConfiguration": {

@@ -201,7 +201,15 @@ class ModelEndpoint(Construct):
                 scale_in_cooldown=Duration.seconds(scaling.cooldown_in_s),
                 scale_out_cooldown=Duration.seconds(scaling.cooldown_out_s))
             return target
-        metric = self.metric(scaling.metric)
+        self._scale_out(target, scaling)
+        self._scale_in(target, scaling)
+        return target
+
+    def _scale_out(self, target: appscaling.ScalableTarget, scaling: ScalingConfig) -> None:
+        """The scale-out alarm and policy: `scale_out` bands above the first threshold."""
+        metric: cloudwatch.IMetric = self.metric(scaling.metric)
+        if scaling.scale_out_trend_minutes:
+            metric = self.projected(scaling.scale_out_trend_minutes)
         out = scaling.scale_out
         bands = [appscaling.ScalingInterval(upper=out[0].lower, change=0)]
         bands += [appscaling.ScalingInterval(lower=s.lower, upper=nxt.lower, change=s.change)
@@ -212,6 +220,10 @@ class ModelEndpoint(Construct):
                                cooldown=Duration.seconds(scaling.cooldown_out_s),
                                evaluation_periods=scaling.evaluation_periods_out,
                                datapoints_to_alarm=scaling.datapoints_to_alarm_out)
+
+    def _scale_in(self, target: appscaling.ScalableTarget, scaling: ScalingConfig) -> None:
+        """The scale-in alarm and policy: `scale_in` bands below the first threshold."""
+        metric: cloudwatch.IMetric = self.metric(scaling.metric)
         inn = scaling.scale_in[::-1]  # ascending: the lowest band removes the most
         bands = [appscaling.ScalingInterval(upper=inn[0].upper, change=inn[0].change)]
         bands += [appscaling.ScalingInterval(lower=low.upper, upper=s.upper, change=s.change)
@@ -224,7 +236,17 @@ class ModelEndpoint(Construct):
                                cooldown=Duration.seconds(scaling.cooldown_in_s),
                                evaluation_periods=scaling.evaluation_periods_in,
                                datapoints_to_alarm=scaling.datapoints_to_alarm_in)
-        return target
+
+    def projected(self, minutes: float) -> cloudwatch.MathExpression:
+        """Invocations per instance `minutes` ahead if the last minute's rise went on (falls
+        are not projected): m * (1 + k * max(DIFF(inv), 0) / inv)."""
+        return cloudwatch.MathExpression(
+            expression=f"IF(inv > 0, m * (1 + {minutes:g} * IF(DIFF(inv) > 0, DIFF(inv), 0) "
+                       "/ inv), m)",
+            using_metrics={"m": self.metric("InvocationsPerInstance"),
+                           "inv": self.metric("Invocations")},
+            label=f"InvocationsPerInstance projected {minutes:g} min ahead",
+            period=Duration.minutes(1))
 
     def after_removal(self) -> cloudwatch.MathExpression:
         """Invocations per instance the fleet would see with one instance fewer:

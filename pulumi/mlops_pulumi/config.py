@@ -41,6 +41,12 @@ class Stack:
     def project(self) -> str:
         return self.loaded.config.project
 
+    def lake_zones(self) -> tuple[str, ...]:
+        """raw/curated/quarantine plus every zone the pipeline publishes to."""
+        published = {o.publish for s in self.pipeline.steps for o in s.outputs.values()
+                     if o.publish}
+        return tuple(sorted(published | {"raw", "curated", "quarantine"}))
+
     def tags(self) -> dict[str, str]:
         """The tags (Azure) or labels (GCP) every resource carries."""
         return {"project": self.project, "environment": self.env_name.replace("_", "-"),

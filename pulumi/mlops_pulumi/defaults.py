@@ -30,3 +30,10 @@ ACR_SKU = "Premium"          # the only SKU with private links and content trust
 IDENTITY = {"type": "SystemAssigned"}
 
 GCS_PUBLIC_ACCESS_PREVENTION = "enforced"
+# Buckets: one access model (IAM only), never public, every overwrite kept as a version.
+GCS_BUCKET: dict[str, Any] = {
+    "uniform_bucket_level_access": True,
+    "public_access_prevention": GCS_PUBLIC_ACCESS_PREVENTION,
+    "versioning": {"enabled": True},
+}
+OAUTH_SCOPE = "https://www.googleapis.com/auth/cloud-platform"

@@ -21,8 +21,18 @@ TAGGED = (
     "monitor:AutoscaleSetting", "monitor:MetricAlert", "monitor:ActionGroup",
     "storage/bucket:Bucket", "bigquery/dataset:Dataset", "vertex/aiEndpoint:AiEndpoint",
     "vertex/aiFeatureOnlineStore:AiFeatureOnlineStore",
-    "artifactregistry/repository:Repository",
+    "artifactregistry/repository:Repository", "bigquery/table:Table",
+    "vertex/aiFeatureGroup:AiFeatureGroup", "vertex/aiFeatureGroupFeature:AiFeatureGroupFeature",
+    "vertex/aiFeatureOnlineStoreFeatureview:AiFeatureOnlineStoreFeatureview",
+    "monitoring/alertPolicy:AlertPolicy", "monitoring/notificationChannel:NotificationChannel",
 )
+# GCP resources whose `labels` configure the resource: their tags are `userLabels`.
+USER_LABELS = ("monitoring/alertPolicy:AlertPolicy",
+               "monitoring/notificationChannel:NotificationChannel")
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+# GCP resources with a customer-managed key block: if present, it must name a key.
+KMS_BLOCKS = {"storage/bucket:Bucket": ("encryption", "defaultKmsKeyName"),
+              "bigquery/table:Table": ("encryptionConfiguration", "kmsKeyName")}
 
 Props = dict[str, Any]
 
@@ -41,11 +51,18 @@ def encryption_on(kind: str, props: Props) -> list[str]:
     if kind.endswith("bigquery/dataset:Dataset") and "defaultEncryptionConfiguration" in props \
             and not (props["defaultEncryptionConfiguration"] or {}).get("kmsKeyName"):
         out.append("a default encryption configuration without a KMS key")
+    for suffix, (block, key) in KMS_BLOCKS.items():
+        if kind.endswith(suffix) and block in props and not (props[block] or {}).get(key):
+            out.append(f"{block} without {key}")
+    if kind.startswith("gcp:vertex/") and "encryptionSpec" in props \
+            and not (props["encryptionSpec"] or {}).get("kmsKeyName"):
+        out.append("encryptionSpec without kmsKeyName")
     return out
 
 
 def public_access_off(kind: str, props: Props) -> list[str]:
-    """No anonymous reads: blobs, containers, registries and buckets are private."""
+    """No anonymous reads: blobs, containers, registries, buckets and datasets are private,
+    and no IAM binding grants anything to allUsers or allAuthenticatedUsers."""
     checks: dict[str, list[tuple[str, Any]]] = {
         "storage:StorageAccount": [("allowBlobPublicAccess", False)],
         "storage:BlobContainer": [("publicAccess", "None")],
@@ -54,6 +71,12 @@ def public_access_off(kind: str, props: Props) -> list[str]:
         "storage/bucket:Bucket": [("publicAccessPrevention", "enforced"),
                                   ("uniformBucketLevelAccess", True)],
     }
+    member = str(props.get("member") or "")
+    if kind.startswith("gcp:") and member in PUBLIC_MEMBERS:
+        return [f"{member} is granted {props.get('role')!r}"]
+    if kind.endswith("bigquery/dataset:Dataset"):
+        return [f"dataset access for {who}" for a in props.get("accesses") or []
+                for who in (a.get("specialGroup"), a.get("iamMember")) if who in PUBLIC_MEMBERS]
     for suffix, wanted in checks.items():
         if kind.endswith(suffix):
             return [f"{key} is {props.get(key)!r}, must be {value!r}"
@@ -65,7 +88,9 @@ def required_tags(kind: str, props: Props) -> list[str]:
     """Every taggable resource says which project and environment it belongs to."""
     if not kind.endswith(TAGGED):
         return []
-    tags = props.get("tags") if "labels" not in props else props.get("labels")
+    key = "userLabels" if kind.endswith(USER_LABELS) else "labels" if "labels" in props \
+        else "tags"
+    tags = props.get(key)
     missing = [t for t in REQUIRED_TAGS if not (tags or {}).get(t)]
     return [f"missing tag(s)/label(s) {missing}"] if missing else []
 
@@ -81,6 +106,12 @@ def autoscaling_bounded(kind: str, props: Props) -> list[str]:
     elif kind.endswith("vertex/aiDeploymentResourcePool:AiDeploymentResourcePool"):
         res = props.get("dedicatedResources") or {}
         bounds = [(res.get("minReplicaCount"), res.get("maxReplicaCount"))]
+        targets = [m.get("target") for m in res.get("autoscalingMetricSpecs") or []]
+        if not all(t is not None and 1 <= int(t) <= 100 for t in targets):
+            return [f"utilization targets {targets}: each must be within 1..100"]
+    elif kind.endswith("vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"):
+        scale = ((props.get("bigtable") or {}).get("autoScaling") or {})
+        bounds = [(scale.get("minNodeCount"), scale.get("maxNodeCount"))]
     out = []
     for low, high in bounds:
         if low is None or high is None:

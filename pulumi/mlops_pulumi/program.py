@@ -20,4 +20,13 @@ def deploy(stack: Stack) -> Any:
         pulumi.export("endpoints", {m: s.endpoint.name
                                     for m, s in platform.serving.models.items()})
         return platform
+    if cloud == "gcp":
+        from mlops_pulumi.gcp.platform import build as build_gcp
+
+        gcp_platform = build_gcp(stack)
+        pulumi.export("buckets", {z: b.name for z, b in gcp_platform.lake.buckets.items()})
+        pulumi.export("dataset", gcp_platform.warehouse.dataset.dataset_id)
+        pulumi.export("endpoints", {m: s.endpoint.name
+                                    for m, s in gcp_platform.serving.models.items()})
+        return gcp_platform
     raise StackError(f"no platform for cloud {cloud!r}")

@@ -29,7 +29,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                      if k.endswith("Name") and isinstance(v, str) and k != "resourceGroupName"
                      and k != "workspaceName" and k != "accountName"), args.name)
         state = {"name": inputs.get("name", name), "loginServer": f"{args.name}.example",
-                 "id": rid, "selfLink": rid, **inputs}
+                 "id": rid, "selfLink": rid, **inputs, **_computed(args.typ, inputs)}
         return rid, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -44,6 +44,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def reset(self) -> None:
         self.created.clear()
+
+
+def _computed(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Outputs the provider computes that other resources read (else they never resolve)."""
+    if typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
+        return {"email": email, "name": f"projects/{inputs['project']}/serviceAccounts/{email}"}
+    if typ == "gcp:artifactregistry/repository:Repository":
+        return {"name": inputs["repositoryId"]}
+    return {}
 
 
 MOCKS = RecordingMocks()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mlops_pulumi.policies import (
@@ -69,3 +71,62 @@ def test_violations_name_their_rule_and_the_pack_has_every_rule() -> None:
     assert violations(ACCOUNT, {**GOOD_ACCOUNT, "tags": {}})[0].startswith("required-tags: ")
     assert [r.name for r in RULES] == ["encryption-on", "public-access-off", "required-tags",
                                        "autoscaling-bounded"]
+
+
+KEY = "projects/p/locations/europe-west1/keyRings/r/cryptoKeys/k"
+
+
+@pytest.mark.parametrize(("kind", "good", "bad"), [
+    ("gcp:storage/bucket:Bucket", {"encryption": {"defaultKmsKeyName": KEY}},
+     {"encryption": {}}),
+    ("gcp:bigquery/table:Table", {"encryptionConfiguration": {"kmsKeyName": KEY}},
+     {"encryptionConfiguration": {"kmsKeyName": ""}}),
+    ("gcp:vertex/aiEndpoint:AiEndpoint", {"encryptionSpec": {"kmsKeyName": KEY}},
+     {"encryptionSpec": {}}),
+    ("gcp:bigquery/dataset:Dataset", {}, {"defaultEncryptionConfiguration": {}}),
+])
+def test_gcp_encryption_blocks_name_a_key(kind: str, good: dict[str, Any],
+                                          bad: dict[str, Any]) -> None:
+    assert encryption_on(kind, good) == []
+    assert len(encryption_on(kind, bad)) == 1
+
+
+@pytest.mark.parametrize("member", ["allUsers", "allAuthenticatedUsers"])
+def test_no_gcp_binding_is_public(member: str) -> None:
+    for kind in ("gcp:storage/bucketIAMMember:BucketIAMMember",
+                 "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+                 "gcp:projects/iAMMember:IAMMember"):
+        assert public_access_off(kind, {"member": "serviceAccount:a@p.iam.gserviceaccount.com",
+                                        "role": "roles/x"}) == []
+        assert public_access_off(kind, {"member": member, "role": "roles/x"}) == [
+            f"{member} is granted 'roles/x'"]
+    dataset = "gcp:bigquery/dataset:Dataset"
+    assert public_access_off(dataset, {"accesses": [{"role": "READER",
+                                                     "userByEmail": "a@example.com"}]}) == []
+    assert public_access_off(dataset, {"accesses": [{"role": "READER",
+                                                     "specialGroup": member}]}) != []
+
+
+def test_gcp_monitoring_resources_carry_user_labels() -> None:
+    kind = "gcp:monitoring/notificationChannel:NotificationChannel"
+    assert required_tags(kind, {"labels": {"email_address": "a@example.com"},
+                                "userLabels": TAGS}) == []
+    assert required_tags(kind, {"labels": {"email_address": "a@example.com"}}) != []
+    assert required_tags("gcp:bigquery/table:Table", {"labels": {"project": "churn"}}) != []
+
+
+@pytest.mark.parametrize(("low", "high", "ok"), [(1, 3, True), (0, 3, False), (4, 2, False)])
+def test_gcp_online_store_nodes_bounded(low: int, high: int, ok: bool) -> None:
+    store = {"bigtable": {"autoScaling": {"minNodeCount": low, "maxNodeCount": high}}}
+    kind = "gcp:vertex/aiFeatureOnlineStore:AiFeatureOnlineStore"
+    assert (autoscaling_bounded(kind, store) == []) is ok
+
+
+@pytest.mark.parametrize(("targets", "ok"), [([60], True), ([], True), ([0], False),
+                                             ([101], False)])
+def test_gcp_pool_utilization_target_is_a_percentage(targets: list[int], ok: bool) -> None:
+    pool = {"dedicatedResources": {"minReplicaCount": 1, "maxReplicaCount": 2,
+                                   "autoscalingMetricSpecs": [{"metricName": "m", "target": t}
+                                                              for t in targets]}}
+    kind = "gcp:vertex/aiDeploymentResourcePool:AiDeploymentResourcePool"
+    assert (autoscaling_bounded(kind, pool) == []) is ok

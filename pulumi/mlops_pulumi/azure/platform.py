@@ -33,8 +33,7 @@ class AzurePlatform:
 
 def lake_zones(stack: Stack) -> tuple[str, ...]:
     """raw/curated/quarantine plus every zone the pipeline publishes to."""
-    published = {o.publish for s in stack.pipeline.steps for o in s.outputs.values() if o.publish}
-    return tuple(sorted(published | {"raw", "curated", "quarantine"}))
+    return stack.lake_zones()
 
 
 def build(stack: Stack) -> AzurePlatform:

@@ -45,7 +45,9 @@ def latest_approved(sagemaker: Any, group: str) -> str | None:
 def baseline_uri(sagemaker: Any, s3: Any, package_arn: str) -> str | None:
     """`s3://.../baseline/` beside the package's model files, if the baseline is there."""
     described = sagemaker.describe_model_package(ModelPackageName=package_arn)
-    data_url = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    data_url = described["InferenceSpecification"]["Containers"][0].get("ModelDataUrl")
+    if not data_url:  # a package with the model inside its image
+        return None
     bucket, key = split_uri(data_url.rsplit("/", 1)[0] + "/baseline")
     found = s3.list_objects_v2(Bucket=bucket, Prefix=f"{key}/").get("Contents", [])
     names = {o["Key"].rsplit("/", 1)[1] for o in found}

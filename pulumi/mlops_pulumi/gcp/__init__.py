@@ -1,0 +1,1 @@
+"""The Google Cloud components of the Pulumi program (docs/gcp.md)."""

@@ -1,0 +1,76 @@
+"""A Cloud Build trigger on git push to `cicd.branch`: test, build and push the project image,
+then start every model's training pipeline (the run request Training stored). An environment
+whose registry approval is `manual` needs a reviewer to approve each build before it runs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_gcp import cloudbuild
+
+import pulumi
+from mlops_kit.adapters.gcp import naming
+from mlops_pulumi.config import Stack
+from mlops_pulumi.gcp.training import jobs_uri, request_object
+
+PYTHON, DOCKER = "python:3.11", "gcr.io/cloud-builders/docker"
+GCLOUD = "gcr.io/google.com/cloudsdktool/cloud-sdk:slim"
+
+
+@dataclass(frozen=True)
+class CicdArgs:
+    stack: Stack
+    pipelines_bucket: str
+    build_account: pulumi.Input[str]   # service account email
+    depends_on: tuple[pulumi.Resource, ...] = ()
+
+
+def build_steps(stack: Stack, bucket: str) -> list[dict[str, Any]]:
+    """Test, build, push, then POST each model's run request to Vertex AI."""
+    loaded = stack.loaded
+    image = naming.image(loaded)
+    repo = image.rsplit(":", 1)[0]
+    steps: list[dict[str, Any]] = [
+        {"id": "test", "name": PYTHON, "entrypoint": "make", "args": ["test"]},
+        {"id": "image", "name": DOCKER, "args": ["build", "-f", "docker/Dockerfile", "-t",
+                                                  image, "-t", f"{repo}:$SHORT_SHA", "."]},
+        {"id": "push", "name": DOCKER, "args": ["push", "--all-tags", repo]},
+    ]
+    uri = jobs_uri(naming.gcp_project(loaded), naming.region(loaded))
+    for model in (m.name for m in loaded.config.all_models):
+        script = (f"gcloud storage cat gs://{bucket}/{request_object(model)} > job.json && "
+                  'curl -fsS -X POST -H "Authorization: Bearer $(gcloud auth '
+                  'print-access-token)" -H "Content-Type: application/json" '
+                  f"-d @job.json {uri}")
+        steps.append({"id": f"train-{model}", "name": GCLOUD, "entrypoint": "bash",
+                      "args": ["-c", script]})
+    return steps
+
+
+class Cicd(pulumi.ComponentResource):
+    """The push trigger of the environment (none without `cicd.repository`)."""
+
+    def __init__(self, name: str, args: CicdArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:gcp:Cicd", name, None, opts)
+        stack, cfg = args.stack, args.stack.loaded.config
+        self.trigger: cloudbuild.Trigger | None = None
+        if cfg.cicd.repository is None:
+            self.register_outputs({})
+            return
+        owner, repo = cfg.cicd.repository.split("/")
+        account = pulumi.Output.concat("projects/", naming.gcp_project(stack.loaded),
+                                       "/serviceAccounts/", args.build_account)
+        self.trigger = cloudbuild.Trigger(
+            f"{name}-push", name=f"{naming.prefix(cfg.project, stack.env_name)}-push"[:64],
+            location="global", description=f"git push to {cfg.cicd.branch}: test, image, train",
+            github={"owner": owner, "name": repo,
+                    "push": {"branch": f"^{re.escape(cfg.cicd.branch)}$"}},
+            service_account=account, tags=["mlops", stack.env_name.replace("_", "-")],
+            approval_config={"approval_required": cfg.registry.approval == "manual"},
+            build={"steps": build_steps(stack, args.pipelines_bucket), "timeout": "7200s",
+                   "options": {"logging": "CLOUD_LOGGING_ONLY"}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
+        self.register_outputs({"trigger": self.trigger.id})
