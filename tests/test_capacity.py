@@ -9,9 +9,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlops_kit.capacity import TraceError, load_trace, week_profile
+from mlops_kit.capacity import TraceError, load_trace, search, week_profile
 from mlops_kit.capacity.plan import cloud_from, compare, instance_rps, vcpus_of
-from mlops_kit.capacity.schedule import plan_floors
+from mlops_kit.capacity.schedule import held_out_floors, plan_floors, slot_floors
 from mlops_kit.capacity.search import plan_step_policy
 from mlops_kit.capacity.simulate import (
     Alarm,
@@ -204,6 +204,71 @@ def test_floors_planned_from_the_oracle_by_hand() -> None:
     assert plan_floors(zigzag, cl, 1.0, 0, slot_min=10) is None  # over the quota of 200
 
 
+def test_held_out_floors_by_hand() -> None:
+    need = np.ones(6 * 1440, dtype="int64")  # Monday to Saturday
+    for day, n in enumerate((5, 3, 3, 1, 1, 4)):  # need at 10:00-10:30
+        need[day * 1440 + 600:day * 1440 + 630] = n
+    cl = cloud()
+    held = held_out_floors(need, cl, quantile=1.0, margin=0, slot_min=30)
+    at_ten = held[600::1440].tolist()
+    # Monday gets Tuesday-Friday's highest (3), the others see Monday's 5; Saturday has no
+    # other weekend day, so no floor
+    assert at_ten == [3, 5, 5, 5, 5, 1]
+    # the median ("higher") of the other weekdays' minutes is 3 for every weekday, less 1
+    assert held_out_floors(need, cl, 0.5, 1, 30)[600::1440].tolist() == [2, 2, 2, 2, 2, 1]
+    fitted = slot_floors(need, cl, 1.0, 0, 30)  # all days, weekly
+    assert fitted[600::1440].tolist() == [5, 5, 5, 5, 5, 1, 1]
+    assert held[599::1440].tolist() == [1] * 6 and held[630::1440].tolist() == [1] * 6
+
+
+@pytest.fixture
+def few_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two starting points of the search (one with floors): the hand-worked plans stay fast."""
+    monkeypatch.setattr(search, "STARTS", (search.STARTS[0], search.STARTS[-1]))
+
+
+def spike_days(monday: int, tuesday: int) -> np.ndarray:
+    """Monday 09:00 to Tuesday 11:00 at 10 requests/min (below every scale-out threshold of
+    the grid), and at 10:00-10:30 the requests `monday` and `tuesday` instances serve."""
+    rpm = np.full(1440 + 120, 10.0)
+    rpm[60:90], rpm[1440 + 60:1440 + 90] = monday * C - 50, tuesday * C - 50
+    return rpm
+
+
+@pytest.mark.usefixtures("few_starts")
+def test_cross_validation_rejects_a_floor_that_fits_one_day() -> None:
+    cl = cloud(startup_s=300)
+    rpm = spike_days(5, 9)
+    # in sample, floors fitted on both days (9 at 10:00) cover both surges
+    scheduled = plan_floors(oracle(rpm.tolist(), cl).provisioned, cl, 1.0, 0, 30, 540)
+    assert scheduled == (ScheduledFloor(cron="55 9 * * 1-5", min_instances=9),  # weekdays
+                         ScheduledFloor(cron="30 10 * * 1-5", min_instances=1))
+    lazy = step([(95, 1)], cooldown_out_s=0)
+    floors = Floors.weekly(scheduled, cl, len(rpm), 540)
+    assert simulate_step(rpm.tolist(), lazy, cl, floors=floors).summary(rpm, cl) \
+        .overload_minutes == 0
+    # held out, Tuesday gets Monday's floor (5) and overloads while 4 more instances start:
+    # fewer overloaded minutes than without floors (both days), but over the budget of 0, so
+    # the planner falls back to the step policy alone and says why
+    plan = plan_step_policy(rpm, cl, start_minute=540)
+    assert plan.scheduled == () and plan.held_out is None and not plan.feasible
+    assert plan.summary.overload_minutes >= 2 * cl.startup_min
+    assert plan.note.startswith("no floors: the best floor plan")
+    assert f"overloads {cl.startup_min + 1} minutes with held-out floors" in plan.note
+
+
+@pytest.mark.usefixtures("few_starts")
+def test_cross_validation_keeps_a_floor_every_day_needs() -> None:
+    cl = cloud(startup_s=300)
+    rpm = spike_days(5, 5)
+    plan = plan_step_policy(rpm, cl, start_minute=540)
+    assert plan.feasible and plan.held_out is not None
+    assert plan.held_out.overload_minutes == plan.summary.overload_minutes == 0
+    assert ScheduledFloor(cron="55 9 * * 1-5", min_instances=5) in plan.scheduled
+    off = plan_step_policy(rpm, cl, floors=False, start_minute=540)
+    assert not off.feasible  # a reactive policy alone cannot meet a jump in time
+
+
 def test_trend_projection_by_hand() -> None:
     """m * (1 + k * IF(DIFF(inv) > 0, DIFF(inv), 0) / inv), k = 2."""
     p = Projection(2.0)
@@ -309,6 +374,7 @@ def test_vcpu_rule() -> None:
 # --- the search -------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("few_starts")
 def test_search_beats_target_tracking_without_overload() -> None:
     trace = week_profile(peak_rpm=2000, seed=3, days=2)
     cl = Cloud(200.0, 1, 30, 240, 1.0)
@@ -362,6 +428,7 @@ def plan(config: Path, *args: str) -> object:
     return CliRunner().invoke(main, ["plan-scaling", "--config", str(config), *args])
 
 
+@pytest.mark.usefixtures("few_starts")
 def test_cli_writes_the_scaling_section_in_place(config_path: Path, tmp_path: Path) -> None:
     text = config_path.read_text()
     text = text.replace("serving:\n", "serving:\n  # keep me\n", 1)
@@ -373,8 +440,10 @@ def test_cli_writes_the_scaling_section_in_place(config_path: Path, tmp_path: Pa
             str(out), "--write")
     before = config_path.read_text()
     # floors planned up to 20 instances do not fit the file's max_instances (4): refused
-    short = tmp_path / "short.csv"  # the morning climb, enough to plan floors above 4
-    short.write_text("rpm\n" + "\n".join(str(v) for v in week_profile(1500, days=1).rpm[:660]))
+    short = tmp_path / "short.csv"  # Monday 00:00 to Tuesday 00:40, a jump to 10 instances
+    jump = np.full(1440 + 40, 10.0)  # at 00:10-00:30 on both days: floors pay held out
+    jump[10:30] = jump[1450:1470] = 2950.0
+    short.write_text("rpm\n" + "\n".join(str(v) for v in jump))
     refused = plan(config_path, *args, "--traffic", str(short), "--set", "serving.max_instances=20")
     assert refused.exit_code == 2  # type: ignore[attr-defined]
     assert "must be within min_instances" in refused.output  # type: ignore[attr-defined]

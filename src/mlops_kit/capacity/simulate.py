@@ -162,6 +162,13 @@ class Floors:
         return cls(cloud.min_instances, {})
 
     @classmethod
+    def of_minutes(cls, minimum: np.ndarray) -> Floors:
+        """MinCapacity given minute by minute: one change wherever it differs from the
+        minute before."""
+        at = np.flatnonzero(np.diff(minimum)) + 1
+        return cls(int(minimum[0]), dict(zip(at.tolist(), minimum[at].tolist(), strict=True)))
+
+    @classmethod
     def weekly(cls, scheduled: Sequence[ScheduledFloor], cloud: Cloud, minutes: int,
                start_minute: int = 0) -> Floors:
         """The recurring actions on a trace that starts `start_minute` into the week (0:
