@@ -9,12 +9,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlops_kit.capacity import TraceError, load_trace, week_profile
+from mlops_kit.capacity import TraceError, load_trace, search, week_profile
 from mlops_kit.capacity.plan import cloud_from, compare, instance_rps, vcpus_of
+from mlops_kit.capacity.schedule import held_out_floors, plan_floors, slot_floors
 from mlops_kit.capacity.search import plan_step_policy
 from mlops_kit.capacity.simulate import (
     Alarm,
     Cloud,
+    Floors,
     PlanError,
     Projection,
     StepPolicy,
@@ -24,9 +26,10 @@ from mlops_kit.capacity.simulate import (
     simulate_step,
     simulate_target_tracking,
 )
+from mlops_kit.capacity.trace import Trace
 from mlops_kit.cli import main
 from mlops_kit.config import load_config
-from mlops_kit.config.model import ScalingConfig, ServingConfig
+from mlops_kit.config.model import ScalingConfig, ScheduledFloor, ServingConfig
 from tests.conftest import Trained
 
 C = 100.0  # requests per minute one instance serves in these traces
@@ -121,6 +124,149 @@ def test_scale_in_on_the_metric_after_removal_never_overloads() -> None:
     projected = StepPolicy(**{**current.__dict__, "in_after_removal": True})
     steady = simulate_step(trace, projected, cloud(), initial=2)
     assert steady.provisioned.tolist() == [2] * 6  # 120 / 1 is not below 70
+
+
+def floors(*actions: tuple[str, int], lo: int = 1, hi: int = 10, minutes: int = 10) -> Floors:
+    """Weekly floors on a trace that starts Monday 00:00."""
+    return Floors.weekly([ScheduledFloor(cron=c, min_instances=n) for c, n in actions],
+                         cloud(lo=lo, hi=hi), minutes)
+
+
+def test_scheduled_floor_rises_ahead_and_serves_after_start_up() -> None:
+    lazy = step([(1000, 1)], [(1, -1)])  # never scales on its own
+    # Monday 00:02 -> 4; Monday 12:00 -> 1, so a week on minute 0 starts at 1
+    fl = floors(("2 0 * * 1", 4), ("0 12 * * MON", 1))
+    assert (fl.start, fl.changes) == (1, {2: 4})
+    run = simulate_step([50.0] * 8, lazy, cloud(startup_s=180), initial=1, floors=fl)
+    assert run.provisioned.tolist() == [1, 1, 4, 4, 4, 4, 4, 4]  # billed from the action
+    assert run.serving.tolist() == [1, 1, 1, 1, 1, 4, 4, 4]  # serving 3 minutes later
+    assert run.actions == 1
+
+
+def test_a_falling_floor_removes_nothing_the_scale_in_policy_does() -> None:
+    policy = step([(80, 1)], [(30, -1)], alarm_in=Alarm(1, 1), cooldown_in_s=120)
+    fl = floors(("2 0 * * 1", 1), ("0 23 * * 0", 4))  # Sunday 23:00 -> 4 holds at minute 0
+    run = simulate_step([50.0] * 8, policy, cloud(), initial=1, floors=fl)
+    # b1: 50/4 < 30 but the floor holds 4 (no action, no cooldown); b2: the floor falls to
+    # 1 and the policy removes one (cooldown to b4); b4: 2; b6: 1
+    assert run.provisioned.tolist() == [4, 4, 3, 3, 2, 2, 1, 1]
+    assert run.actions == 3
+
+
+def test_scheduled_rise_keeps_the_scale_out_cooldown_and_its_base() -> None:
+    policy = step([(80, 1)], cooldown_out_s=300)
+    fl = floors(("2 0 * * 1", 3), ("0 23 * * 0", 1))
+    run = simulate_step([90, 250, 250, 250, 250, 250, 250, 250], policy, cloud(), initial=1,
+                        floors=fl)
+    # b1: 1 -> 2, cooldown to b6 from base 1; b2: the floor lifts it to 3; b2-b5: the
+    # policy's 1 + 1 is not above 3, blocked; b6: cooldown over, 3 + 1
+    assert run.provisioned.tolist() == [1, 2, 3, 3, 3, 3, 4, 4]
+
+
+def test_floors_outside_the_bounds_and_bad_crons_are_refused() -> None:
+    with pytest.raises(PlanError, match="outside"):
+        floors(("0 9 * * 1-5", 12), ("0 18 * * 1-5", 2))
+    base = {"min_instances": 2, "max_instances": 6}
+    ok = ServingConfig.model_validate(
+        {**base, "scaling": {"scheduled": [{"cron": "55 8 * * 1-5", "min_instances": 6}]}})
+    assert ok.scaling.schedule_time_zone == "UTC"
+    for scheduled, message in (
+            ([{"cron": "0 9 * * 1-5", "min_instances": 7}], "within min_instances"),
+            ([{"cron": "0 9 * * 1-5", "min_instances": 1}], "within min_instances"),
+            ([{"cron": "61 9 * * *", "min_instances": 3}], "not within 0-59"),
+            ([{"cron": "0 9 1 * *", "min_instances": 3}], "day of month and month"),
+            ([{"cron": "0 9 * *", "min_instances": 3}], "5 fields"),
+            ([{"cron": "0 9 * * x", "min_instances": 3}], "not a number"),
+            ([{"cron": "0 9 * * 1-5", "min_instances": 3},
+              {"cron": "0 9 * * 5", "min_instances": 4}], "same minute"),
+            ([{"cron": f"{i % 60} {i // 60} * * *", "min_instances": 3} for i in range(201)],
+             "at most 200")):
+        with pytest.raises(ValueError, match=message):
+            ServingConfig.model_validate({**base, "scaling": {"scheduled": scheduled}})
+    with pytest.raises(ValueError, match="time zone"):
+        ScalingConfig(schedule_time_zone="Mars/Olympus")
+
+
+def test_floors_planned_from_the_oracle_by_hand() -> None:
+    need = np.ones(7 * 1440, dtype="int64")
+    for day in range(5):  # weekdays 09:00-10:00 need 5 (Tuesday 6)
+        need[day * 1440 + 540:day * 1440 + 600] = 6 if day == 1 else 5
+    cl = cloud(startup_s=300)
+    top = plan_floors(need, cl, quantile=1.0, margin=0, slot_min=60)
+    assert top == (ScheduledFloor(cron="55 8 * * 1-5", min_instances=6),
+                   ScheduledFloor(cron="0 10 * * 1-5", min_instances=1))
+    typical = plan_floors(need, cl, quantile=0.5, margin=2, slot_min=60)
+    assert [(f.cron, f.min_instances) for f in typical or ()] == [
+        ("55 8 * * 1-5", 3), ("0 10 * * 1-5", 1)]
+    assert plan_floors(np.ones(7 * 1440, dtype="int64"), cl, 1.0, 0) == ()
+    t = np.arange(7 * 1440)
+    zigzag = 1 + (t // 10 + (t >= 5 * 1440)) % 2  # a change every 10 minutes, weekends shifted
+    assert plan_floors(zigzag, cl, 1.0, 0, slot_min=10) is None  # over the quota of 200
+
+
+def test_held_out_floors_by_hand() -> None:
+    need = np.ones(6 * 1440, dtype="int64")  # Monday to Saturday
+    for day, n in enumerate((5, 3, 3, 1, 1, 4)):  # need at 10:00-10:30
+        need[day * 1440 + 600:day * 1440 + 630] = n
+    cl = cloud()
+    held = held_out_floors(need, cl, quantile=1.0, margin=0, slot_min=30)
+    at_ten = held[600::1440].tolist()
+    # Monday gets Tuesday-Friday's highest (3), the others see Monday's 5; Saturday has no
+    # other weekend day, so no floor
+    assert at_ten == [3, 5, 5, 5, 5, 1]
+    # the median ("higher") of the other weekdays' minutes is 3 for every weekday, less 1
+    assert held_out_floors(need, cl, 0.5, 1, 30)[600::1440].tolist() == [2, 2, 2, 2, 2, 1]
+    fitted = slot_floors(need, cl, 1.0, 0, 30)  # all days, weekly
+    assert fitted[600::1440].tolist() == [5, 5, 5, 5, 5, 1, 1]
+    assert held[599::1440].tolist() == [1] * 6 and held[630::1440].tolist() == [1] * 6
+
+
+@pytest.fixture
+def few_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two starting points of the search (one with floors): the hand-worked plans stay fast."""
+    monkeypatch.setattr(search, "STARTS", (search.STARTS[0], search.STARTS[-1]))
+
+
+def spike_days(monday: int, tuesday: int) -> np.ndarray:
+    """Monday 09:00 to Tuesday 11:00 at 10 requests/min (below every scale-out threshold of
+    the grid), and at 10:00-10:30 the requests `monday` and `tuesday` instances serve."""
+    rpm = np.full(1440 + 120, 10.0)
+    rpm[60:90], rpm[1440 + 60:1440 + 90] = monday * C - 50, tuesday * C - 50
+    return rpm
+
+
+@pytest.mark.usefixtures("few_starts")
+def test_cross_validation_rejects_a_floor_that_fits_one_day() -> None:
+    cl = cloud(startup_s=300)
+    rpm = spike_days(5, 9)
+    # in sample, floors fitted on both days (9 at 10:00) cover both surges
+    scheduled = plan_floors(oracle(rpm.tolist(), cl).provisioned, cl, 1.0, 0, 30, 540)
+    assert scheduled == (ScheduledFloor(cron="55 9 * * 1-5", min_instances=9),  # weekdays
+                         ScheduledFloor(cron="30 10 * * 1-5", min_instances=1))
+    lazy = step([(95, 1)], cooldown_out_s=0)
+    floors = Floors.weekly(scheduled, cl, len(rpm), 540)
+    assert simulate_step(rpm.tolist(), lazy, cl, floors=floors).summary(rpm, cl) \
+        .overload_minutes == 0
+    # held out, Tuesday gets Monday's floor (5) and overloads while 4 more instances start:
+    # fewer overloaded minutes than without floors (both days), but over the budget of 0, so
+    # the planner falls back to the step policy alone and says why
+    plan = plan_step_policy(rpm, cl, start_minute=540)
+    assert plan.scheduled == () and plan.held_out is None and not plan.feasible
+    assert plan.summary.overload_minutes >= 2 * cl.startup_min
+    assert plan.note.startswith("no floors: the best floor plan")
+    assert f"overloads {cl.startup_min + 1} minutes with held-out floors" in plan.note
+
+
+@pytest.mark.usefixtures("few_starts")
+def test_cross_validation_keeps_a_floor_every_day_needs() -> None:
+    cl = cloud(startup_s=300)
+    rpm = spike_days(5, 5)
+    plan = plan_step_policy(rpm, cl, start_minute=540)
+    assert plan.feasible and plan.held_out is not None
+    assert plan.held_out.overload_minutes == plan.summary.overload_minutes == 0
+    assert ScheduledFloor(cron="55 9 * * 1-5", min_instances=5) in plan.scheduled
+    off = plan_step_policy(rpm, cl, floors=False, start_minute=540)
+    assert not off.feasible  # a reactive policy alone cannot meet a jump in time
 
 
 def test_trend_projection_by_hand() -> None:
@@ -228,6 +374,7 @@ def test_vcpu_rule() -> None:
 # --- the search -------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("few_starts")
 def test_search_beats_target_tracking_without_overload() -> None:
     trace = week_profile(peak_rpm=2000, seed=3, days=2)
     cl = Cloud(200.0, 1, 30, 240, 1.0)
@@ -238,17 +385,18 @@ def test_search_beats_target_tracking_without_overload() -> None:
     assert plan.feasible and plan.summary.overload_minutes == 0
     assert plan.summary.cost < tt_row.cost
     assert floor.instance_hours <= plan.summary.instance_hours
-    # the planned policy behaves the same when read back from the config
-    again = simulate_step(trace.rpm.tolist(), StepPolicy.from_config(plan.policy.to_config(1)),
-                          cl)
+    # the planned policy and its floors behave the same when read back from the config
+    cfg = plan.policy.to_config(1, plan.scheduled)
+    floors = Floors.weekly(cfg.scheduled, cl, trace.minutes)
+    again = simulate_step(trace.rpm.tolist(), StepPolicy.from_config(cfg), cl, floors=floors)
     assert again.provisioned.tolist() == plan.run.provisioned.tolist()
 
 
 def test_search_chooses_the_trend_when_a_fast_surge_needs_it() -> None:
     trace = week_profile(peak_rpm=2000, seed=7, days=1, spike_rise=(5, 8))  # fast surges
     cl = Cloud(200.0, 1, 30, 240, 1.0)
-    off = plan_step_policy(trace.rpm, cl, trend=False)
-    on = plan_step_policy(trace.rpm, cl)
+    off = plan_step_policy(trace.rpm, cl, trend=False, floors=False)
+    on = plan_step_policy(trace.rpm, cl, floors=False)
     assert off.knobs.trend == 0 and off.feasible and on.feasible
     assert on.knobs.trend > 0 and on.summary.cost < off.summary.cost
 
@@ -266,7 +414,8 @@ def test_compare_has_four_policies() -> None:
     serving = ServingConfig(min_instances=1, max_instances=20,
                             capacity={"instance_rps": 5.0})  # type: ignore[arg-type]
     cl = cloud_from(serving)
-    comp = compare(week_profile(peak_rpm=1500, days=1), serving, cl)
+    day = week_profile(peak_rpm=1500, days=1)
+    comp = compare(Trace(day.name, day.rpm[:720]), serving, cl)  # midnight to noon
     assert [r.policy for r in comp.rows] == ["step (planned)", "target tracking",
                                               "fixed at peak", "oracle"]
     assert comp.scaling.target_value == pytest.approx(150.0)
@@ -279,6 +428,7 @@ def plan(config: Path, *args: str) -> object:
     return CliRunner().invoke(main, ["plan-scaling", "--config", str(config), *args])
 
 
+@pytest.mark.usefixtures("few_starts")
 def test_cli_writes_the_scaling_section_in_place(config_path: Path, tmp_path: Path) -> None:
     text = config_path.read_text()
     text = text.replace("serving:\n", "serving:\n  # keep me\n", 1)
@@ -286,8 +436,19 @@ def test_cli_writes_the_scaling_section_in_place(config_path: Path, tmp_path: Pa
     trace = tmp_path / "trace.csv"
     trace.write_text("rpm\n" + "\n".join(str(v) for v in week_profile(1500, days=1).rpm))
     out = tmp_path / "out"
-    result = plan(config_path, "--traffic", str(trace), "--set", "serving.capacity.instance_rps=5",
-                  "--set", "serving.max_instances=20", "--output", str(out), "--write")
+    args = ("--traffic", str(trace), "--set", "serving.capacity.instance_rps=5", "--output",
+            str(out), "--write")
+    before = config_path.read_text()
+    # floors planned up to 20 instances do not fit the file's max_instances (4): refused
+    short = tmp_path / "short.csv"  # Monday 00:00 to Tuesday 00:40, a jump to 10 instances
+    jump = np.full(1440 + 40, 10.0)  # at 00:10-00:30 on both days: floors pay held out
+    jump[10:30] = jump[1450:1470] = 2950.0
+    short.write_text("rpm\n" + "\n".join(str(v) for v in jump))
+    refused = plan(config_path, *args, "--traffic", str(short), "--set", "serving.max_instances=20")
+    assert refused.exit_code == 2  # type: ignore[attr-defined]
+    assert "must be within min_instances" in refused.output  # type: ignore[attr-defined]
+    assert config_path.read_text() == before
+    result = plan(config_path, *args)
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     printed = yaml.safe_load(result.output[result.output.index("serving:"):]  # type: ignore[attr-defined]
                              .split("wrote")[0])
@@ -295,7 +456,7 @@ def test_cli_writes_the_scaling_section_in_place(config_path: Path, tmp_path: Pa
     assert written.startswith("# my project\n") and "# keep me" in written
     loaded = load_config(config_path).config.serving
     assert loaded.scaling.model_dump(exclude_none=True) == printed["serving"]["scaling"]
-    assert loaded.max_instances == 4  # --set applies to this run, not to the file
+    assert loaded.capacity.instance_rps is None  # --set applies to this run, not to the file
     assert (out / "report.html").is_file() and (out / "scaling.png").is_file()
     assert "oracle" in (out / "report.html").read_text()
 

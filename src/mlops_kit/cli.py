@@ -533,6 +533,12 @@ def _print_plan(comp: Any) -> None:
     floor = comp.row("oracle").instance_hours
     console.print(f"planned step policy: {step.instance_hours / floor:.3f} x the oracle's "
                   f"instance-hours, {step.cost / tt.cost:.3f} x target tracking's cost")
+    held = comp.plan.held_out
+    if held is not None:
+        console.print(f"with each day's floors fitted on the other days: "
+                      f"{held.instance_hours / floor:.3f} x the oracle, "
+                      f"{held.overload_minutes} overloaded minutes")
+    console.print(comp.plan.note, soft_wrap=True)
 
 
 def _write_scaling(loaded: LoadedConfig, doc: dict[str, Any]) -> None:

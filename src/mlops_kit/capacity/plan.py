@@ -73,12 +73,13 @@ class Comparison:
 def compare(trace: Trace, serving: ServingConfig, cloud: Cloud) -> Comparison:
     """Search the step policy, then simulate all four policies on `trace`."""
     cap = serving.capacity
-    plan = plan_step_policy(trace.rpm, cloud, cap.overload_budget_minutes)
+    plan = plan_step_policy(trace.rpm, cloud, cap.overload_budget_minutes,
+                            start_minute=trace.start_minute)
     target = cap.target_safety_factor * cloud.capacity_rpm
     values = trace.rpm.tolist()
     runs = [plan.run, simulate_target_tracking(values, TargetTracking(target), cloud),
             fixed_at_peak(values, cloud), oracle(values, cloud)]
-    scaling = plan.policy.to_config(target_value=target)
+    scaling = plan.policy.to_config(target, plan.scheduled, serving.scaling.schedule_time_zone)
     return Comparison(trace, cloud, plan, scaling, runs,
                       [r.summary(trace.rpm, cloud) for r in runs])
 

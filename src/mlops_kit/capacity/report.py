@@ -50,7 +50,9 @@ def write_report(comp: Comparison, folder: Path, yaml_text: str,
     write_json_atomic(folder / "plan.json", {
         "trace": comp.trace.name, "minutes": comp.trace.minutes, "cloud": asdict(comp.cloud),
         "policies": rows, "scaling": comp.scaling.model_dump(), "measured": measured,
-        "search": {"evaluated": comp.plan.evaluated, "feasible": comp.plan.feasible}})
+        "search": {"evaluated": comp.plan.evaluated, "feasible": comp.plan.feasible,
+                   "floors": comp.plan.note,
+                   "held_out": asdict(comp.plan.held_out) if comp.plan.held_out else None}})
     cloud = comp.cloud
     body = [
         f"<h1>Scaling plan: {_e(comp.trace.name)}</h1>",
@@ -61,7 +63,8 @@ def write_report(comp: Comparison, folder: Path, yaml_text: str,
         _table(rows),
         f"<p>The search simulated {comp.plan.evaluated} step policies"
         + ("" if comp.plan.feasible else
-           " and <b class='bad'>none stayed within the overload budget</b>") + ".</p>",
+           " and <b class='bad'>none stayed within the overload budget</b>") + ". "
+        f"Scheduled floors: {_e(comp.plan.note)}.</p>",
         "<h2>Planned scaling section</h2>", f"<pre>{_e(yaml_text)}</pre>",
         "<h2>Traffic and capacity</h2>", images([png]),
     ]

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlops_kit.config.model import ScalingConfig
+from mlops_kit.config.model import ScalingConfig, ScheduledFloor
+from mlops_kit.cron import MINUTES_PER_WEEK, weekly_minutes
 
 
 class PlanError(ValueError):
@@ -110,8 +111,10 @@ class StepPolicy:
             in_after_removal=cfg.scale_in_metric == "after_removal",
             trend_minutes=cfg.scale_out_trend_minutes)
 
-    def to_config(self, target_value: float) -> ScalingConfig:
-        """The config's `scaling` section for this policy (validated by the model)."""
+    def to_config(self, target_value: float, scheduled: Sequence[ScheduledFloor] = (),
+                  time_zone: str = "UTC") -> ScalingConfig:
+        """The config's `scaling` section for this policy and its scheduled floors
+        (validated by the model)."""
         return ScalingConfig.model_validate({
             "policy": "step", "metric": "InvocationsPerInstance",
             "scale_out": [{"lower": round(lo, 1), "change": c}
@@ -126,6 +129,8 @@ class StepPolicy:
             "datapoints_to_alarm_in": self.alarm_in.datapoints,
             "scale_in_metric": "after_removal" if self.in_after_removal else "current",
             "scale_out_trend_minutes": self.trend_minutes,
+            "scheduled": [f.model_dump() for f in scheduled],
+            "schedule_time_zone": time_zone,
         })
 
 
@@ -142,6 +147,48 @@ class TargetTracking:
     alarm_in: Alarm = Alarm(15, 15)
     scale_in_ratio: float = 0.9
     cooldown_in_s: int = 300
+
+
+@dataclass(frozen=True)
+class Floors:
+    """Scheduled MinCapacity on one trace: `start` in effect at minute 0, then `changes`
+    (minute of the trace -> the new MinCapacity set at the start of that minute)."""
+
+    start: int
+    changes: dict[int, int]
+
+    @classmethod
+    def none(cls, cloud: Cloud) -> Floors:
+        return cls(cloud.min_instances, {})
+
+    @classmethod
+    def of_minutes(cls, minimum: np.ndarray) -> Floors:
+        """MinCapacity given minute by minute: one change wherever it differs from the
+        minute before."""
+        at = np.flatnonzero(np.diff(minimum)) + 1
+        return cls(int(minimum[0]), dict(zip(at.tolist(), minimum[at].tolist(), strict=True)))
+
+    @classmethod
+    def weekly(cls, scheduled: Sequence[ScheduledFloor], cloud: Cloud, minutes: int,
+               start_minute: int = 0) -> Floors:
+        """The recurring actions on a trace that starts `start_minute` into the week (0:
+        Monday 00:00 in the schedule's time zone); at minute 0 the floor is the latest
+        action's before it, a week back if need be."""
+        actions = sorted((m, f.min_instances) for f in scheduled for m in weekly_minutes(f.cron))
+        if not actions:
+            return cls.none(cloud)
+        for floor in scheduled:
+            if not cloud.min_instances <= floor.min_instances <= cloud.max_instances:
+                raise PlanError(f"scheduled floor {floor.cron!r}: min_instances "
+                                f"{floor.min_instances} is outside [{cloud.min_instances}, "
+                                f"{cloud.max_instances}]")
+        first = start_minute % MINUTES_PER_WEEK
+        before = [n for m, n in actions if m < first]
+        changes = {}
+        for m, n in actions:
+            for t in range((m - first) % MINUTES_PER_WEEK, minutes, MINUTES_PER_WEEK):
+                changes[t] = n
+        return cls(before[-1] if before else actions[-1][1], changes)
 
 
 @dataclass
@@ -197,15 +244,17 @@ def fixed_at_peak(rpm: Sequence[float], cloud: Cloud) -> Run:
 class Fleet:
     """Desired instances, those still starting (their ready minutes), and those serving."""
 
-    def __init__(self, cloud: Cloud, initial: int) -> None:
+    def __init__(self, cloud: Cloud, initial: int, floor: int | None = None) -> None:
         self.cloud = cloud
-        self.desired = self.serving = cloud.clamp(initial)
+        self.floor = cloud.min_instances if floor is None else floor  # MinCapacity now
+        self.desired = self.serving = max(self.floor, cloud.clamp(initial))
         self.starting: deque[int] = deque()
         self.actions = 0
 
     def set(self, minute: int, n: int) -> bool:
-        """Ask for `n` instances at the start of `minute`; True if the count changed."""
-        n = self.cloud.clamp(n)
+        """Ask for `n` instances at the start of `minute` (clamped to the current MinCapacity
+        and max_instances); True if the count changed."""
+        n = max(self.floor, self.cloud.clamp(n))
         if n == self.desired:
             return False
         for _ in range(n - self.desired):
@@ -218,6 +267,13 @@ class Fleet:
         self.desired = n
         self.actions += 1
         return True
+
+    def schedule(self, minute: int, floor: int) -> None:
+        """A scheduled action sets MinCapacity: below it the fleet scales out to it; a lower
+        floor removes nothing (the scale-in policy does)."""
+        self.floor = floor
+        if self.desired < floor:
+            self.set(minute, floor)
 
     def arrive(self, minute: int) -> None:
         while self.starting and self.starting[0] <= minute:
@@ -266,11 +322,14 @@ class Projection:
 
 
 def simulate_step(rpm: Sequence[float], policy: StepPolicy, cloud: Cloud,
-                  initial: int | None = None, name: str = "step (planned)") -> Run:
+                  initial: int | None = None, name: str = "step (planned)",
+                  floors: Floors | None = None) -> Run:
     """Step scaling with Application Auto Scaling's cooldown rules: during a scale-out
     cooldown a scale-out acts only if the cooldown's starting capacity plus its step is above
-    the current capacity; scale-in waits out its cooldown, which a scale-out ends."""
-    fleet = Fleet(cloud, cloud.needed(rpm[0]) if initial is None else initial)
+    the current capacity; scale-in waits out its cooldown, which a scale-out ends. Scheduled
+    `floors` act first at their minute and neither start nor end a cooldown."""
+    floors = floors or Floors.none(cloud)
+    fleet = Fleet(cloud, cloud.needed(rpm[0]) if initial is None else initial, floors.start)
     out, inn = Window(policy.alarm_out), Window(policy.alarm_in)
     cd_out, cd_in = policy.cooldown_out_s / 60.0, policy.cooldown_in_s / 60.0
     out_until, in_until, base = -math.inf, -math.inf, 0
@@ -279,6 +338,8 @@ def simulate_step(rpm: Sequence[float], policy: StepPolicy, cloud: Cloud,
     fewer = 1 if policy.in_after_removal else 0
     projection = Projection(policy.trend_minutes)
     for t, demand in enumerate(rpm):
+        if t in floors.changes:
+            fleet.schedule(t, floors.changes[t])
         if out.on and (change := _band_out(policy, last)):
             if t < out_until:  # in the cooldown: only a larger scale-out than the first acts
                 if base + change > fleet.desired and fleet.set(t, base + change):

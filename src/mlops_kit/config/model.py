@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlops_kit.cron import weekly_minutes
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME)]
@@ -261,6 +264,23 @@ class ScaleInStep(Strict):
     change: int = Field(le=-1)
 
 
+class ScheduledFloor(Strict):
+    """A recurring scheduled action: at `cron` (weekly, in `schedule_time_zone`) the scalable
+    target's MinCapacity becomes `min_instances`; the policies scale above it."""
+
+    cron: str = Field(description="5-field cron with day of month and month `*` (weekly).")
+    min_instances: int = Field(ge=0, description="The new MinCapacity.")
+
+    @field_validator("cron")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        weekly_minutes(value)  # ValueError names the field that does not parse
+        return value
+
+
+SCHEDULED_ACTIONS_QUOTA = 200  # Application Auto Scaling: scheduled actions per target
+
+
 class ScalingConfig(Strict):
     """How the endpoint's instance count follows traffic (see docs/config.md#serving).
 
@@ -293,6 +313,30 @@ class ScalingConfig(Strict):
         "minutes ahead, metric math m * (1 + k * DIFF(inv) / inv) with m = "
         "InvocationsPerInstance and inv = Invocations (Sum, 1 min); 0: off. "
         "InvocationsPerInstance only.")
+    scheduled: list[ScheduledFloor] = Field(
+        default_factory=list, max_length=SCHEDULED_ACTIONS_QUOTA,
+        description="Scheduled capacity floors (AAS scheduled actions setting MinCapacity).")
+    schedule_time_zone: str = Field("UTC", description="IANA zone of the scheduled crons.")
+
+    @field_validator("schedule_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _schedule(self) -> ScalingConfig:
+        seen: dict[int, str] = {}
+        for floor in self.scheduled:
+            for minute in weekly_minutes(floor.cron):
+                if minute in seen:
+                    raise ValueError(f"scheduled crons {seen[minute]!r} and {floor.cron!r} fire "
+                                     "at the same minute; give each minute one floor")
+                seen[minute] = floor.cron
+        return self
 
     @model_validator(mode="after")
     def _bands(self) -> ScalingConfig:
@@ -382,6 +426,12 @@ class ServingConfig(Strict):
                 f"min_instances ({self.min_instances}) must be <= max_instances "
                 f"({self.max_instances})"
             )
+        for floor in self.scaling.scheduled:
+            if not self.min_instances <= floor.min_instances <= self.max_instances:
+                raise ValueError(
+                    f"scaling.scheduled {floor.cron!r}: min_instances {floor.min_instances} must "
+                    f"be within min_instances ({self.min_instances}) and max_instances "
+                    f"({self.max_instances})")
         return self
 
 

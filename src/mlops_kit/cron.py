@@ -1,0 +1,50 @@
+"""Weekly 5-field cron expressions (minute hour day month weekday) as minutes of the week.
+
+Fields take `*`, numbers, ranges `a-b`, lists `a,b` and steps `*/n` or `a-b/n`; weekdays are
+0-7 (Sunday 0 or 7) or MON..SUN. Day of month and month must be `*`: a weekly schedule."""
+
+from __future__ import annotations
+
+MINUTES_PER_WEEK = 7 * 1440
+_DAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
+
+
+def _values(field: str, low: int, high: int, expr: str) -> set[int]:
+    """The numbers a cron field selects, each within [low, high]."""
+    out: set[int] = set()
+    for part in field.split(","):
+        spec, _, step_text = part.partition("/")
+        step = _number(step_text, expr) if step_text else 1
+        if spec == "*":
+            first, last = low, high
+        else:
+            a, _, b = spec.partition("-")
+            first = _number(a, expr)
+            last = _number(b, expr) if b else (high if step_text else first)
+        if step < 1 or not low <= first <= last <= high:
+            raise ValueError(f"cron {expr!r}: {part!r} is not within {low}-{high}")
+        out.update(range(first, last + 1, step))
+    return out
+
+
+def _number(text: str, expr: str) -> int:
+    if text.upper() in _DAYS:
+        return _DAYS[text.upper()]
+    if not text.isdigit():
+        raise ValueError(f"cron {expr!r}: {text!r} is not a number")
+    return int(text)
+
+
+def weekly_minutes(expr: str) -> list[int]:
+    """The minutes of the week (0 = Monday 00:00) at which `expr` fires, sorted."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron {expr!r}: give 5 fields (minute hour day month weekday)")
+    minute, hour, day, month, weekday = fields
+    if day != "*" or month != "*":
+        raise ValueError(f"cron {expr!r}: a weekly schedule needs day of month and month `*`")
+    minutes = _values(minute, 0, 59, expr)
+    hours = _values(hour, 0, 23, expr)
+    days = {d % 7 for d in _values(weekday, 0, 7, expr)}  # cron: Sunday 0 (or 7)
+    return sorted(((d - 1) % 7) * 1440 + h * 60 + m  # Monday first
+                  for d in days for h in hours for m in minutes)
