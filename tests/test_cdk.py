@@ -414,6 +414,19 @@ def scaling_alarms(tmp_path: Path, serving: dict[str, Any]) -> list[dict[str, An
         "AWS::CloudWatch::Alarm").values()]
 
 
+def test_planned_floors_become_scheduled_actions(tmp_path: Path) -> None:
+    serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
+    serving["scaling"] = {**serving["scaling"], "schedule_time_zone": "Europe/Paris",
+                          "scheduled": [{"cron": "55 7 * * 1-5", "min_instances": 3},
+                                        {"cron": "0 20 * * *", "min_instances": 2}]}
+    target = next(iter(served_model(tmp_path, serving).find_resources(
+        "AWS::ApplicationAutoScaling::ScalableTarget").values()))["Properties"]
+    actions = sorted(target["ScheduledActions"], key=lambda a: a["Schedule"])
+    assert [(a["Schedule"], a["ScalableTargetAction"], a["Timezone"]) for a in actions] == [
+        ("cron(0 20 * * ? *)", {"MinCapacity": 2}, "Europe/Paris"),
+        ("cron(55 7 ? * 2-6 *)", {"MinCapacity": 3}, "Europe/Paris")]
+
+
 def test_target_tracking_when_chosen(tmp_path: Path) -> None:
     serving = yaml.safe_load((ROOT / "mlops.yaml").read_text())["serving"]
     serving["scaling"] = {"policy": "target_tracking", "target_value": 900}

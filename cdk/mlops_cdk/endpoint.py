@@ -7,7 +7,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack, TimeZone
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr as ecr
@@ -20,7 +20,7 @@ from constructs import Construct
 from mlops_cdk.props import camel
 from mlops_cdk.settings import EnvSettings
 from mlops_kit.adapters.aws import naming
-from mlops_kit.adapters.aws.cron import monitor_cron
+from mlops_kit.adapters.aws.cron import aws_cron, monitor_cron
 from mlops_kit.adapters.aws.endpoint import (
     SHADOW,
     VARIANT,
@@ -193,6 +193,11 @@ class ModelEndpoint(Construct):
             resource_id=f"endpoint/{self.name}/variant/{VARIANT}",
             min_capacity=max(1, serving.min_instances), max_capacity=serving.max_instances)
         target.node.add_dependency(self.endpoint)
+        for i, floor in enumerate(scaling.scheduled):  # planned floors under either policy
+            target.scale_on_schedule(
+                f"Floor{i}", schedule=appscaling.Schedule.expression(aws_cron(floor.cron)),
+                time_zone=TimeZone.of(scaling.schedule_time_zone),
+                min_capacity=floor.min_instances)
         if scaling.policy == "target_tracking":
             target.scale_to_track_metric(
                 "TargetTracking", target_value=scaling.target_value,
