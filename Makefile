@@ -29,7 +29,7 @@ $(NODE_STAMP): package.json package-lock.json
 ## synth: the pinned cdk CLI synthesizes every AWS environment offline; cfn-lint checks them
 synth: install $(NODE_STAMP)
 	npx cdk synth --no-notices --quiet
-	$(BIN)/cfn-lint cdk.out/assembly-*/*.template.json
+	$(BIN)/cfn-lint --non-zero-exit-code error cdk.out/assembly-*/*.template.json
 
 ## demo: install, then run the whole local lifecycle on the example churn project
 demo: install
