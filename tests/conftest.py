@@ -124,3 +124,21 @@ def register_job(tmp_path: Path, env: str, backend: str, registry: Any) -> Any:
                {"registration": tmp_path / "out"},
                {"data_version": "d" * 64, "model_digest": "m" * 64, "run_id": "p-1"},
                {"registry": registry})
+
+
+def refuses_bad_input(registry: Any, add: Any, model_dir: Path, model: str) -> None:
+    """What every cloud registry must refuse once `model` has one version (`add` registers)."""
+    from mlops_kit.registry import RegistryError
+
+    add(registry, model_dir)
+    with pytest.raises(RegistryError, match=r"no version 4 \(versions: 1\)"):
+        registry.get(model, 4)
+    with pytest.raises(RegistryError, match=r"no version 4"):
+        registry.download(model, 4, model_dir.parent / "dl")
+    with pytest.raises(RegistryError, match="allowed: PendingManualApproval, Approved"):
+        registry.set_status(model, 1, "Live")  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match="allowed"):
+        add(registry, model_dir, status="Deployed")
+    with pytest.raises(RegistryError, match="does not exist"):
+        add(registry, model_dir.parent / "missing")
+    assert [v.version for v in registry.versions(model)] == [1]

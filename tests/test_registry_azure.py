@@ -16,7 +16,7 @@ from mlops_kit.adapters.azure.registry import METADATA_PROPERTY, STATUS_TAG, Azu
 from mlops_kit.config import ConfigError, load_config
 from mlops_kit.registry import RegistryError, fetch_production, open_registry, production
 from mlops_kit.steps import register as register_step
-from tests.conftest import ROOT, register_job
+from tests.conftest import ROOT, refuses_bad_input, register_job
 
 pytestmark = pytest.mark.filterwarnings(  # azure-ai-ml's own marshmallow 4 notices
     "ignore::marshmallow.warnings.Marshmallow4Warning")
@@ -171,18 +171,7 @@ def test_unknown_versions_and_bad_input(registry: AzureMLRegistry, model_dir: Pa
     with pytest.raises(RegistryError, match=r"'churn-classifier' is not registered .*"
                                             "churn-azure-dev-models"):
         registry.get(MODEL, 1)
-    add(registry, model_dir)
-    with pytest.raises(RegistryError, match=r"no version 4 \(versions: 1\)"):
-        registry.get(MODEL, 4)
-    with pytest.raises(RegistryError, match=r"no version 4"):
-        registry.download(MODEL, 4, model_dir.parent / "dl")
-    with pytest.raises(RegistryError, match="allowed: PendingManualApproval, Approved"):
-        registry.set_status(MODEL, 1, "Live")  # type: ignore[arg-type]
-    with pytest.raises(RegistryError, match="allowed"):
-        add(registry, model_dir, status="Deployed")
-    with pytest.raises(RegistryError, match="does not exist"):
-        add(registry, model_dir.parent / "missing")
-    assert [v.version for v in registry.versions(MODEL)] == [1]
+    refuses_bad_input(registry, add, model_dir, MODEL)
 
 
 def test_service_errors_become_registry_errors(registry: AzureMLRegistry,

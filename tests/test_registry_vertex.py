@@ -24,7 +24,7 @@ from mlops_kit.adapters.gcp.registry import PRODUCTION_ALIAS, STATUS_LABEL, Vert
 from mlops_kit.config import load_config
 from mlops_kit.registry import RegistryError, fetch_production, open_registry, production
 from mlops_kit.steps import register as register_step
-from tests.conftest import ROOT, register_job
+from tests.conftest import ROOT, refuses_bad_input, register_job
 
 MODEL = "churn-classifier"
 LOCATION = "projects/churn-dev-111111/locations/europe-west1"
@@ -304,18 +304,7 @@ def test_register_list_get_approve_download(registry: VertexRegistry, models: St
 def test_unknown_versions_and_bad_input(registry: VertexRegistry, model_dir: Path) -> None:
     with pytest.raises(RegistryError, match=rf"'churn-classifier' is not registered .*{RESOURCE}"):
         registry.get(MODEL, 1)
-    add(registry, model_dir)
-    with pytest.raises(RegistryError, match=r"no version 4 \(versions: 1\)"):
-        registry.get(MODEL, 4)
-    with pytest.raises(RegistryError, match=r"no version 4"):
-        registry.download(MODEL, 4, model_dir.parent / "dl")
-    with pytest.raises(RegistryError, match="allowed: PendingManualApproval, Approved"):
-        registry.set_status(MODEL, 1, "Live")  # type: ignore[arg-type]
-    with pytest.raises(RegistryError, match="allowed"):
-        add(registry, model_dir, status="Deployed")
-    with pytest.raises(RegistryError, match="does not exist"):
-        add(registry, model_dir.parent / "missing")
-    assert [v.version for v in registry.versions(MODEL)] == [1]
+    refuses_bad_input(registry, add, model_dir, MODEL)
 
 
 def test_failed_upload_leaves_no_files(registry: VertexRegistry, models: StandInModels,
