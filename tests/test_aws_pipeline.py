@@ -78,12 +78,25 @@ def test_outputs_flow_by_property_reference_and_published_zones_go_to_the_lake(
                                   ".S3Output.S3Uri"}
     outs = {o["OutputName"]: o["S3Output"]["S3Uri"]
             for o in steps["validate"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]}
-    assert outs["curated"] == SETTINGS.zone_uris["curated"]
-    assert outs["quarantine"] == SETTINGS.zone_uris["quarantine"]
-    assert outs["profile"]["Std:Join"]["Values"][1] == {"Get": "Execution.PipelineExecutionId"}
+    for name in ("curated", "quarantine", "profile"):  # this run's data, for the next steps
+        assert outs[name]["Std:Join"]["Values"][1:] == [
+            {"Get": "Execution.PipelineExecutionId"}, "validate", name]
+    args = steps["validate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    published = [args[i + 1] for i, a in enumerate(args) if a == "--publish"]
+    assert published == [f"curated={SETTINGS.zone_uris['curated']}",
+                         f"quarantine={SETTINGS.zone_uris['quarantine']}"]
     model_in = steps["evaluate"]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"]
     assert model_in == {"Get": "Steps.train.ModelArtifacts.S3ModelArtifacts"}
     assert "production_model" not in json.dumps(steps["evaluate"]["Arguments"]["ProcessingInputs"])
+
+
+def test_source_steps_are_never_cached_and_only_register_carries_the_run_id(
+        definition: dict[str, Any]) -> None:
+    steps = steps_by_name(definition)
+    assert "CacheConfig" not in steps["ingest"]
+    assert steps["validate"]["CacheConfig"]["Enabled"] is True
+    assert "run_id" not in json.dumps(steps["features"]["Arguments"])
+    assert "run_id" in json.dumps(steps["register"]["Arguments"])
 
 
 def test_register_runs_only_when_the_gate_passed(definition: dict[str, Any]) -> None:
@@ -156,6 +169,26 @@ def test_job_entry_fetches_production_and_unpacks_model_tarballs(
     job.unpack_model(packed)
     assert not (packed / job.TARBALL).exists()
     assert {p.name for p in packed.iterdir()} == {p.name for p in fetched.iterdir()}
+
+
+def test_job_entry_publishes_partitions_into_the_lake_table(tmp_path: Path) -> None:
+    table = tmp_path / "lake" / "curated_customers"
+    (table / "ingest_date=2025-01-01").mkdir(parents=True)
+    (table / "ingest_date=2025-01-01" / "old.parquet").write_text("kept")
+    (table / "ingest_date=2025-01-02").mkdir()
+    (table / "ingest_date=2025-01-02" / "stale.parquet").write_text("replaced")
+    out = tmp_path / "out"
+    (out / "ingest_date=2025-01-02").mkdir(parents=True)
+    (out / "ingest_date=2025-01-02" / "part-00000.parquet").write_text("new")
+    job.publish(out, str(table))
+    assert (table / "ingest_date=2025-01-01" / "old.parquet").read_text() == "kept"
+    assert sorted(p.name for p in (table / "ingest_date=2025-01-02").iterdir()) == [
+        "part-00000.parquet"]
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "part-00000.parquet").write_text("features")
+    job.publish(flat, str(tmp_path / "lake" / "customer_features"))
+    assert (tmp_path / "lake" / "customer_features" / "part-00000.parquet").exists()
 
 
 def test_job_entry_refuses_unknown_steps(trained: Any, capsys: pytest.CaptureFixture[str]) -> None:

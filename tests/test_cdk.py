@@ -25,6 +25,7 @@ from tests.conftest import ROOT  # noqa: E402
 PACKAGE = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-churn-classifier/3"
 MODELS = ("churn-classifier", "churn-mlp")
 BASELINE = "s3://churn-artifacts-111111111111-eu-west-1/models/churn-churn-classifier/3/baseline/"
+DATA_URL = "s3://churn-artifacts-111111111111-eu-west-1/models/churn-churn-classifier/3/model.tar.gz"
 
 
 def project(tmp: Path, changes: dict[str, Any] | None = None) -> Path:
@@ -55,7 +56,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Stack]]:
     releases.write_text(json.dumps({
         "dev": {"churn-classifier": {"package_arn": PACKAGE, "baseline_uri": BASELINE,
                                      "shadow_package_arn": PACKAGE[:-1] + "4"}},
-        "prod": {"churn-classifier": {"package_arn": PACKAGE, "baseline_uri": BASELINE}}}))
+        "prod": {"churn-classifier": {"package_arn": PACKAGE, "baseline_uri": BASELINE,
+                                      "model_data_url": DATA_URL}}}))
     stages = synth(root, releases=str(releases))
     yield {s.stack_name: s for stage in stages for s in stage.node.children
            if isinstance(s, Stack)}
@@ -285,9 +287,16 @@ def test_no_endpoint_until_a_version_is_approved(app: dict[str, Stack]) -> None:
 
 def test_endpoint_serves_the_approved_package_with_guardrails_and_capture(
         app: dict[str, Stack]) -> None:
-    t = template(app, "churn-prod-churn-classifier")
-    t.has_resource_properties("AWS::SageMaker::Model", {
-        "PrimaryContainer": {"ModelPackageName": PACKAGE}, "EnableNetworkIsolation": True})
+    template(app, "churn-dev-churn-classifier").has_resource_properties(
+        "AWS::SageMaker::Model", {"PrimaryContainer": {"ModelPackageName": PACKAGE},
+                                  "EnableNetworkIsolation": True})
+    t = template(app, "churn-prod-churn-classifier")  # another account: own image, home files
+    container = next(iter(resources(t, "AWS::SageMaker::Model").values()))[
+        "Properties"]["PrimaryContainer"]
+    assert container["ModelDataUrl"] == DATA_URL and "333333333333" in json.dumps(
+        container["Image"])
+    assert container["Environment"] == {"MLOPS_MODEL_NAME": "churn-classifier",
+                                        "MLOPS_MODEL_VERSION": "3"}
     config = next(iter(resources(t, "AWS::SageMaker::EndpointConfig").values()))["Properties"]
     assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
     assert config["ProductionVariants"][0]["InitialInstanceCount"] == 2
@@ -351,6 +360,8 @@ def test_cross_account_endpoint_reads_the_home_registry(app: dict[str, Stack]) -
     prod = json.dumps(template(app, "churn-prod-churn-classifier").to_json())
     assert "churn-artifacts-111111111111-eu-west-1/models/churn-churn-classifier/*" in prod
     assert "alias/churn-dev" in prod
+    monitor = json.dumps(template(app, "churn-prod-platform").to_json())  # the job role
+    assert "churn-artifacts-111111111111-eu-west-1/models/*" in monitor
     home = template(app, "churn-dev-churn-classifier")
     group = next(iter(resources(home, "AWS::SageMaker::ModelPackageGroup").values()))
     principals = json.dumps(group["Properties"]["ModelPackageGroupPolicy"])

@@ -17,9 +17,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from mlops_cdk.home import read_home_registry
 from mlops_cdk.props import camel
 from mlops_cdk.settings import EnvSettings
-from mlops_kit.adapters.aws import naming
 from mlops_kit.adapters.aws.cron import aws_cron, monitor_cron
 from mlops_kit.adapters.aws.endpoint import (
     SHADOW,
@@ -44,8 +44,10 @@ class Release:
     """What to serve: the approved package (and a package to shadow-test, if any)."""
 
     package_arn: str
+    model_data_url: str | None = None  # its model.tar.gz: how another account serves it
     baseline_uri: str | None = None  # s3://.../baseline/ with statistics.json, constraints.json
     shadow_package_arn: str | None = None
+    shadow_model_data_url: str | None = None
 
 
 class ModelEndpoint(Construct):
@@ -53,21 +55,24 @@ class ModelEndpoint(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, settings: EnvSettings, model: ModelConfig,
                  release: Release, key: kms.IKey, artifacts: s3.IBucket,
-                 image: ecr.IRepository, alarm_actions: list[str],
+                 image: ecr.IRepository, image_uri: str, alarm_actions: list[str],
                  monitor: MonitorJob | None = None) -> None:
         super().__init__(scope, id_)
         serving = settings.config.serving
         self.settings = settings
+        self.image_uri = image_uri
         self.name = settings.endpoint(model)
         self.role = self._role(artifacts, key, image, settings.package_group(model), model.name)
-        production = self._model("Model", release.package_arn)
+        production = self._model("Model", release.package_arn, release.model_data_url,
+                                 model.name)
         variant = {"variantName": VARIANT, "modelName": production.attr_model_name,
                    "initialInstanceCount": max(1, serving.min_instances),
                    "instanceType": serving.instance_type, "initialVariantWeight": 1.0}
         capture = data_capture(serving, f"s3://{artifacts.bucket_name}/capture/{model.name}")
         shadow = []
         if release.shadow_package_arn:
-            shadow_model = self._model("ShadowModel", release.shadow_package_arn)
+            shadow_model = self._model("ShadowModel", release.shadow_package_arn,
+                                       release.shadow_model_data_url, model.name)
             shadow = [{**variant, "variantName": SHADOW, "modelName": shadow_model.attr_model_name,
                        "initialVariantWeight": serving.deployment.shadow_percent / 100}]
         self.config = sagemaker.CfnEndpointConfig(
@@ -147,7 +152,7 @@ class ModelEndpoint(Construct):
         key.grant_encrypt_decrypt(role)
         image.grant_pull(role)
         if self.settings.home_account != self.settings.account:
-            self._read_home_registry(role, group)
+            read_home_registry(role, self.settings, f"models/{group}/*")
         stack = Stack.of(self)
         role.add_to_policy(iam.PolicyStatement(
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -156,23 +161,21 @@ class ModelEndpoint(Construct):
                                         resource_name=f"/aws/sagemaker/Endpoints/{self.name}:*")]))
         return role
 
-    def _read_home_registry(self, role: iam.Role, group: str) -> None:
-        """The approved versions live in the home environment's account: read them there."""
-        s, stack = self.settings, Stack.of(self)
-        home = s.config.environments[s.home]
-        bucket = naming.artifacts_bucket(s.project, s.home_account, home.region)
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[
-            f"arn:{stack.partition}:s3:::{bucket}/models/{group}/*"]))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["kms:Decrypt"],
-            resources=[f"arn:{stack.partition}:kms:{home.region}:{s.home_account}:key/*"],
-            conditions={"ForAnyValue:StringEquals": {
-                "kms:ResourceAliases": f"alias/{s.project}-{s.home.replace('_', '-')}"}}))
-
-    def _model(self, id_: str, package_arn: str) -> sagemaker.CfnModel:
+    def _model(self, id_: str, package_arn: str, data_url: str | None,
+               name: str) -> sagemaker.CfnModel:
+        """The package itself at home; elsewhere this account's image with the package's files
+        (another account's package names an image in the home registry it cannot pull)."""
+        container: dict[str, object] = {"modelPackageName": package_arn}
+        if self.settings.home_account != self.settings.account:
+            if not data_url:
+                raise ValueError(f"releases file: {name} in {self.settings.name} needs the "
+                                 "package's model_data_url to be served from another account "
+                                 "(python -m mlops_kit.adapters.aws.release approved writes it)")
+            container = {"image": self.image_uri, "modelDataUrl": data_url, "environment": {
+                "MLOPS_MODEL_NAME": name,
+                "MLOPS_MODEL_VERSION": package_arn.rsplit("/", 1)[-1]}}
         model = sagemaker.CfnModel(self, id_, execution_role_arn=self.role.role_arn,
-                                   primary_container={"modelPackageName": package_arn},
-                                   enable_network_isolation=True)
+                                   primary_container=container, enable_network_isolation=True)
         model.node.add_dependency(self.role)
         return model
 

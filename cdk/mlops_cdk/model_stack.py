@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Stack
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from mlops_cdk.endpoint import ModelEndpoint, MonitorJob, Release
@@ -30,7 +31,12 @@ class ModelStack(Stack):
         if release is not None:
             self.endpoint = ModelEndpoint(
                 self, "Serving", settings=settings, model=model, release=release,
-                key=platform.key, artifacts=lake.artifacts, image=platform.image.repository,
+                key=platform.key, image=platform.image.repository,
+                image_uri=platform.image.image_uri,
+                # by name, not by reference: no export that exists only while there is an
+                # endpoint (CloudFormation refuses to drop an export a stack still imports)
+                artifacts=s3.Bucket.from_bucket_name(self, "Artifacts",
+                                                     settings.artifacts_bucket),
                 alarm_actions=[platform.topic.topic_arn],
                 monitor=MonitorJob(platform.image.image_uri, platform.job_role))
         if settings.name == settings.home and settings.other_accounts:

@@ -39,8 +39,9 @@ ACKNOWLEDGED = [
     (r"^Resource::arn:{P}:sagemaker:[a-z0-9-]+:\d{12}:(endpoint|pipeline)/"
      r"[a-z0-9-]+-\*$",
      "The project's endpoints and training pipelines, one per model (<project>-<model>)."),
-    (r"^Resource::arn:{P}:s3:::[a-z0-9.-]+/models/[a-z0-9-]+/\*$",
-     "The files of the model's approved versions in the home environment's registry bucket."),
+    (r"^Resource::arn:{P}:s3:::[a-z0-9.-]+/(models/([a-z0-9-]+/)?|capture/[a-z0-9-]+/)\*$",
+     "The files of approved versions in the registry bucket (the model's, or all for the "
+     "monitoring baselines), and the endpoint's own capture prefix."),
     (r"^Resource::arn:{P}:kms:[a-z0-9-]+:\d{12}:key/\*$",
      "The home environment's key, whose id this account cannot know: the statement is limited "
      "to the project's key alias by a kms:ResourceAliases condition."),

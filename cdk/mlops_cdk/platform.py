@@ -14,6 +14,7 @@ from mlops_cdk import defaults
 from mlops_cdk.cicd import smoke_role_name
 from mlops_cdk.data_lake import DataLake
 from mlops_cdk.feature_store import FeatureStore
+from mlops_cdk.home import read_home_registry
 from mlops_cdk.image import project_image
 from mlops_cdk.settings import EnvSettings
 
@@ -40,6 +41,8 @@ class PlatformStack(Stack):
         self.job_role = self._job_role()
         if settings.name == settings.home:
             self._share_registry(settings.other_accounts)
+        elif settings.home_account != settings.account:  # Model Monitor reads its baselines
+            read_home_registry(self.job_role, settings)
         self.smoke_role = self._smoke_role()
 
     def _share_registry(self, accounts: list[str]) -> None:

@@ -15,6 +15,7 @@ import os
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from mlops_kit.config import ConfigError, load_config
 from mlops_kit.pipeline import EXTERNAL, Step, load_pipeline
@@ -38,7 +39,52 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(exc, ConfigError) else 1
     for path in inputs.values():
         unpack_model(path)
-    return job_main(step.spec, step.module.run, rest)
+    code = job_main(step.spec, step.module.run, rest)
+    if code == 0:
+        for local, uri in _publications(step, rest):
+            publish(local, uri)
+    return code
+
+
+def _publications(step: Step, argv: list[str]) -> list[tuple[Path, str]]:
+    """(output folder, lake table URI) of each `--publish OUTPUT=URI`."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--publish", action="append", default=[])
+    parser.add_argument("--output", action="append", default=[])
+    args, _ = parser.parse_known_args(argv)
+    outputs = default_paths(step.spec)[1]
+    outputs.update({k: Path(v) for k, _, v in (o.partition("=") for o in args.output)})
+    pairs = []
+    for item in args.publish:
+        name, sep, uri = item.partition("=")
+        if not sep or name not in outputs:
+            raise StepError(f"--publish {item!r}: use OUTPUT=URI with OUTPUT in "
+                            f"{sorted(outputs)}")
+        pairs.append((outputs[name], uri))
+    return pairs
+
+
+def publish(local: Path, uri: str) -> None:
+    """Put a step output into its lake table as local publishing does: each partition folder
+    (`ingest_date=...`) replaces that partition; an unpartitioned output replaces the table."""
+    parts = sorted(p for p in local.iterdir() if p.is_dir() and "=" in p.name)
+    pairs = [(p, f"{uri.rstrip('/')}/{p.name}") for p in parts] or [(local, uri)]
+    store = _storage(uri)
+    for folder, dest in pairs:
+        store.put_dir(folder, dest)
+
+
+def _storage(uri: str) -> Any:
+    """S3 for `s3://` URIs (boto3 loads only then), the local file system otherwise."""
+    if uri.startswith("s3://"):
+        import boto3
+
+        from mlops_kit.adapters.aws.storage import S3Storage
+
+        return S3Storage(boto3.client("s3"), uri[len("s3://"):].split("/", 1)[0])
+    from mlops_kit.runtime.files import LocalStorage
+
+    return LocalStorage(Path(uri).parent)
 
 
 def _prepare(name: str, argv: list[str]) -> tuple[Step, dict[str, Path]]:

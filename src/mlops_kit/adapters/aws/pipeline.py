@@ -2,8 +2,9 @@
 
 Each step becomes a processing or training job running the project image with
 `python -m mlops_kit.runtime.job <step>`, so SageMaker runs the same step code as
-`mlops-kit run`. Outputs a step publishes go to their lake zone's bucket (the Glue tables point
-there); other outputs go to the artifacts bucket under the execution id. Before `register`, a
+`mlops-kit run`. Every output goes to the artifacts bucket under the execution id, so the next
+steps read this run's data only; the job entry copies the outputs the DAG publishes into their
+lake zone (partition by partition, where the Glue tables point). Before `register`, a
 condition step reads the gate decision from evaluate's `evaluation.json`; a failed gate ends the
 execution in a Fail step with the reason, and nothing is registered.
 """
@@ -87,7 +88,7 @@ def _job_step(loaded: LoadedConfig, pipeline: Pipeline, step: Step, settings: Pi
     depends = sorted(step.upstream - _referenced(step))
     if depends:
         out["DependsOn"] = depends
-    if step.cache:
+    if step.cache and step.upstream:  # a source step is never cached: its data changes
         out["CacheConfig"] = {"Enabled": True, "ExpireAfter": f"P{settings.cache_days}D"}
     if step.name == "evaluate":
         out["PropertyFiles"] = [{"PropertyFileName": EVALUATION_FILE,
@@ -102,12 +103,14 @@ def _referenced(step: Step) -> set[str]:
 
 def _container_args(step: Step, settings: PipelineSettings, model: str,
                     config_path: str) -> list[Any]:
-    run_id = {"Std:Join": {"On": "=", "Values": ["run_id", EXECUTION_ID]}}
-    args = ["python", "-m", "mlops_kit.runtime.job", step.name, "--config", config_path,
-            "--env", settings.env, "--model", model, "--set", "registry.backend=sagemaker",
-            "--param", run_id]
-    if step.name == "register":  # the package serves with the project image
-        args += ["--set", f"serving.image={settings.image_uri}"]
+    args: list[Any] = ["python", "-m", "mlops_kit.runtime.job", step.name, "--config", config_path,
+            "--env", settings.env, "--model", model, "--set", "registry.backend=sagemaker"]
+    for name, output in step.outputs.items():  # the job entry publishes after the step
+        if output.publish is not None:
+            args += ["--publish", f"{name}={settings.zone_uris[output.publish]}"]
+    if step.name == "register":  # the package serves with the project image; lineage
+        args += ["--set", f"serving.image={settings.image_uri}",
+                 "--param", {"Std:Join": {"On": "=", "Values": ["run_id", EXECUTION_ID]}}]
     return args
 
 
@@ -183,10 +186,8 @@ def _source_uri(source: str, pipeline: Pipeline) -> dict[str, Any]:
 
 
 def _output_uri(step: Step, name: str, settings: PipelineSettings) -> Any:
-    """A published output goes to its zone; others to artifacts under the execution id."""
-    zone = step.outputs[name].publish
-    if zone is not None:
-        return settings.zone_uris[zone]
+    """Every output goes to the artifacts bucket under the execution id: the next steps read
+    this run's data only. The job entry copies published ones into their lake zone."""
     return {"Std:Join": {"On": "/", "Values": [
         settings.artifacts_uri, EXECUTION_ID, step.name, name]}}
 

@@ -42,12 +42,15 @@ def latest_approved(sagemaker: Any, group: str) -> str | None:
     return found[0]["ModelPackageArn"] if found else None
 
 
-def baseline_uri(sagemaker: Any, s3: Any, package_arn: str) -> str | None:
-    """`s3://.../baseline/` beside the package's model files, if the baseline is there."""
+def model_data_url(sagemaker: Any, package_arn: str) -> str | None:
+    """The package's model files (None for a package whose image holds the model)."""
     described = sagemaker.describe_model_package(ModelPackageName=package_arn)
-    data_url = described["InferenceSpecification"]["Containers"][0].get("ModelDataUrl")
-    if not data_url:  # a package with the model inside its image
-        return None
+    url = described["InferenceSpecification"]["Containers"][0].get("ModelDataUrl")
+    return str(url) if url else None
+
+
+def baseline_uri(s3: Any, data_url: str) -> str | None:
+    """`s3://.../baseline/` beside the model files, if the baseline is there."""
     bucket, key = split_uri(data_url.rsplit("/", 1)[0] + "/baseline")
     found = s3.list_objects_v2(Bucket=bucket, Prefix=f"{key}/").get("Contents", [])
     names = {o["Key"].rsplit("/", 1)[1] for o in found}
@@ -67,8 +70,10 @@ def releases(loaded: LoadedConfig, sagemaker: Any, *, require: bool,
             missing.append(group)
         else:
             out[model.name] = {"package_arn": arn}
-            if s3 is not None and (baseline := baseline_uri(sagemaker, s3, arn)):
-                out[model.name]["baseline_uri"] = baseline
+            if data_url := model_data_url(sagemaker, arn):
+                out[model.name]["model_data_url"] = data_url  # served across accounts
+                if s3 is not None and (baseline := baseline_uri(s3, data_url)):
+                    out[model.name]["baseline_uri"] = baseline
     if missing and require:
         raise ReleaseError(f"no Approved package in {', '.join(missing)}: approve a version "
                            "(mlops-kit registry approve, or in SageMaker Studio) first")
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
             runtime = session.client("sagemaker-runtime")
             result = [smoke_test(runtime, endpoint_name(loaded.config.project, m.name),
                                  loaded.config) for m in loaded.config.all_models]
-    except (ConfigError, ReleaseError, ValueError) as exc:
+    except (ConfigError, ReleaseError, ValueError, ClientError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     print(json.dumps(result, indent=2, default=str))
