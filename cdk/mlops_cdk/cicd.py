@@ -17,7 +17,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from mlops_cdk import defaults
+from mlops_cdk.nag import privileged
 from mlops_cdk.settings import EnvSettings
+from mlops_kit.adapters.aws import naming
 
 QUIET = {"CDK_DISABLE_CLI_TELEMETRY": "true", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
 RELEASE = ".venv/bin/python -m mlops_kit.adapters.aws.release"
@@ -119,7 +121,8 @@ class CicdStack(Stack):
             encryption_key=self.key, timeout=Duration.hours(2),
             environment=codebuild.BuildEnvironment(
                 build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
-                compute_type=codebuild.ComputeType.MEDIUM, privileged=False),
+                # `cdk deploy` builds the project image (a Docker asset): Docker needs it
+                compute_type=codebuild.ComputeType.MEDIUM, privileged=deploys_to is not None),
             environment_variables={k: codebuild.BuildEnvironmentVariable(value=v)
                                    for k, v in QUIET.items()},
             build_spec=codebuild.BuildSpec.from_object({"version": "0.2", "phases": {
@@ -128,6 +131,7 @@ class CicdStack(Stack):
                 "build": {"commands": commands}}}))
         if deploys_to is not None:
             self._may_deploy(project, deploys_to)
+            privileged(project)
         if trains:
             self._may_train(project)
         if smokes is not None:
@@ -160,3 +164,7 @@ class CicdStack(Stack):
         project.add_to_role_policy(iam.PolicyStatement(
             actions=["sagemaker:DescribeModelPackage"],
             resources=[f"{arn}:model-package/{self.home.project}-*/*"]))
+        bucket = naming.artifacts_bucket(self.home.project, self.account, self.region)
+        project.add_to_role_policy(iam.PolicyStatement(  # finds each version's baseline
+            actions=["s3:ListBucket"], resources=[f"arn:{self.partition}:s3:::{bucket}"],
+            conditions={"StringLike": {"s3:prefix": ["models/*"]}}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -38,3 +39,12 @@ def secure_bucket(scope: Construct, id_: str, *, name: str, key: kms.IKey, logs:
         server_access_logs_bucket=logs, server_access_logs_prefix=f"{name}/",
         removal_policy=RemovalPolicy.RETAIN, lifecycle_rules=lifecycle_rules or [],
     )
+
+
+def grant_volume_encryption(key: kms.IKey, role: iam.IRole) -> None:
+    """Encrypt/decrypt, and the grants SageMaker creates for the job's or endpoint's volumes
+    (only for AWS services: `kms:GrantIsForAWSResource`)."""
+    key.grant_encrypt_decrypt(role)
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["kms:CreateGrant"], resources=[key.key_arn],
+        conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}))

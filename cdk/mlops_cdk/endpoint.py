@@ -17,6 +17,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from mlops_cdk import defaults
 from mlops_cdk.home import read_home_registry
 from mlops_cdk.props import camel
 from mlops_cdk.settings import EnvSettings
@@ -84,6 +85,11 @@ class ModelEndpoint(Construct):
         self.endpoint = sagemaker.CfnEndpoint(
             self, "Endpoint", endpoint_name=self.name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
+            # a release keeps the instance count autoscaling reached; capture settings apply
+            retain_all_variant_properties=True,
+            exclude_retained_variant_properties=[
+                sagemaker.CfnEndpoint.VariantPropertyProperty(
+                    variant_property_type="DataCaptureConfig")],
             deployment_config=camel(deployment_config(
                 serving.deployment, [a.alarm_name for a in self.alarms])))
         for alarm in self.alarms:
@@ -149,7 +155,7 @@ class ModelEndpoint(Construct):
                         description=f"Serves {self.name}")
         artifacts.grant_read(role, f"models/{group}/*")
         artifacts.grant_put(role, f"capture/{model}/*")
-        key.grant_encrypt_decrypt(role)
+        defaults.grant_volume_encryption(key, role)
         image.grant_pull(role)
         if self.settings.home_account != self.settings.account:
             read_home_registry(role, self.settings, f"models/{group}/*")

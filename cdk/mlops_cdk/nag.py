@@ -1,13 +1,15 @@
 """cdk-nag acknowledgements: each names the rule, exactly what it covers, and why.
 
-Only AwsSolutions-IAM5 (wildcards in IAM policies) is acknowledged, and only for the
-patterns below; any other finding fails the tests (tests/cdk/test_nag.py).
+AwsSolutions-IAM5 (wildcards in IAM policies) is acknowledged only for the patterns below, and
+AwsSolutions-CB3 (privileged CodeBuild) only on the deploy projects; any other finding fails
+the tests (tests/test_cdk.py).
 """
 
 from __future__ import annotations
 
 from aws_cdk import Stack, Stage
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import Construct
 
 IAM5 = "AwsSolutions-IAM5"
 PARTITION = r"(<AWS::Partition>|aws[a-z-]*)"
@@ -52,6 +54,17 @@ ACKNOWLEDGED = [
      r"(log-group:/aws/codebuild/<[A-Za-z0-9]+>:\*|report-group/<[A-Za-z0-9]+>-\*)$",
      "CodeBuild's own log streams and test reports of that project (CDK's default policy)."),
 ]
+
+
+PRIVILEGED = ("The deploy projects run `cdk deploy`, which builds the project image (a Docker "
+              "asset) with the Docker daemon: CodeBuild runs it only in privileged mode. The "
+              "other projects are not privileged.")
+
+
+def privileged(project: Construct) -> None:
+    """Acknowledge AwsSolutions-CB3 on one CodeBuild project that must build images."""
+    NagSuppressions.add_resource_suppressions(project, [
+        NagPackSuppression(id="AwsSolutions-CB3", reason=PRIVILEGED)])
 
 
 def suppress(stage: Stage) -> None:

@@ -71,7 +71,7 @@ class PlatformStack(Stack):
             "sagemaker.amazonaws.com"), description=f"{s.project} {s.name} pipeline steps")
         for bucket in [*self.lake.zones.values(), self.lake.artifacts]:
             bucket.grant_read_write(role)
-        self.key.grant_encrypt_decrypt(role)
+        defaults.grant_volume_encryption(self.key, role)
         self.image.repository.grant_pull(role)
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         role.add_to_policy(iam.PolicyStatement(

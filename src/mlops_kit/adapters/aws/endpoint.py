@@ -47,7 +47,9 @@ def deployment_config(cfg: DeploymentConfig, alarms: list[str]) -> dict[str, Any
 def rollback_alarms(endpoint: str, serving: ServingConfig) -> list[dict[str, Any]]:
     """`PutMetricAlarm` requests: the error-rate and p99-latency guardrails of the endpoint."""
     cfg = serving.deployment
-    period = max(10, int(cfg.alarm_period_s)) if cfg.alarm_period_s < 60 else 60
+    # SageMaker publishes invocation metrics once a minute: a shorter period is mostly empty
+    # (and empty counts as OK), so the cloud alarms use whole minutes
+    period = 60 * max(1, round(cfg.alarm_period_s / 60))
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": VARIANT}]
 
     def metric(name: str, stat: str) -> dict[str, Any]:
