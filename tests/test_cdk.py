@@ -145,6 +145,15 @@ def test_unknown_or_non_aws_environment_is_a_clear_error(tmp_path: Path) -> None
     root = project(tmp_path)
     with pytest.raises(ConfigError, match=r"environments\.qa: no such environment"):
         build(cdk.App(context={"env": "qa"}, outdir=str(tmp_path / "o")), root)
+    raw = yaml.safe_load((root / "mlops.yaml").read_text())
+    raw["environments"]["qa"] = dict(raw["environments"]["dev"])
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "mlops.yaml").write_text(yaml.safe_dump(raw))
+    for name in ("src", "pipelines", "cdk", "docker", "pyproject.toml", "README.md", "cdk.json"):
+        (shared / name).symlink_to(ROOT / name)
+    with pytest.raises(ConfigError, match="dev and qa are on the same AWS account and region"):
+        build(cdk.App(outdir=str(tmp_path / "o3")), shared)
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]")
     with pytest.raises(ConfigError, match="releases file"):

@@ -13,7 +13,8 @@ from mlops_cdk.endpoint import Release
 from mlops_cdk.nag import suppress
 from mlops_cdk.settings import aws_environments, env_settings
 from mlops_cdk.stage import MlopsStage
-from mlops_kit.config import ConfigError
+from mlops_kit.adapters.aws import naming
+from mlops_kit.config import ConfigError, load_config
 
 
 def build(app: App, root: Path) -> list[Stage]:
@@ -24,6 +25,11 @@ def build(app: App, root: Path) -> list[Stage]:
     if not every:
         raise ConfigError(f"{config}: environments: no aws environment to deploy; add one "
                           "(cloud: aws, account, region)")
+    shared = naming.shared_targets(load_config(config).config)
+    if shared:
+        raise ConfigError(f"{config}: environments {shared[0][0]} and {shared[0][1]} are on the "
+                          "same AWS account and region: their buckets, endpoints and pipelines "
+                          "would collide; give each its own account or region")
     wanted = app.node.try_get_context("env")
     names = [wanted] if wanted else every
     releases = read_releases(app.node.try_get_context("releases"))

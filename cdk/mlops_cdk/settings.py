@@ -63,8 +63,7 @@ class EnvSettings:
     def home(self) -> str:
         """The environment that hosts delivery and the model registry (`cicd.environment`,
         else the first AWS one): later environments serve the versions approved there."""
-        return self.config.cicd.environment or next(
-            n for n, e in self.config.environments.items() if e.cloud == "aws")
+        return naming.home_environment(self.config)
 
     @property
     def home_account(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from mlops_kit.config import LoadedConfig
+from mlops_kit.config.model import ProjectConfig
 
 DEFAULT_TARGET = ("123456789012", "us-east-1")
 _PACKAGE_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -46,6 +47,30 @@ def model_package_group(project: str, model: str) -> str:
             f"{_PACKAGE_GROUP.pattern} (letters, digits and hyphens, at most 63 characters)"
         )
     return name
+
+
+def home_environment(config: ProjectConfig) -> str:
+    """The AWS environment that runs delivery and holds the registry later ones serve from:
+    `cicd.environment`, else the first AWS environment (ValueError if there is none)."""
+    if config.cicd.environment:
+        return config.cicd.environment
+    for name, env in config.environments.items():
+        if env.cloud == "aws":
+            return name
+    raise ValueError("no aws environment in the config")
+
+
+def shared_targets(config: ProjectConfig) -> list[tuple[str, str]]:
+    """Pairs of AWS environments on the same account and region (their names would collide)."""
+    seen: dict[tuple[str, str], str] = {}
+    pairs = []
+    for name, env in config.environments.items():
+        if env.cloud == "aws":
+            key = (str(env.account), env.region)
+            if key in seen:
+                pairs.append((seen[key], name))
+            seen.setdefault(key, name)
+    return pairs
 
 
 def aws_target(loaded: LoadedConfig) -> tuple[str, str]:

@@ -185,6 +185,8 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
     try:
         loaded = load_config(args.config, env=args.env)
         _, region = naming.aws_target(loaded)
+        if args.command == "approved":  # the versions live in the home environment's registry
+            region = loaded.config.environments[naming.home_environment(loaded.config)].region
         if session is None:
             import boto3
 
