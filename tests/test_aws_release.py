@@ -184,6 +184,7 @@ def test_releases_carry_the_baseline_model_monitor_reads(aws: None, trained: Any
     out = release.releases(loaded, session.client("sagemaker"), require=True,
                            s3=session.client("s3"))["dev"]["churn-classifier"]
     assert out["package_arn"].endswith(f"/{version.version}")
+    assert out["model_data_url"] == version.artifact_uri  # how later accounts serve it
     uri = out["baseline_uri"]
     assert uri.endswith(f"/models/churn-churn-classifier/{version.version}/baseline/")
     bucket, key = uri[len("s3://"):].split("/", 1)
