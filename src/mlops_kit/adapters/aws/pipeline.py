@@ -85,20 +85,12 @@ def _job_step(loaded: LoadedConfig, pipeline: Pipeline, step: Step, settings: Pi
         "Arguments": (_processing(step, pipeline, settings, args, files) if kind == "processing"
                       else _training(step, pipeline, settings, args)),
     }
-    depends = sorted(step.upstream - _referenced(step))
-    if depends:
-        out["DependsOn"] = depends
     if step.cache and step.upstream:  # a source step is never cached: its data changes
         out["CacheConfig"] = {"Enabled": True, "ExpireAfter": f"P{settings.cache_days}D"}
     if step.name == "evaluate":
         out["PropertyFiles"] = [{"PropertyFileName": EVALUATION_FILE,
                                  "OutputName": "evaluation", "FilePath": "evaluation.json"}]
     return out
-
-
-def _referenced(step: Step) -> set[str]:
-    """Upstream steps already implied by property references (no DependsOn needed)."""
-    return {src.split(".")[0] for src in step.inputs.values() if src not in EXTERNAL}
 
 
 def _container_args(step: Step, settings: PipelineSettings, model: str,
@@ -116,10 +108,11 @@ def _container_args(step: Step, settings: PipelineSettings, model: str,
 
 def _processing(step: Step, pipeline: Pipeline, settings: PipelineSettings,
                 args: list[Any], files: bool) -> dict[str, Any]:
-    inputs = [_processing_input(ch, src, pipeline) for ch, src in step.inputs.items()
+    # every upstream step is an input's property reference: SageMaker orders by those
+    inputs = [_s3_input(ch, _source_uri(src, pipeline)) for ch, src in step.inputs.items()
               if src not in EXTERNAL]
     if step.name == "ingest" and files:
-        inputs.append(_s3_input("source", {"Get": "Parameters.SourceUri"}, "processing"))
+        inputs.append(_s3_input("source", {"Get": "Parameters.SourceUri"}))
     outputs = [{
         "OutputName": name,
         "AppManaged": False,
@@ -166,11 +159,7 @@ def _training(step: Step, pipeline: Pipeline, settings: PipelineSettings,
     }
 
 
-def _processing_input(channel: str, source: str, pipeline: Pipeline) -> dict[str, Any]:
-    return _s3_input(channel, _source_uri(source, pipeline), "processing")
-
-
-def _s3_input(channel: str, uri: Any, kind: str) -> dict[str, Any]:
+def _s3_input(channel: str, uri: Any) -> dict[str, Any]:
     return {"InputName": channel, "AppManaged": False, "S3Input": {
         "S3Uri": uri, "LocalPath": f"/opt/ml/processing/input/{channel}",
         "S3DataType": "S3Prefix", "S3InputMode": "File",
