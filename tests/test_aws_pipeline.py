@@ -155,9 +155,9 @@ def test_a_file_source_is_read_from_the_landing_prefix(tmp_path: Path) -> None:
 def test_job_entry_fetches_production_and_unpacks_model_tarballs(
         trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLOPS_STATE_DIR", str(trained.state))
-    step, inputs = job._prepare("evaluate", [
+    step, inputs = job._prepare("evaluate", job._arguments([
         "--config", str(trained.config), "--input", f"production_model={tmp_path / 'prod'}",
-        "--input", f"model={tmp_path / 'model'}"])
+        "--input", f"model={tmp_path / 'model'}"])[0])
     assert step.name == "evaluate"
     fetched = inputs["production_model"]
     assert json.loads((fetched / "registry_version.json").read_text())["status"] == "Approved"
@@ -189,6 +189,18 @@ def test_job_entry_publishes_partitions_into_the_lake_table(tmp_path: Path) -> N
     (flat / "part-00000.parquet").write_text("features")
     job.publish(flat, str(tmp_path / "lake" / "customer_features"))
     assert (tmp_path / "lake" / "customer_features" / "part-00000.parquet").exists()
+
+
+def test_job_entry_runs_the_step_then_publishes_its_output(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    raw, lake = tmp_path / "raw", tmp_path / "lake" / "raw_customers"
+    argv = ["ingest", "--config", str(config), "--output", f"raw={raw}",
+            "--publish", f"raw={lake}"]
+    assert job.main(argv) == 0
+    [day] = [p.name for p in raw.iterdir() if p.name.startswith("ingest_date=")]
+    assert sorted(p.name for p in (lake / day).iterdir()) == sorted(
+        p.name for p in (raw / day).iterdir())
+    assert job.main([*argv[:-1], "nope=/x"]) == 1  # checked before the step runs
 
 
 def test_job_entry_refuses_unknown_steps(trained: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,26 +32,45 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     name, rest = argv[0], argv[1:]
+    args, step_argv = _arguments(rest)
     try:
-        step, inputs = _prepare(name, rest)
+        step, inputs = _prepare(name, args)
+        publications = _publications(step, args)  # checked before the step runs
     except (ConfigError, StepError, RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     for path in inputs.values():
         unpack_model(path)
-    code = job_main(step.spec, step.module.run, rest)
+    code = job_main(step.spec, step.module.run, step_argv)
     if code == 0:
-        for local, uri in _publications(step, rest):
+        for local, uri in publications:
             publish(local, uri)
     return code
 
 
-def _publications(step: Step, argv: list[str]) -> list[tuple[Path, str]]:
-    """(output folder, lake table URI) of each `--publish OUTPUT=URI`."""
+def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """What this entry reads of the job's arguments, and the step's own (`--publish` is
+    this entry's alone)."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--publish", action="append", default=[])
-    parser.add_argument("--output", action="append", default=[])
+    parser.add_argument("--config", default=os.environ.get("MLOPS_CONFIG", "mlops.yaml"))
+    parser.add_argument("--env", default=os.environ.get("MLOPS_ENV"))
+    parser.add_argument("--model", default=os.environ.get("MLOPS_MODEL"))
+    for flag in ("--set", "--input", "--output", "--publish"):
+        parser.add_argument(flag, action="append", default=[])
     args, _ = parser.parse_known_args(argv)
+    step_argv, skip = [], False
+    for item in argv:
+        if skip or item.startswith("--publish="):
+            skip = False
+            continue
+        skip = item == "--publish"
+        if not skip:
+            step_argv.append(item)
+    return args, step_argv
+
+
+def _publications(step: Step, args: argparse.Namespace) -> list[tuple[Path, str]]:
+    """(output folder, lake table URI) of each `--publish OUTPUT=URI`."""
     outputs = default_paths(step.spec)[1]
     outputs.update({k: Path(v) for k, _, v in (o.partition("=") for o in args.output)})
     pairs = []
@@ -87,15 +106,8 @@ def _storage(uri: str) -> Any:
     return LocalStorage(Path(uri).parent)
 
 
-def _prepare(name: str, argv: list[str]) -> tuple[Step, dict[str, Path]]:
+def _prepare(name: str, args: argparse.Namespace) -> tuple[Step, dict[str, Path]]:
     """The pipeline step `name` and its input folders, external inputs fetched."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--config", default=os.environ.get("MLOPS_CONFIG", "mlops.yaml"))
-    parser.add_argument("--env", default=os.environ.get("MLOPS_ENV"))
-    parser.add_argument("--model", default=os.environ.get("MLOPS_MODEL"))
-    parser.add_argument("--set", action="append", default=[])
-    parser.add_argument("--input", action="append", default=[])
-    args, _ = parser.parse_known_args(argv)
     loaded = load_config(args.config, env=args.env, sets=args.set, model=args.model)
     pipeline = load_pipeline(loaded)
     names = [s.name for s in pipeline.steps]
