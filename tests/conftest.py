@@ -142,3 +142,13 @@ def refuses_bad_input(registry: Any, add: Any, model_dir: Path, model: str) -> N
     with pytest.raises(RegistryError, match="does not exist"):
         add(registry, model_dir.parent / "missing")
     assert [v.version for v in registry.versions(model)] == [1]
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A small model folder (a booster and a nested file) for the registry tests."""
+    folder = tmp_path / "model"
+    (folder / "meta").mkdir(parents=True)
+    (folder / "model.ubj").write_bytes(b"booster-bytes")
+    (folder / "meta" / "features.json").write_text("[]")
+    return folder

@@ -104,15 +104,6 @@ def registry(client: StandInClient) -> AzureMLRegistry:
     return reg
 
 
-@pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "model"
-    (folder / "meta").mkdir(parents=True)
-    (folder / "model.ubj").write_bytes(b"booster-bytes")
-    (folder / "meta" / "features.json").write_text("[]")
-    return folder
-
-
 def add(reg: AzureMLRegistry, model_dir: Path, **changes: Any) -> Any:
     args: dict[str, Any] = {"status": "Approved", "metrics": {"roc_auc": 0.81},
                             "params": {"max_depth": 5},
@@ -249,9 +240,9 @@ def test_job_fetches_production_through_azureml(tmp_path: Path, client: StandInC
     loaded = load_config(ROOT / "mlops.yaml", env="azure_dev", sets=["registry.backend=azureml"])
     add(open_registry(loaded), model_dir)
     dest = tmp_path / "production"
-    _, inputs = job._prepare("evaluate", [
+    _, inputs = job._prepare("evaluate", job._arguments([
         "--config", str(ROOT / "mlops.yaml"), "--env", "azure_dev",
-        "--set", "registry.backend=azureml", "--input", f"production_model={dest}"])
+        "--set", "registry.backend=azureml", "--input", f"production_model={dest}"])[0])
     assert inputs["production_model"] == dest
     assert (dest / "model.ubj").read_bytes() == b"booster-bytes"
     assert json.loads((dest / "registry_version.json").read_text())["artifact_uri"].endswith(

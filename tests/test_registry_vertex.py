@@ -232,15 +232,6 @@ def registry(models: StandInModels, storage: StandInStorage) -> VertexRegistry:
     return open_vertex(models, storage)
 
 
-@pytest.fixture
-def model_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "model"
-    (folder / "meta").mkdir(parents=True)
-    (folder / "model.ubj").write_bytes(b"booster-bytes")
-    (folder / "meta" / "features.json").write_text("[]")
-    return folder
-
-
 def add(reg: VertexRegistry, model_dir: Path, **changes: Any) -> Any:
     args: dict[str, Any] = {"status": "Approved", "metrics": {"roc_auc": 0.81},
                             "params": {"max_depth": 5},
@@ -364,9 +355,9 @@ def test_job_fetches_production_through_vertex(tmp_path: Path, models: StandInMo
     monkeypatch.setattr(module, "_storage", lambda *_: storage)
     add(open_vertex(models, storage), model_dir)
     dest = tmp_path / "production"
-    _, inputs = job._prepare("evaluate", [
+    _, inputs = job._prepare("evaluate", job._arguments([
         "--config", str(ROOT / "mlops.yaml"), "--env", "gcp_dev",
-        "--set", "registry.backend=vertex", "--input", f"production_model={dest}"])
+        "--set", "registry.backend=vertex", "--input", f"production_model={dest}"])[0])
     assert (inputs["production_model"] / "model.ubj").read_bytes() == b"booster-bytes"
 
 

@@ -95,6 +95,17 @@ def errors_as_registry_error(action: str, *kinds: type[Exception]) -> Iterator[N
         raise RegistryError(f"{action}: {exc}") from exc
 
 
+def backend_options(options: dict[str, Any], allowed: frozenset[str],
+                    kind: str) -> dict[str, Any]:
+    """A cloud registry's `from_config` options: TypeError on unknown ones; the local
+    registry's `root` is dropped (open_registry passes options through to any back-end)."""
+    options = {k: v for k, v in options.items() if k != "root"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise TypeError(f"unknown {kind} options: {unknown}")
+    return options
+
+
 def model_files(model_dir: Path) -> dict[str, Path]:
     """The files of `model_dir` to register; RegistryError if it is missing or empty."""
     from mlops_kit.fileio import walk_files

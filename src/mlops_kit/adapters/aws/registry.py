@@ -30,6 +30,7 @@ from mlops_kit.registry.base import (
     ModelVersion,
     RegistryError,
     Status,
+    backend_options,
     errors_as_registry_error,
     model_files,
 )
@@ -137,9 +138,7 @@ class SageMakerRegistry:
     @classmethod
     def from_config(cls, loaded: LoadedConfig, **options: Any) -> SageMakerRegistry:
         """A registry for the config's AWS target (see `_OPTIONS` for the accepted options)."""
-        options.pop("root", None)  # the local registry's option; meaningless here
-        if set(options) - _OPTIONS:
-            raise TypeError(f"unknown SageMakerRegistry options: {sorted(set(options) - _OPTIONS)}")
+        options = backend_options(options, _OPTIONS, "SageMakerRegistry")
         account, region = naming.aws_target(loaded)
         sagemaker, s3 = _clients(region, options)
         bucket = options.get("bucket") or naming.artifacts_bucket(loaded.config.project,

@@ -32,6 +32,7 @@ from mlops_kit.registry.base import (
     ModelVersion,
     RegistryError,
     Status,
+    backend_options,
     errors_as_registry_error,
     flatten,
     model_files,
@@ -75,9 +76,7 @@ class AzureMLRegistry:
     @classmethod
     def from_config(cls, loaded: LoadedConfig, **options: Any) -> AzureMLRegistry:
         """The environment's registry; options: a ready `ml_client`, or a `credential`."""
-        options.pop("root", None)  # the local registry's option; meaningless here
-        if set(options) - _OPTIONS:
-            raise TypeError(f"unknown AzureMLRegistry options: {sorted(set(options) - _OPTIONS)}")
+        options = backend_options(options, _OPTIONS, "AzureMLRegistry")
         try:
             subscription = naming.azure_subscription(loaded)
         except ValueError as exc:

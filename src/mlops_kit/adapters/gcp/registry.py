@@ -30,6 +30,7 @@ from mlops_kit.registry.base import (
     ModelVersion,
     RegistryError,
     Status,
+    backend_options,
     errors_as_registry_error,
     flatten,
     model_files,
@@ -87,9 +88,7 @@ class VertexRegistry:
     def from_config(cls, loaded: LoadedConfig, **options: Any) -> VertexRegistry:
         """The environment's registry; options: ready `model_client` / `storage_client`, or
         `credentials` for new ones."""
-        options.pop("root", None)  # the local registry's option; meaningless here
-        if set(options) - _OPTIONS:
-            raise TypeError(f"unknown VertexRegistry options: {sorted(set(options) - _OPTIONS)}")
+        options = backend_options(options, _OPTIONS, "VertexRegistry")
         try:
             naming.gcp_project(loaded)
         except ValueError as exc:
