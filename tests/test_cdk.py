@@ -508,3 +508,15 @@ def test_delivery_pipelines_stages_and_approval_trigger(app: dict[str, Stack]) -
     for command in ("make test", "make synth", "-c env=staging -c releases=releases.json",
                     "release smoke --env prod"):
         assert command in builds, command
+
+
+def test_codecommit_as_the_source_of_both_pipelines(tmp_path: Path) -> None:
+    cicd = {**yaml.safe_load((ROOT / "mlops.yaml").read_text())["cicd"], "source": "codecommit"}
+    stages = synth(project(tmp_path, {"cicd": cicd}), env="dev")
+    stack = next(s for stage in stages for s in stage.node.children
+                 if isinstance(s, Stack) and s.stack_name == "churn-cicd")
+    sources = [p["Properties"]["Stages"][0]["Actions"][0] for p in Template.from_stack(
+        stack).find_resources("AWS::CodePipeline::Pipeline").values()]
+    assert [(a["ActionTypeId"]["Provider"], a["Configuration"]["RepositoryName"],
+             a["Configuration"]["PollForSourceChanges"]) for a in sources] == [
+        ("CodeCommit", "churn", False), ("CodeCommit", "churn", False)]

@@ -49,10 +49,13 @@ class CicdStack(Stack):
                                master_key=self.key, enforce_ssl=True)
         for email in cicd.notify_emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
-        self.delivery = self._pipeline("Delivery", f"{home.project}-delivery", push=True)
-        self._delivery_stages()
-        self.release = self._pipeline("Release", f"{home.project}-release", push=False)
-        self._release_stages()
+        if cicd.source == "codecommit":
+            self.repository = codecommit.Repository.from_repository_name(
+                self, "Repo", str(cicd.repository).split("/", 1)[1])
+        self.delivery, source = self._pipeline("Delivery", f"{home.project}-delivery", push=True)
+        self._delivery_stages(source)
+        self.release, source = self._pipeline("Release", f"{home.project}-release", push=False)
+        self._release_stages(source)
         self.on_approval = events.Rule(
             self, "OnApproval", description="An approved model version starts the release",
             event_pattern=events.EventPattern(
@@ -61,39 +64,40 @@ class CicdStack(Stack):
                         "ModelApprovalStatus": ["Approved"]}),
             targets=[targets.CodePipeline(self.release)])
 
-    def _pipeline(self, id_: str, name: str, *, push: bool) -> codepipeline.Pipeline:
+    def _pipeline(self, id_: str, name: str, *,
+                  push: bool) -> tuple[codepipeline.Pipeline, codepipeline.Artifact]:
+        """A V2 pipeline with its source stage, and the source artifact its actions read."""
         pipeline = codepipeline.Pipeline(
             self, id_, pipeline_name=name, pipeline_type=codepipeline.PipelineType.V2,
             artifact_bucket=self.artifacts, restart_execution_on_update=False)
-        self.source_output = codepipeline.Artifact("source")
-        pipeline.add_stage(stage_name="Source", actions=[self._source(push)])
-        return pipeline
+        source = codepipeline.Artifact("source")
+        pipeline.add_stage(stage_name="Source", actions=[self._source(source, push)])
+        return pipeline, source
 
-    def _source(self, push: bool) -> codepipeline.IAction:
+    def _source(self, output: codepipeline.Artifact, push: bool) -> codepipeline.IAction:
         cicd = self.home.config.cicd
-        owner, repo = cicd.repository.split("/", 1)
+        owner, repo = str(cicd.repository).split("/", 1)
         if cicd.source == "codecommit":
-            repository = codecommit.Repository.from_repository_name(self, "Repo", repo)
             return cpactions.CodeCommitSourceAction(
-                action_name="Source", repository=repository, branch=cicd.branch,
-                output=self.source_output, trigger=cpactions.CodeCommitTrigger.EVENTS
+                action_name="Source", repository=self.repository, branch=cicd.branch,
+                output=output, trigger=cpactions.CodeCommitTrigger.EVENTS
                 if push else cpactions.CodeCommitTrigger.NONE)
         assert cicd.connection_arn is not None  # checked when the stack is built
         return cpactions.CodeStarConnectionsSourceAction(
             action_name="Source", connection_arn=cicd.connection_arn, owner=owner, repo=repo,
-            branch=cicd.branch, output=self.source_output, trigger_on_push=push)
+            branch=cicd.branch, output=output, trigger_on_push=push)
 
-    def _delivery_stages(self) -> None:
+    def _delivery_stages(self, source: codepipeline.Artifact) -> None:
         home = self.home
         self.delivery.add_stage(stage_name="Test", actions=[self._build(
-            "Test", ["make test", "make synth"])])
+            "Test", ["make test", "make synth"], source)])
         self.delivery.add_stage(stage_name="Deploy-" + home.name, actions=[self._build(
             "Deploy", [f"{CDK} deploy --all --require-approval never -c env={home.name}"],
-            deploys_to=home)])
+            source, deploys_to=home)])
         self.delivery.add_stage(stage_name="Train", actions=[self._build(
-            "Train", [f"{RELEASE} train --env {home.name} --wait"], trains=True)])
+            "Train", [f"{RELEASE} train --env {home.name} --wait"], source, trains=True)])
 
-    def _release_stages(self) -> None:
+    def _release_stages(self, source: codepipeline.Artifact) -> None:
         for i, env in enumerate(self.stages):
             actions: list[codepipeline.IAction] = []
             if i == len(self.stages) - 1 and i > 0:
@@ -103,14 +107,15 @@ class CicdStack(Stack):
             actions.append(self._build("Deploy", [
                 f"{RELEASE} approved --env {env.name} --require --out releases.json",
                 f"{CDK} deploy --all --require-approval never -c env={env.name} "
-                "-c releases=releases.json"], deploys_to=env, run_order=2))
+                "-c releases=releases.json"], source, deploys_to=env, run_order=2))
             actions.append(self._build("Smoke", [
                 f"{RELEASE} smoke --env {env.name} --role-arn "
                 f"arn:{self.partition}:iam::{env.account}:role/{smoke_role_name(env)}"],
-                smokes=env, run_order=3))
+                source, smokes=env, run_order=3))
             self.release.add_stage(stage_name=f"Release-{env.name}", actions=actions)
 
-    def _build(self, name: str, commands: list[str], *, deploys_to: EnvSettings | None = None,
+    def _build(self, name: str, commands: list[str], source: codepipeline.Artifact, *,
+               deploys_to: EnvSettings | None = None,
                trains: bool = False, smokes: EnvSettings | None = None,
                run_order: int = 1) -> cpactions.CodeBuildAction:
         target = deploys_to or smokes
@@ -141,7 +146,7 @@ class CicdStack(Stack):
         if name == "Deploy" and deploys_to is not self.home:
             self._may_read_registry(project)
         return cpactions.CodeBuildAction(action_name=name, project=project,
-                                         input=self.source_output, run_order=run_order)
+                                         input=source, run_order=run_order)
 
     def _may_deploy(self, project: codebuild.PipelineProject, env: EnvSettings) -> None:
         """`cdk deploy` into `env`: assume that account's CDK bootstrap roles."""
