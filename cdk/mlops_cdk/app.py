@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from cdk_nag import AwsSolutionsChecks
 from mlops_cdk.cicd import CicdStack
 from mlops_cdk.endpoint import Release
 from mlops_cdk.nag import suppress
-from mlops_cdk.settings import aws_environments, env_settings
+from mlops_cdk.settings import EnvSettings, env_settings
 from mlops_cdk.stage import MlopsStage
 from mlops_kit.adapters.aws import naming
 from mlops_kit.config import ConfigError, load_config
@@ -21,11 +22,12 @@ def build(app: App, root: Path) -> list[Stage]:
     """A stage for `-c env=NAME`, or for every AWS environment, plus the delivery stack in
     the home environment; cdk-nag on all of them."""
     config = root / str(app.node.try_get_context("config") or "mlops.yaml")
-    every = aws_environments(config)
+    base = load_config(config).config
+    every = [n for n, e in base.environments.items() if e.cloud == "aws"]
     if not every:
         raise ConfigError(f"{config}: environments: no aws environment to deploy; add one "
                           "(cloud: aws, account, region)")
-    shared = naming.shared_targets(load_config(config).config)
+    shared = naming.shared_targets(base)
     if shared:
         raise ConfigError(f"{config}: environments {shared[0][0]} and {shared[0][1]} are on the "
                           "same AWS account and region: their buckets, endpoints and pipelines "
@@ -33,11 +35,17 @@ def build(app: App, root: Path) -> list[Stage]:
     wanted = app.node.try_get_context("env")
     names = [wanted] if wanted else every
     releases = read_releases(app.node.try_get_context("releases"))
-    stages: list[Stage] = [MlopsStage(app, settings=env_settings(config, name, root), root=root,
+
+    @functools.cache
+    def settings(name: str) -> EnvSettings:  # each environment's config is loaded once
+        return env_settings(config, name, root)
+
+    stages: list[Stage] = [MlopsStage(app, settings=settings(name), root=root,
                                       releases=releases.get(name, {})) for name in names]
-    home = env_settings(config, every[0], root).home
-    if home in names and delivery_configured(config, home, root):
-        stages.append(delivery_stage(app, config, home, every, root))
+    home = naming.home_environment(base)
+    if home in names and delivery_configured(settings(home)):
+        order = settings(home).config.cicd.stages or [n for n in every if n != home]
+        stages.append(delivery_stage(app, settings(home), [settings(n) for n in order]))
     for stage in stages:
         suppress(stage)
         Aspects.of(stage).add(AwsSolutionsChecks(verbose=True))
@@ -49,21 +57,19 @@ def cdk_context(root: Path) -> dict[str, object]:
     return dict(json.loads((root / "cdk.json").read_text()).get("context", {}))
 
 
-def delivery_configured(config: Path, home: str, root: Path) -> bool:
-    cicd = env_settings(config, home, root).config.cicd
+def delivery_configured(home: EnvSettings) -> bool:
+    cicd = home.config.cicd
     return cicd.repository is not None and (
         cicd.source == "codecommit" or cicd.connection_arn is not None)
 
 
-def delivery_stage(app: App, config: Path, home: str, every: list[str], root: Path) -> Stage:
+def delivery_stage(app: App, home: EnvSettings, order: list[EnvSettings]) -> Stage:
     """`<project>-cicd`: the pipelines, in the home environment's account and region."""
-    settings = env_settings(config, home, root)
-    order = settings.config.cicd.stages or [n for n in every if n != home]
-    env = Environment(account=settings.account, region=settings.region)
-    stage = Stage(app, f"{settings.project}-cicd", env=env)
-    CicdStack(stage, "delivery", home=settings, stack_name=f"{settings.project}-cicd",
-              stages=[env_settings(config, n, root) for n in order], env=env)
-    Tags.of(stage).add("project", settings.project)
+    env = Environment(account=home.account, region=home.region)
+    stage = Stage(app, f"{home.project}-cicd", env=env)
+    CicdStack(stage, "delivery", home=home, stack_name=f"{home.project}-cicd", stages=order,
+              env=env)
+    Tags.of(stage).add("project", home.project)
     return stage
 
 

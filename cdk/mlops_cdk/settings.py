@@ -81,12 +81,6 @@ class EnvSettings:
         return {"project": self.project, "environment": self.name, "managed-by": "mlops-kit"}
 
 
-def aws_environments(config_path: Path) -> list[str]:
-    """The names of the config's AWS environments, in file order."""
-    loaded = load_config(config_path)
-    return [n for n, e in loaded.config.environments.items() if e.cloud == "aws"]
-
-
 def env_settings(config_path: Path, env: str, root: Path) -> EnvSettings:
     """The settings of environment `env`; ConfigError if it is missing or not on AWS."""
     loaded = load_config(config_path, env=env)

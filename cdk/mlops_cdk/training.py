@@ -58,7 +58,7 @@ class TrainingPipeline(Construct):
         self.group = sagemaker.CfnModelPackageGroup(
             self, "PackageGroup", model_package_group_name=self.group_name,
             model_package_group_description=f"{model.name} ({model.framework}, {model.task})")
-        self.name = settings.package_group(model)
+        self.name = self.group_name  # the pipeline is named after its package group
         definition = self.definition(settings, model, inputs)
         self.pipeline = sagemaker.CfnPipeline(
             self, "Pipeline", pipeline_name=self.name, role_arn=inputs.role.role_arn,
