@@ -89,25 +89,32 @@ class Traffic:
 
 
 @pytest.fixture
-def endpoint(live_endpoint: tuple[LoadedConfig, int, Path],
-             monkeypatch: pytest.MonkeyPatch) -> tuple[LoadedConfig, int, Path]:
-    """The module's live endpoint, with this test's state pointed at it."""
-    monkeypatch.setenv("MLOPS_STATE_DIR", str(live_endpoint[2] / "state"))
-    return live_endpoint
-
-
-@pytest.fixture(scope="module")
-def live_endpoint(trained: Trained, tmp_path_factory: pytest.TempPathFactory
-                  ) -> Iterator[tuple[LoadedConfig, int, Path]]:
-    folder = tmp_path_factory.mktemp("endpoint")
+def endpoint(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+             ) -> Iterator[tuple[LoadedConfig, int, Path]]:
+    """A live endpoint of this test's own: a registry holding only the trained version 1 (put
+    live by the server's first start) and `mlops-kit serve` on it, this test's state pointed
+    at it. Each test gets a fresh one: the tests register, deploy and roll back versions."""
+    folder = tmp_path / "endpoint"
     state = folder / "state"
     shutil.copytree(trained.state / "registry", state / "registry")
     config = write_config(folder, FAST)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MLOPS_STATE_DIR", str(state))
-        loaded = load_config(config)
-        with server(None, config, state) as port:
-            yield loaded, port, folder
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(state))
+    loaded = load_config(config)
+    with server(None, config, state) as port:
+        yield loaded, port, folder
+
+
+@pytest.fixture
+def endpoint_on_v2(endpoint: tuple[LoadedConfig, int, Path],
+                   trained: Trained) -> tuple[LoadedConfig, int, Path]:
+    """The endpoint after a successful deployment of version 2 over version 1."""
+    loaded, _, folder = endpoint
+    v2 = register_copy(loaded, trained.model_dir, folder)
+    assert v2 == 2
+    all_at_once = loaded.config.serving.deployment.model_copy(update={"strategy": "all_at_once"})
+    result = Deployer(loaded, deployment=all_at_once).deploy(v2)
+    assert (result.status, result.previous) == ("Succeeded", 1), result
+    return endpoint
 
 
 def test_canary_shifts_traffic_then_promotes(endpoint: tuple[LoadedConfig, int, Path],
@@ -147,8 +154,8 @@ def test_failing_candidate_is_rolled_back_by_its_alarm(endpoint: tuple[LoadedCon
         str(live.version)] - after[str(live.version)]})
 
 
-def test_manual_rollback_and_shadow(endpoint: tuple[LoadedConfig, int, Path]) -> None:
-    loaded, port, _ = endpoint
+def test_manual_rollback_and_shadow(endpoint_on_v2: tuple[LoadedConfig, int, Path]) -> None:
+    loaded, port, _ = endpoint_on_v2
     before = endpoint_store(loaded).read().live
     assert before is not None and before.version == 2
     result = rollback(loaded)
