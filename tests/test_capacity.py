@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from mlops_kit.capacity.simulate import (
     simulate_step,
     simulate_target_tracking,
 )
-from mlops_kit.capacity.trace import Trace
+from mlops_kit.capacity.trace import Trace, noise_replicates
 from mlops_kit.cli import main
 from mlops_kit.config import load_config
 from mlops_kit.config.model import ScalingConfig, ScheduledFloor, ServingConfig
@@ -393,12 +394,38 @@ def test_search_beats_target_tracking_without_overload() -> None:
 
 
 def test_search_chooses_the_trend_when_a_fast_surge_needs_it() -> None:
-    trace = week_profile(peak_rpm=2000, seed=7, days=1, spike_rise=(5, 8))  # fast surges
-    cl = Cloud(200.0, 1, 30, 240, 1.0)
+    trace = week_profile(peak_rpm=60_000, seed=7, days=2, spike_rise=(5, 8))  # fast surges
+    cl = Cloud(3000.0, 1, 40, 240, 1.0)
     off = plan_step_policy(trace.rpm, cl, trend=False, floors=False)
     on = plan_step_policy(trace.rpm, cl, floors=False)
     assert off.knobs.trend == 0 and off.feasible and on.feasible
     assert on.knobs.trend > 0 and on.summary.cost < off.summary.cost
+    assert on.noise_overloads == (0, 0, 0)
+
+
+def test_noise_replicates_keep_the_level_and_redraw_the_noise() -> None:
+    rpm = week_profile(peak_rpm=60_000, seed=7, days=1).rpm
+    copies = noise_replicates(rpm, 2)
+    assert len(copies) == 2 and all(len(c) == len(rpm) for c in copies)
+    assert not np.array_equal(copies[0], copies[1])
+    for c in copies:  # the same traffic within 0.1 % a day, each minute within the noise
+        assert abs(c.sum() / rpm.sum() - 1) < 1e-3
+        assert np.abs(c / rpm - 1).mean() < 0.05
+    assert [c.tolist() for c in noise_replicates(rpm, 2)] == [c.tolist() for c in copies]
+
+
+def test_a_plan_that_holds_only_on_the_traces_own_noise_is_not_kept() -> None:
+    # a small endpoint (Poisson noise is large) with fast surges: fitted on the trace alone,
+    # the cheapest policy rides the trend on that day's noise and overloads on redrawn noise
+    trace = week_profile(peak_rpm=2000, seed=7, days=1, spike_rise=(5, 8))
+    cl = Cloud(200.0, 1, 30, 240, 1.0)
+    grid, starts = search._grid(True, False), search._starts(True, False)
+    naive = search.Search(trace.rpm, cl, grid=grid, replicates=0).best(starts)
+    robust = search.Search(trace.rpm, cl, grid=grid)
+    assert max(robust.noise_overloads(naive.knobs, Floors.none(cl))) > 0
+    plan = robust.best(starts)
+    assert plan.feasible and plan.noise_overloads == (0, 0, 0)
+    assert plan.summary.cost > naive.summary.cost  # robustness costs a little
 
 
 def test_week_profile_shape() -> None:
@@ -459,6 +486,9 @@ def test_cli_writes_the_scaling_section_in_place(config_path: Path, tmp_path: Pa
     assert loaded.capacity.instance_rps is None  # --set applies to this run, not to the file
     assert (out / "report.html").is_file() and (out / "scaling.png").is_file()
     assert "oracle" in (out / "report.html").read_text()
+    assert "noise redrawn 3 times" in " ".join(result.output.split())  # type: ignore[attr-defined]
+    found = json.loads((out / "plan.json").read_text())["search"]
+    assert len(found["noise_overloads"]) == 3
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -538,6 +538,10 @@ def _print_plan(comp: Any) -> None:
         console.print(f"with each day's floors fitted on the other days: "
                       f"{held.instance_hours / floor:.3f} x the oracle, "
                       f"{held.overload_minutes} overloaded minutes")
+    if comp.plan.noise_overloads:
+        console.print(f"on the trace with its minute-to-minute noise redrawn "
+                      f"{len(comp.plan.noise_overloads)} times: "
+                      f"{list(comp.plan.noise_overloads)} overloaded minutes")
     console.print(comp.plan.note, soft_wrap=True)
 
 

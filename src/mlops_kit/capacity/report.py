@@ -52,6 +52,7 @@ def write_report(comp: Comparison, folder: Path, yaml_text: str,
         "policies": rows, "scaling": comp.scaling.model_dump(), "measured": measured,
         "search": {"evaluated": comp.plan.evaluated, "feasible": comp.plan.feasible,
                    "floors": comp.plan.note,
+                   "noise_overloads": list(comp.plan.noise_overloads),
                    "held_out": asdict(comp.plan.held_out) if comp.plan.held_out else None}})
     cloud = comp.cloud
     body = [
@@ -64,7 +65,9 @@ def write_report(comp: Comparison, folder: Path, yaml_text: str,
         f"<p>The search simulated {comp.plan.evaluated} step policies"
         + ("" if comp.plan.feasible else
            " and <b class='bad'>none stayed within the overload budget</b>") + ". "
-        f"Scheduled floors: {_e(comp.plan.note)}.</p>",
+        f"Scheduled floors: {_e(comp.plan.note)}. With the trace's minute-to-minute noise "
+        f"redrawn {len(comp.plan.noise_overloads)} times, the plan overloads "
+        f"{list(comp.plan.noise_overloads)} minutes.</p>",
         "<h2>Planned scaling section</h2>", f"<pre>{_e(yaml_text)}</pre>",
         "<h2>Traffic and capacity</h2>", images([png]),
     ]

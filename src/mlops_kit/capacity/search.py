@@ -6,6 +6,11 @@ from several starting points: change one knob at a time to each of its values, k
 policy, repeat until no knob improves it. "Best" is lexicographic: overload minutes above the
 budget first, then cost, then the number of scaling actions.
 
+The budget holds on the trace and on `NOISE_REPLICATES` copies of it with the minute-to-minute
+noise redrawn (`noise_replicates`): a policy that avoids overload only thanks to the particular
+noise of the trace's surge minutes is not kept. A candidate is first scored on the trace alone;
+only one that would replace the best so far is simulated on the copies.
+
 With scheduled floors a candidate is scored out of sample: the trace is simulated with each
 day's floors fitted on the other days of its type (leave one day out, `held_out_floors`), and
 the budget applies to that simulation. The floors emitted are then fitted on all days with the
@@ -32,6 +37,7 @@ from mlops_kit.capacity.simulate import (
     oracle,
     simulate_step,
 )
+from mlops_kit.capacity.trace import noise_replicates
 from mlops_kit.config.model import ScheduledFloor
 
 SHARES = tuple(round(0.30 + 0.025 * i, 3) for i in range(27))  # 0.30 .. 0.95 of capacity
@@ -68,6 +74,7 @@ STARTS: tuple[dict[str, Any], ...] = (
     {"out_share": 0.95, "in_share": 0.9, "floor_q": 1.0, "floor_slot": 10},
 )
 ROUNDS = 6
+NOISE_REPLICATES = 3  # copies of the trace with its noise redrawn that the budget must hold on
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ class Plan:
     scheduled: tuple[ScheduledFloor, ...] = ()
     held_out: Summary | None = None  # leave-one-day-out floors (None: no floors planned)
     note: str = ""  # why the plan has or lacks floors
+    noise_overloads: tuple[int, ...] = ()  # overloaded minutes on each noise replicate
 
 
 class Search:
@@ -137,12 +145,15 @@ class Search:
     scored on held-out days."""
 
     def __init__(self, rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0,
-                 grid: dict[str, tuple[Any, ...]] | None = None, start_minute: int = 0) -> None:
+                 grid: dict[str, tuple[Any, ...]] | None = None, start_minute: int = 0,
+                 replicates: int = NOISE_REPLICATES) -> None:
         self.rpm, self.values, self.cloud, self.budget = rpm, rpm.tolist(), cloud, budget_minutes
         self.grid = GRID if grid is None else grid
         self.start_minute = start_minute
         self.need = oracle(self.values, cloud).provisioned
+        self.noisy = noise_replicates(rpm, replicates)
         self.seen: dict[Knobs, tuple[tuple[float, ...], Run, Summary]] = {}
+        self.robust: dict[Knobs, tuple[float, ...]] = {}
         self.schedules: dict[tuple[float, int, int], tuple[ScheduledFloor, ...] | None] = {}
         self.held_out: dict[tuple[float, int, int], Floors] = {}
 
@@ -176,6 +187,22 @@ class Search:
             self.seen[knobs] = (self.key(summary), run, summary)
         return self.seen[knobs][0]
 
+    def robust_score(self, knobs: Knobs) -> tuple[float, ...]:
+        """The score with the overload the worst of the trace and its noise replicates."""
+        score = self.score(knobs)
+        if score[0] or not self.noisy:  # invalid or over the budget on the trace itself
+            return score
+        if knobs not in self.robust:
+            worst = max(self.noise_overloads(knobs, self.floors(knobs)))
+            self.robust[knobs] = (max(0, worst - self.budget), *score[1:])
+        return self.robust[knobs]
+
+    def noise_overloads(self, knobs: Knobs, floors: Floors) -> tuple[int, ...]:
+        """Overloaded minutes of the knobs' policy on each noise replicate."""
+        policy = knobs.policy(self.cloud.capacity_rpm)
+        return tuple(simulate_step(r.tolist(), policy, self.cloud, floors=floors)
+                     .summary(r, self.cloud).overload_minutes for r in self.noisy)
+
     def key(self, summary: Summary) -> tuple[float, ...]:
         return (max(0, summary.overload_minutes - self.budget), summary.cost, summary.actions)
 
@@ -184,12 +211,20 @@ class Search:
                              floors=floors)
 
     def descend(self, knobs: Knobs) -> Knobs:
-        """Improve one knob at a time until a whole round changes nothing."""
+        """Improve one knob at a time until a whole round changes nothing. A knob's values are
+        tried cheapest on the trace first; the first that beats the best so far on the trace
+        and on its noise replicates is kept."""
+        best = self.robust_score(knobs)
         for _ in range(ROUNDS):
             before = knobs
             for name, values in self.grid.items():
-                candidates = [replace(knobs, **{name: v}) for v in values]
-                knobs = min([knobs, *candidates], key=self.score)
+                for candidate in sorted((replace(knobs, **{name: v}) for v in values),
+                                        key=self.score):
+                    if self.score(candidate) >= best:
+                        break  # the replicates can only add overload
+                    if (score := self.robust_score(candidate)) < best:
+                        knobs, best = candidate, score
+                        break
             if knobs == before:
                 break
         return knobs
@@ -198,17 +233,21 @@ class Search:
         """The best descent's plan; with floors, its floors fitted on all days, simulated on
         the trace, beside the held-out row that chose them."""
         found = [self.descend(replace(Knobs(), **start)) for start in starts]
-        knobs = min(found, key=self.score)
-        key, run, summary = self.seen[knobs]
+        knobs = min(found, key=self.robust_score)
+        key, (_, run, summary) = self.robust_score(knobs), self.seen[knobs]
         policy = knobs.policy(self.cloud.capacity_rpm)
         scheduled = self.schedule(knobs) or ()
         if knobs.floor_key is None:
-            return Plan(knobs, policy, run, summary, len(self.seen), key[0] == 0)
+            noisy = self.noise_overloads(knobs, Floors.none(self.cloud))
+            return Plan(knobs, policy, run, summary, len(self.seen), key[0] == 0,
+                        noise_overloads=noisy)
         weekly = Floors.weekly(scheduled, self.cloud, len(self.rpm), self.start_minute)
         final = self.simulate(knobs, weekly)
         fitted = final.summary(self.rpm, self.cloud)
-        return Plan(knobs, policy, final, fitted, len(self.seen),
-                    key[0] == 0 and self.key(fitted)[0] == 0, scheduled, held_out=summary)
+        noisy = self.noise_overloads(knobs, weekly)
+        within = max((fitted.overload_minutes, *noisy)) <= self.budget
+        return Plan(knobs, policy, final, fitted, len(self.seen), key[0] == 0 and within,
+                    scheduled, held_out=summary, noise_overloads=noisy)
 
 
 def plan_step_policy(rpm: np.ndarray, cloud: Cloud, budget_minutes: int = 0,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 RATE_COLUMNS = ("rpm", "requests_per_minute", "requests")
 MINUTES_PER_DAY = 1440
@@ -51,6 +52,23 @@ def check_rates(rpm: np.ndarray, name: str) -> None:
                          "minute needs a finite number of requests >= 0")
     if not rpm.any():
         raise TraceError(f"{name}: every minute has 0 requests; there is nothing to plan for")
+
+
+def noise_replicates(rpm: np.ndarray, count: int, seed: int = 0) -> list[np.ndarray]:
+    """`count` copies of the trace with its minute-to-minute noise redrawn: each minute's ratio
+    to the 5-minute rolling median, shuffled within its hour, on the same median (the level,
+    the daily shape and the surges are kept; which minute of an hour is noisy is not)."""
+    level = median_filter(rpm, size=5, mode="nearest")
+    ratio = np.divide(rpm, level, out=np.ones_like(rpm), where=level > 0)
+    rng = np.random.default_rng(seed)
+    hours = np.split(np.arange(len(rpm)), range(60, len(rpm), 60))
+    out = []
+    for _ in range(count):
+        shuffled = ratio.copy()
+        for hour in hours:
+            shuffled[hour] = rng.permutation(ratio[hour])
+        out.append(np.round(level * shuffled))
+    return out
 
 
 def load_trace(path: Path) -> Trace:
