@@ -1,4 +1,5 @@
-"""The ports the runner drives: where artifacts live and where lake tables are catalogued.
+"""The ports the runner drives: where artifacts live, where lake tables are catalogued and
+where the latest features go.
 
 Local adapters (files, a JSON catalog) are the default; the AWS adapters (S3, Glue) implement
 the same protocols and are exercised against moto by `mlops-kit run --target moto`.
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -54,3 +58,15 @@ class Catalog(Protocol):
     def tables(self, database: str) -> list[TableSpec]:
         """Every table of `database`, with its partitions."""
         ...
+
+
+class OnlineStore(Protocol):
+    """The latest feature values per entity (SQLite locally, Feature Store on AWS)."""
+
+    def put(self, group: str, latest: pd.DataFrame) -> int:
+        """Upsert one record per row of `latest` (a newer event time wins); rows written."""
+        ...
+
+
+class OnlineStoreError(RuntimeError):
+    """Records an online store did not take, after retries."""
