@@ -8,8 +8,11 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+from botocore.stub import Stubber
 
+from mlops_kit.adapters.aws import online_store
 from mlops_kit.adapters.aws.pipeline import (
     FAIL_STEP,
     GATE_STEP,
@@ -20,7 +23,9 @@ from mlops_kit.adapters.aws.pipeline import (
 from mlops_kit.config import LoadedConfig, load_config
 from mlops_kit.pipeline import load_pipeline
 from mlops_kit.runtime import job
+from mlops_kit.steps.base import read_parquet_dir
 from tests.conftest import ROOT, write_config
+from tests.test_aws_online_store import featurestore
 
 SETTINGS = PipelineSettings(
     name="churn-churn-classifier", env="dev",
@@ -31,6 +36,7 @@ SETTINGS = PipelineSettings(
                ("raw", "curated", "quarantine", "features")},
     landing_uri="s3://churn-raw-111111111111-eu-west-1/landing/",
     kms_key_id="arn:aws:kms:eu-west-1:111111111111:key/k",
+    feature_group="churn-dev-customer-features",
 )
 
 
@@ -70,7 +76,7 @@ def test_every_dag_step_is_a_job_running_the_shared_step_code(
         assert spec["ContainerArguments"][3:5] == ["--env", "dev"]
 
 
-def test_outputs_flow_by_property_reference_and_published_zones_go_to_the_lake(
+def test_outputs_flow_by_property_reference_and_published_ones_go_to_the_lake_or_online(
         definition: dict[str, Any]) -> None:
     steps = steps_by_name(definition)
     features_in = steps["features"]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"]
@@ -85,6 +91,10 @@ def test_outputs_flow_by_property_reference_and_published_zones_go_to_the_lake(
     published = [args[i + 1] for i, a in enumerate(args) if a == "--publish"]
     assert published == [f"curated={SETTINGS.zone_uris['curated']}",
                          f"quarantine={SETTINGS.zone_uris['quarantine']}"]
+    args = steps["features"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    published = [args[i + 1] for i, a in enumerate(args) if a == "--publish"]
+    assert published == [f"offline={SETTINGS.zone_uris['features']}",
+                         "online=featurestore://churn-dev-customer-features"]
     model_in = steps["evaluate"]["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"]
     assert model_in == {"Get": "Steps.train.ModelArtifacts.S3ModelArtifacts"}
     assert "production_model" not in json.dumps(steps["evaluate"]["Arguments"]["ProcessingInputs"])
@@ -155,7 +165,7 @@ def test_a_file_source_is_read_from_the_landing_prefix(tmp_path: Path) -> None:
 def test_job_entry_fetches_production_and_unpacks_model_tarballs(
         trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLOPS_STATE_DIR", str(trained.state))
-    step, inputs = job._prepare("evaluate", job._arguments([
+    _, step, inputs = job._prepare("evaluate", job._arguments([
         "--config", str(trained.config), "--input", f"production_model={tmp_path / 'prod'}",
         "--input", f"model={tmp_path / 'model'}"])[0])
     assert step.name == "evaluate"
@@ -201,6 +211,40 @@ def test_job_entry_runs_the_step_then_publishes_its_output(tmp_path: Path) -> No
     assert sorted(p.name for p in (lake / day).iterdir()) == sorted(
         p.name for p in (raw / day).iterdir())
     assert job.main([*argv[:-1], "nope=/x"]) == 1  # checked before the step runs
+
+
+def test_job_entry_puts_the_features_online_output_into_the_feature_group(
+        trained: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    sent: list[dict[str, Any]] = []
+    client = featurestore(sent)
+    regions: list[str | None] = []
+    monkeypatch.setattr(online_store, "featurestore_client",
+                        lambda region: regions.append(region) or client)
+    curated = next(trained.state.glob("artifacts/validate/*/curated"))
+    entities = read_parquet_dir(curated)["customer_id"].nunique()
+    out = tmp_path / "out"
+    argv = ["features", "--config", str(trained.config), "--env", "dev",
+            "--input", f"curated={curated}",
+            *[a for ch in ("offline", "online", "training_set")
+              for a in ("--output", f"{ch}={out / ch}")],
+            "--publish", "online=featurestore://churn-dev-customer-features"]
+    with Stubber(client) as stub:
+        for _ in range(entities):
+            stub.add_response("put_record", {})
+        assert job.main(argv) == 0
+        stub.assert_no_pending_responses()
+    latest = pd.read_parquet(out / "online" / "latest.parquet")
+    assert sorted(r["Record"][0]["ValueAsString"] for r in sent) == sorted(latest["entity_id"])
+    assert {r["FeatureGroupName"] for r in sent} == {"churn-dev-customer-features"}
+    assert regions == ["eu-west-1"]  # the environment's region
+    assert f"{entities} records written" in capsys.readouterr().err
+    with Stubber(client) as stub:  # one record fails: the job fails and says so
+        stub.add_client_error("put_record", "InternalFailure", http_status_code=500)
+        for _ in range(entities - 1):
+            stub.add_response("put_record", {})
+        assert job.main(argv) == 1
+    assert f"{entities - 1} of {entities} records written, 1 failed" in capsys.readouterr().err
 
 
 def test_job_entry_refuses_unknown_steps(trained: Any, capsys: pytest.CaptureFixture[str]) -> None:

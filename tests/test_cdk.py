@@ -256,6 +256,9 @@ def test_each_model_has_a_checked_pipeline_from_the_dag(app: dict[str, Stack],
     assert top == [*dag[:-1], "quality-gate"]
     args = json.dumps(definition)
     assert f'"--model", "{model}"' in args
+    group = next(iter(resources(template(app, "churn-dev-platform"),
+                                "AWS::SageMaker::FeatureGroup").values()))["Properties"]
+    assert f'"online=featurestore://{group["FeatureGroupName"]}"' in args
     t.has_resource_properties("AWS::SageMaker::ModelPackageGroup",
                               {"ModelPackageGroupName": f"churn-{model}"})
 
@@ -287,11 +290,25 @@ def test_job_role_is_scoped_to_the_project(app: dict[str, Stack]) -> None:
         "iam:PassedToService": "sagemaker.amazonaws.com"}}
     assert any(s["Action"] == "kms:CreateGrant" and s["Condition"] == {
         "Bool": {"kms:GrantIsForAWSResource": "true"}} for s in statements)
+    online = next(s for s in statements if s.get("Sid") == "OnlineFeatures")
+    assert online["Action"] == "sagemaker:PutRecord"
+    assert online["Resource"] == (  # this feature group only
+        "arn:aws:sagemaker:eu-west-1:111111111111:feature-group/churn-dev-customer-features")
+    key = next(iter(resources(t, "AWS::KMS::Key")))
+    assert any("kms:Decrypt" in s["Action"] and s["Resource"] == {"Fn::GetAtt": [key, "Arn"]}
+               for s in job_role_statements(t))  # Feature Store's data plane needs it
     metrics = next(s for s in statements if s.get("Sid") == "Metrics")
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "churn"}}
     for s in statements:
         assert s["Resource"] != "*" or s.get("Condition") or s["Action"] in (
             "ecr:GetAuthorizationToken", ["ecr:GetAuthorizationToken"]), s
+
+
+def job_role_statements(t: Template) -> list[dict[str, Any]]:
+    role = next(k for k in resources(t, "AWS::IAM::Role") if k.startswith("JobRole"))
+    return [s for p in resources(t, "AWS::IAM::Policy").values()
+            if {"Ref": role} in p["Properties"]["Roles"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
 # --- serving ------------------------------------------------------------------------------

@@ -240,7 +240,7 @@ def test_job_fetches_production_through_azureml(tmp_path: Path, client: StandInC
     loaded = load_config(ROOT / "mlops.yaml", env="azure_dev", sets=["registry.backend=azureml"])
     add(open_registry(loaded), model_dir)
     dest = tmp_path / "production"
-    _, inputs = job._prepare("evaluate", job._arguments([
+    _, _, inputs = job._prepare("evaluate", job._arguments([
         "--config", str(ROOT / "mlops.yaml"), "--env", "azure_dev",
         "--set", "registry.backend=azureml", "--input", f"production_model={dest}"])[0])
     assert inputs["production_model"] == dest

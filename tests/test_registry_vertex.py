@@ -355,7 +355,7 @@ def test_job_fetches_production_through_vertex(tmp_path: Path, models: StandInMo
     monkeypatch.setattr(module, "_storage", lambda *_: storage)
     add(open_vertex(models, storage), model_dir)
     dest = tmp_path / "production"
-    _, inputs = job._prepare("evaluate", job._arguments([
+    _, _, inputs = job._prepare("evaluate", job._arguments([
         "--config", str(ROOT / "mlops.yaml"), "--env", "gcp_dev",
         "--set", "registry.backend=vertex", "--input", f"production_model={dest}"])[0])
     assert (inputs["production_model"] / "model.ubj").read_bytes() == b"booster-bytes"

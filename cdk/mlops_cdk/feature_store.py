@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -47,3 +48,14 @@ class FeatureStore(Construct):
             role_arn=self.role.role_arn,
         )
         self.group.node.add_dependency(self.role)
+        self.key = key
+        # names are lower case (the config's patterns), as in the ARN SageMaker gives the group
+        self.arn = Stack.of(self).format_arn(service="sagemaker", resource="feature-group",
+                                             resource_name=self.name)
+
+    def grant_put_record(self, role: iam.IRole) -> None:
+        """PutRecord into this group only, and Decrypt on its online store's key (every
+        Feature Store data-plane call needs it)."""
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="OnlineFeatures", actions=["sagemaker:PutRecord"], resources=[self.arn]))
+        self.key.grant_decrypt(role)

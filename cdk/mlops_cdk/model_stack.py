@@ -26,7 +26,7 @@ class ModelStack(Stack):
             artifacts_bucket=lake.artifacts.bucket_name,
             zone_uris={z: lake.table_uri(z) for z in lake.zones},
             landing_uri=f"s3://{lake.zones['raw'].bucket_name}/landing/",
-            key_arn=platform.key.key_arn))
+            key_arn=platform.key.key_arn, feature_group=platform.features.name))
         self.endpoint = None
         if release is not None:
             self.endpoint = ModelEndpoint(

@@ -65,7 +65,8 @@ class PlatformStack(Stack):
         return role
 
     def _job_role(self) -> iam.Role:
-        """The role of pipeline steps: the project's buckets, key, image and package groups."""
+        """The role of pipeline steps: the project's buckets, key, image, package groups and
+        feature group."""
         s = self.settings
         role = iam.Role(self, "JobRole", assumed_by=iam.ServicePrincipal(
             "sagemaker.amazonaws.com"), description=f"{s.project} {s.name} pipeline steps")
@@ -73,6 +74,7 @@ class PlatformStack(Stack):
             bucket.grant_read_write(role)
         defaults.grant_volume_encryption(self.key, role)
         self.image.repository.grant_pull(role)
+        self.features.grant_put_record(role)  # the features job fills the online store
         arn = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}"
         role.add_to_policy(iam.PolicyStatement(
             sid="PipelineJobs", actions=[

@@ -33,6 +33,7 @@ class PipelineInputs:
     zone_uris: dict[str, str]
     landing_uri: str
     key_arn: str
+    feature_group: str
 
 
 @jsii.implements(events.IRuleTarget)
@@ -99,7 +100,8 @@ class TrainingPipeline(Construct):
             role_arn=inputs.role.role_arn, image_uri=inputs.image_uri,
             artifacts_uri=f"s3://{inputs.artifacts_bucket}/pipelines/{model.name}",
             zone_uris=inputs.zone_uris, landing_uri=inputs.landing_uri,
-            kms_key_id=inputs.key_arn, processing_instance_type=training.processing_instance_type,
+            kms_key_id=inputs.key_arn, feature_group=inputs.feature_group,
+            processing_instance_type=training.processing_instance_type,
             training_instance_type=training.instance_type, volume_gb=training.volume_gb,
             max_runtime_s=training.max_runtime_s))
         problems = check(json.loads(json.dumps(definition)))

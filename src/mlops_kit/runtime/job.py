@@ -5,7 +5,9 @@ job's container, what the local runner does around a step: an input wired to
 `registry.production` that the job did not mount is fetched through the config's registry,
 and a model tarball (how
 SageMaker hands a training job's output to the next step) is unpacked. Then the step runs under
-the usual job contract (`mlops_kit.steps.base.job_main`), so step code stays cloud-free.
+the usual job contract (`mlops_kit.steps.base.job_main`), so step code stays cloud-free. After
+it, each `--publish OUTPUT=URI` goes into its lake table (`s3://...` or a folder) or, for
+`featurestore://<group>`, into that Feature Group's online store.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from mlops_kit.config import ConfigError, load_config
+import pandas as pd
+
+from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.pipeline import EXTERNAL, Step, load_pipeline
 from mlops_kit.registry import RegistryError, fetch_production, open_registry
+from mlops_kit.runtime.ports import OnlineStoreError
 from mlops_kit.steps.base import StepError, default_paths, job_main
 
 TARBALL = "model.tar.gz"
@@ -34,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     args, step_argv = _arguments(rest)
     try:
-        step, inputs = _prepare(name, args)
+        loaded, step, inputs = _prepare(name, args)
         publications = _publications(step, args)  # checked before the step runs
     except (ConfigError, StepError, RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -42,10 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     for path in inputs.values():
         unpack_model(path)
     code = job_main(step.spec, step.module.run, step_argv)
-    if code == 0:
+    if code != 0:
+        return code
+    try:
         for local, uri in publications:
-            publish(local, uri)
-    return code
+            publish(local, uri, loaded)
+    except OnlineStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -70,27 +80,46 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def _publications(step: Step, args: argparse.Namespace) -> list[tuple[Path, str]]:
-    """(output folder, lake table URI) of each `--publish OUTPUT=URI`."""
+    """(output folder, lake table or feature group URI) of each `--publish OUTPUT=URI`."""
     outputs = default_paths(step.spec)[1]
     outputs.update({k: Path(v) for k, _, v in (o.partition("=") for o in args.output)})
     pairs = []
     for item in args.publish:
         name, sep, uri = item.partition("=")
-        if not sep or name not in outputs:
+        if not sep or name not in outputs or uri.endswith("://"):
             raise StepError(f"--publish {item!r}: use OUTPUT=URI with OUTPUT in "
                             f"{sorted(outputs)}")
         pairs.append((outputs[name], uri))
     return pairs
 
 
-def publish(local: Path, uri: str) -> None:
-    """Put a step output into its lake table as local publishing does: each partition folder
-    (`ingest_date=...`) replaces that partition; an unpartitioned output replaces the table."""
+def publish(local: Path, uri: str, loaded: LoadedConfig | None = None) -> None:
+    """Put a step output where `uri` says: `featurestore://<group>` into that Feature Group's
+    online store; otherwise into its lake table as local publishing does: each partition
+    folder (`ingest_date=...`) replaces that partition; an unpartitioned output replaces the
+    table."""
+    from mlops_kit.adapters.aws.naming import FEATURE_STORE_SCHEME
+
+    if uri.startswith(FEATURE_STORE_SCHEME):
+        put_online(local, uri.removeprefix(FEATURE_STORE_SCHEME), loaded)
+        return
     parts = sorted(p for p in local.iterdir() if p.is_dir() and "=" in p.name)
     pairs = [(p, f"{uri.rstrip('/')}/{p.name}") for p in parts] or [(local, uri)]
     store = _storage(uri)
     for folder, dest in pairs:
         store.put_dir(folder, dest)
+
+
+def put_online(local: Path, group: str, loaded: LoadedConfig | None) -> None:
+    """`latest.parquet` of the features step into the Feature Group `group`, in the config's
+    AWS region (boto3's default without a config); OnlineStoreError if records fail."""
+    from mlops_kit.adapters.aws import naming
+    from mlops_kit.adapters.aws.online_store import SageMakerOnlineStore
+
+    region = naming.aws_target(loaded)[1] if loaded is not None else None
+    written = SageMakerOnlineStore.in_region(region).put(
+        group, pd.read_parquet(local / "latest.parquet"))
+    print(f"online store {group}: {written} records written", file=sys.stderr)
 
 
 def _storage(uri: str) -> Any:
@@ -106,8 +135,9 @@ def _storage(uri: str) -> Any:
     return LocalStorage(Path(uri).parent)
 
 
-def _prepare(name: str, args: argparse.Namespace) -> tuple[Step, dict[str, Path]]:
-    """The pipeline step `name` and its input folders, external inputs fetched."""
+def _prepare(name: str, args: argparse.Namespace
+             ) -> tuple[LoadedConfig, Step, dict[str, Path]]:
+    """The config, the pipeline step `name` and its input folders, external inputs fetched."""
     loaded = load_config(args.config, env=args.env, sets=args.set, model=args.model)
     pipeline = load_pipeline(loaded)
     names = [s.name for s in pipeline.steps]
@@ -121,7 +151,7 @@ def _prepare(name: str, args: argparse.Namespace) -> tuple[Step, dict[str, Path]
         if source in EXTERNAL and not (dest.is_dir() and any(dest.iterdir())):  # not given
             dest.mkdir(parents=True, exist_ok=True)
             fetch_production(open_registry(loaded), loaded.config.model.name, dest)
-    return step, inputs
+    return loaded, step, inputs
 
 
 def unpack_model(folder: Path) -> None:

@@ -13,6 +13,9 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 LAKE_ZONES = ("raw", "curated", "quarantine", "features")
+# `--publish online=featurestore://<feature group>`: the job entry puts the output's
+# `latest.parquet` into that Feature Group's online store
+FEATURE_STORE_SCHEME = "featurestore://"
 
 
 def zone_bucket(project: str, zone: str, account: str, region: str) -> str:

@@ -4,7 +4,8 @@ Each step becomes a processing or training job running the project image with
 `python -m mlops_kit.runtime.job <step>`, so SageMaker runs the same step code as
 `mlops-kit run`. Every output goes to the artifacts bucket under the execution id, so the next
 steps read this run's data only; the job entry copies the outputs the DAG publishes into their
-lake zone (partition by partition, where the Glue tables point). Before `register`, a
+lake zone (partition by partition, where the Glue tables point) and puts the `online_store`
+output into the Feature Group's online store (one PutRecord per entity). Before `register`, a
 condition step reads the gate decision from evaluate's `evaluation.json`; a failed gate ends the
 execution in a Fail step with the reason, and nothing is registered.
 """
@@ -16,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_kit.adapters.aws.naming import FEATURE_STORE_SCHEME
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import FileSource
 from mlops_kit.pipeline import EXTERNAL, Pipeline, Step
@@ -38,6 +40,7 @@ class PipelineSettings:
     zone_uris: dict[str, str]  # lake zone -> s3://<zone bucket>
     landing_uri: str  # where new source files arrive (ingest's `source` channel)
     kms_key_id: str
+    feature_group: str  # the Feature Group whose online store gets `online_store` outputs
     processing_instance_type: str = "ml.m5.xlarge"
     training_instance_type: str = "ml.m5.xlarge"
     volume_gb: int = 30
@@ -100,6 +103,8 @@ def _container_args(step: Step, settings: PipelineSettings, model: str,
     for name, output in step.outputs.items():  # the job entry publishes after the step
         if output.publish is not None:
             args += ["--publish", f"{name}={settings.zone_uris[output.publish]}"]
+        if output.online_store:
+            args += ["--publish", f"{name}={FEATURE_STORE_SCHEME}{settings.feature_group}"]
     if step.name == "register":  # the package serves with the project image; lineage
         args += ["--set", f"serving.image={settings.image_uri}",
                  "--param", {"Std:Join": {"On": "=", "Values": ["run_id", EXECUTION_ID]}}]
