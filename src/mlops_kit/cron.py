@@ -5,6 +5,9 @@ Fields take `*`, numbers, ranges `a-b`, lists `a,b` and steps `*/n` or `a-b/n`; 
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 MINUTES_PER_WEEK = 7 * 1440
 _DAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
 
@@ -48,3 +51,19 @@ def weekly_minutes(expr: str) -> list[int]:
     days = {d % 7 for d in _values(weekday, 0, 7, expr)}  # cron: Sunday 0 (or 7)
     return sorted(((d - 1) % 7) * 1440 + h * 60 + m  # Monday first
                   for d in days for h in hours for m in minutes)
+
+
+def last_window(expr: str, now: dt.datetime,
+                time_zone: str = "UTC") -> tuple[dt.datetime, dt.datetime]:
+    """The (start, end) of the period that ended at `expr`'s latest firing at or before `now`
+    (aware, UTC): the previous firing to the latest one. A job started by each firing reads
+    that span, so consecutive runs neither overlap nor leave a gap."""
+    fires = weekly_minutes(expr)
+    local = now.astimezone(ZoneInfo(time_zone))
+    at = local.weekday() * 1440 + local.hour * 60 + local.minute
+    since = [(at - f) % MINUTES_PER_WEEK for f in fires]
+    i = since.index(min(since))
+    span = (fires[i] - fires[i - 1]) % MINUTES_PER_WEEK or MINUTES_PER_WEEK
+    end = now.astimezone(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(
+        minutes=since[i])
+    return end - dt.timedelta(minutes=span), end

@@ -31,6 +31,9 @@ def _done(platform: Any) -> pulumi.Output[Any]:
     ids += [s.id for s in platform.training.schedules.values()]
     ids += [m.pool.id for m in platform.serving.models.values()]
     ids += [p.id for policies in platform.alerts.policies.values() for p in policies]
+    ids += [s.id for s in platform.monitoring.schedules.values()]
+    ids += [a.id for a in platform.monitoring.alerts.values()]
+    ids += [d.id for d in platform.monitoring.descriptors.values()]
     ids += [platform.cicd.trigger.id] if platform.cicd.trigger else []
     return pulumi.Output.all(*ids)
 
@@ -209,7 +212,8 @@ def test_alerts_use_the_latency_target_and_notify_every_email(
         assert [c.inputs["labels"] for c in channels] == [
             {"email_address": "a@example.com"}, {"email_address": "b@example.com"}]
         policies = {c.inputs["displayName"]: c.inputs for c in mocks.of_type("AlertPolicy")}
-        assert len(policies) == 4
+        assert sorted(n.rsplit("-", 1)[1] for n in policies) == [
+            "drift", "drift", "latency", "latency", "saturated", "saturated"]
         latency = policies["churn-gcp-prod-churn-mlp-latency"]
         condition = latency["conditions"][0]["conditionThreshold"]
         assert (condition["comparison"], condition["thresholdValue"]) == ("COMPARISON_GT", 250)
@@ -265,7 +269,8 @@ def test_no_schedule_without_training_schedule(tmp_path: Path, mocks: RecordingM
     platform = _platform(tmp_path, {"training": {"schedule": None}})
 
     def check(_: Any) -> None:
-        assert mocks.of_type("cloudscheduler/job:Job") == []
+        assert [j.inputs["name"] for j in mocks.of_type("cloudscheduler/job:Job")] == [
+            "monitor-churn-classifier", "monitor-churn-mlp"]   # drift checks still run
         assert len(mocks.of_type("BucketObject")) == 2        # the requests stay for CI
     return _done(platform).apply(check)
 
@@ -277,11 +282,14 @@ def test_service_accounts_get_scoped_roles_only(tmp_path: Path, mocks: Recording
     def check(_: Any) -> None:
         accounts = sorted(c.inputs["accountId"] for c in mocks.of_type("serviceaccount/account:"
                                                                        "Account"))
-        assert accounts == ["churn-build", "churn-pipeline", "churn-scheduler"]
+        assert accounts == ["churn-build", "churn-monitor", "churn-pipeline", "churn-scheduler"]
         project_roles = sorted((c.inputs["member"].split(":")[1].split("@")[0], c.inputs["role"])
                                for c in mocks.of_type("projects/iAMMember:IAMMember"))
         assert project_roles == [
             ("churn-build", "roles/aiplatform.user"), ("churn-build", "roles/logging.logWriter"),
+            ("churn-monitor", "roles/aiplatform.user"), ("churn-monitor", "roles/bigquery.jobUser"),
+            ("churn-monitor", "roles/logging.logWriter"),
+            ("churn-monitor", "roles/monitoring.metricWriter"),
             ("churn-pipeline", "roles/aiplatform.user"),
             ("churn-pipeline", "roles/logging.logWriter"),
             ("churn-scheduler", "roles/aiplatform.user")]
@@ -294,9 +302,12 @@ def test_service_accounts_get_scoped_roles_only(tmp_path: Path, mocks: Recording
                 for c in mocks.of_type("RepositoryIamMember")}
         assert repo == {"roles/artifactregistry.reader": "mlops-kit",
                         "roles/artifactregistry.writer": "mlops-kit"}
-        acts_as = [c.inputs for c in mocks.of_type("serviceaccount/iAMMember:IAMMember")]
-        assert {a["serviceAccountId"].rsplit("/", 1)[1] for a in acts_as} == {
-            "churn-pipeline@churn-prod-333333.iam.gserviceaccount.com"}
+        acts_as = sorted((a.inputs["member"].split(":")[1].split("@")[0],
+                          a.inputs["serviceAccountId"].rsplit("/", 1)[1].split("@")[0])
+                         for a in mocks.of_type("serviceaccount/iAMMember:IAMMember"))
+        assert acts_as == [("churn-build", "churn-pipeline"), ("churn-monitor", "churn-pipeline"),
+                           ("churn-scheduler", "churn-monitor"),
+                           ("churn-scheduler", "churn-pipeline")]
     return _done(platform).apply(check)
 
 
@@ -373,4 +384,141 @@ def test_the_program_picks_the_gcp_platform(mocks: RecordingMocks) -> Any:
     def check(_: Any) -> None:
         assert mocks.of_type("pulumi:providers:azure-native") == []
         assert len(mocks.of_type("AiEndpoint")) == 1
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_endpoints_log_sampled_requests_to_the_dataset(tmp_path: Path,
+                                                      mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path, {"serving": {"capture": {"sampling_percent": 25}}})
+
+    def check(_: Any) -> None:
+        endpoints = {c.inputs["displayName"]: c.inputs for c in mocks.of_type("AiEndpoint")}
+        logging = endpoints["churn-gcp-prod-churn-mlp"]["predictRequestResponseLoggingConfig"]
+        assert logging == {"enabled": True, "samplingRate": 0.25, "bigqueryDestination": {
+            "outputUri": "bq://churn-prod-333333.churn_gcp_prod.capture_churn_mlp"}}
+        assert not any(t.inputs.get("tableId", "").startswith("capture_")   # Vertex makes it
+                       for t in mocks.of_type("bigquery/table:Table"))
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_capture_off_means_no_logging_and_no_drift_schedule(tmp_path: Path,
+                                                            mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path, {"serving": {"capture": {"inputs": False}}})
+
+    def check(_: Any) -> None:
+        assert {c.inputs["predictRequestResponseLoggingConfig"]["enabled"]
+                for c in mocks.of_type("AiEndpoint")} == {False}
+        assert platform.monitoring.schedules == {}
+        assert len(platform.monitoring.alerts) == 2
+    return _done(platform).apply(check)
+
+
+def _monitor_request(mocks: RecordingMocks, model: str) -> tuple[dict[str, Any], Any]:
+    job = next(c.inputs for c in mocks.of_type("cloudscheduler/job:Job")
+               if c.inputs["name"] == f"monitor-{model}")
+    return job, json.loads(base64.b64decode(job["httpTarget"]["body"]))
+
+
+@pulumi.runtime.test
+def test_drift_schedule_starts_the_monitor_as_a_custom_job(tmp_path: Path,
+                                                           mocks: RecordingMocks) -> Any:
+    import importlib.util
+
+    platform = _platform(tmp_path, {"monitoring": {"schedule": "*/30 * * * *"},
+                                    "gcp": {"monitoring_machine_type": "e2-standard-4"}})
+
+    def check(_: Any) -> None:
+        job, body = _monitor_request(mocks, "churn-mlp")
+        assert (job["schedule"], job["timeZone"]) == ("*/30 * * * *", "UTC")
+        assert job["httpTarget"]["uri"] == (
+            "https://europe-west1-aiplatform.googleapis.com/v1/projects/churn-prod-333333/"
+            "locations/europe-west1/customJobs")
+        assert job["httpTarget"]["oauthToken"]["serviceAccountEmail"] == \
+            "churn-scheduler@churn-prod-333333.iam.gserviceaccount.com"
+        spec = body["jobSpec"]
+        assert spec["serviceAccount"] == "churn-monitor@churn-prod-333333.iam.gserviceaccount.com"
+        [pool] = spec["workerPoolSpecs"]
+        assert pool["machineSpec"] == {"machineType": "e2-standard-4"}
+        container = pool["containerSpec"]
+        assert container["imageUri"] == \
+            "europe-west1-docker.pkg.dev/churn-prod-333333/mlops-kit/churn:latest"
+        module = container["command"][2]
+        assert container["command"][:2] == ["python", "-m"] and importlib.util.find_spec(module)
+        assert container["args"] == ["--config=/opt/mlops/mlops.yaml", "--env=gcp_prod",
+                                     "--model=churn-mlp"]
+        assert body["labels"]["model"] == "churn-mlp"
+        assert len(platform.monitoring.schedules) == 2
+    return _done(platform).apply(check)
+
+
+def _monitor_bindings(mocks: RecordingMocks) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for c in mocks.created:
+        if str(c.inputs.get("member", "")).startswith("serviceAccount:churn-monitor"):
+            out.setdefault(c.type.rsplit(":", 1)[1], []).append(c.inputs)
+    return out
+
+
+@pulumi.runtime.test
+def test_the_monitor_account_reads_logs_and_writes_only_its_prefix(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path)
+
+    def check(_: Any) -> None:
+        found = _monitor_bindings(mocks)
+        [dataset] = found["DatasetIamMember"]
+        assert (dataset["datasetId"], dataset["role"]) == ("churn_gcp_prod",
+                                                           "roles/bigquery.dataViewer")
+        buckets = {b["role"]: b for b in found["BucketIAMMember"]}
+        assert set(buckets) == {"roles/storage.objectViewer", "roles/storage.objectUser"}
+        objects = "projects/_/buckets/churn-prod-333333-churn-gcp-prod-pipelines/objects/"
+        read = buckets["roles/storage.objectViewer"]["condition"]["expression"]
+        assert f'startsWith("{objects}models/")' in read and f'"{objects}specs/")' in read
+        assert 'objectListPrefix", "").startsWith("models/")' in read
+        write = buckets["roles/storage.objectUser"]["condition"]["expression"]
+        assert f'startsWith("{objects}monitoring/")' in write and "models/" not in write
+        assert all(b["bucket"] == "churn-prod-333333-churn-gcp-prod-pipelines"
+                   for b in buckets.values())
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_without_retrain_on_drift_the_monitor_only_reads_vertex(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path, {"training": {"retrain_on_drift": False}})
+
+    def check(_: Any) -> None:
+        found = _monitor_bindings(mocks)
+        assert sorted(b["role"] for b in found["IAMMember"] if "project" in b) == [
+            "roles/aiplatform.viewer", "roles/bigquery.jobUser", "roles/logging.logWriter",
+            "roles/monitoring.metricWriter"]
+        assert not any("serviceAccountId" in b for b in found["IAMMember"])  # not as pipeline
+        policy = next(c.inputs for c in mocks.of_type("AlertPolicy")
+                      if c.inputs["displayName"].endswith("-drift"))
+        assert "retrain_on_drift is off" in policy["documentation"]["content"]
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_drift_alert_watches_the_monitors_metric(tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path, {"monitoring": {"alert_emails": ["a@example.com"]}})
+
+    def check(_: Any) -> None:
+        descriptors = {c.inputs["type"]: c.inputs for c in mocks.of_type("MetricDescriptor")}
+        drifted = descriptors["custom.googleapis.com/churn/DriftedFeatures"]
+        assert (drifted["metricKind"], drifted["valueType"]) == ("GAUGE", "DOUBLE")
+        assert drifted["labels"] == [{"key": "model", "valueType": "STRING"}]
+        assert [x["key"] for x in descriptors["custom.googleapis.com/churn/FeaturePSI"][
+            "labels"]] == ["model", "feature"]
+        policy = next(c.inputs for c in mocks.of_type("AlertPolicy")
+                      if c.inputs["displayName"] == "churn-gcp-prod-churn-mlp-drift")
+        condition = policy["conditions"][0]["conditionThreshold"]
+        assert condition["filter"] == (
+            'metric.type = "custom.googleapis.com/churn/DriftedFeatures" AND '
+            'resource.type = "global" AND metric.labels.model = "churn-mlp"')
+        assert (condition["comparison"], condition["thresholdValue"]) == ("COMPARISON_GT", 0)
+        assert policy["notificationChannels"] == ["/mock/NotificationChannel/alerts-email-0"]
+        assert policy["userLabels"]["environment"] == "gcp-prod"
     return _done(platform).apply(check)

@@ -14,7 +14,7 @@ from pulumi_gcp import cloudbuild
 import pulumi
 from mlops_kit.adapters.gcp import naming
 from mlops_pulumi.config import Stack
-from mlops_pulumi.gcp.training import jobs_uri, request_object
+from mlops_pulumi.gcp.training import jobs_uri
 
 PYTHON, DOCKER = "python:3.11", "gcr.io/cloud-builders/docker"
 GCLOUD = "gcr.io/google.com/cloudsdktool/cloud-sdk:slim"
@@ -46,7 +46,8 @@ def build_steps(stack: Stack, bucket: str) -> list[dict[str, Any]]:
     ]
     uri = jobs_uri(naming.gcp_project(loaded), naming.region(loaded))
     for model in (m.name for m in loaded.config.all_models):
-        script = (f"gcloud storage cat gs://{bucket}/{request_object(model)} > job.json && "
+        request = naming.run_request_object(model)
+        script = (f"gcloud storage cat gs://{bucket}/{request} > job.json && "
                   'curl -fsS -X POST -H "Authorization: Bearer $(gcloud auth '
                   'print-access-token)" -H "Content-Type: application/json" '
                   f"-d @job.json {uri}")

@@ -5,19 +5,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pulumi_gcp import artifactregistry, projects, serviceaccount, storage
+from pulumi_gcp import artifactregistry, bigquery, projects, serviceaccount, storage
 
 import pulumi
+from mlops_kit.adapters.gcp import naming
 
-# Who does what: the pipeline's steps, the scheduler that submits runs, the Cloud Build trigger.
+# Who does what: the pipeline's steps, the scheduler that submits runs and monitoring jobs, the
+# Cloud Build trigger, and the drift monitor (reads the request log, writes metrics).
 PROJECT_ROLES = {
     "pipeline": ("roles/aiplatform.user", "roles/logging.logWriter"),
     "scheduler": ("roles/aiplatform.user",),
     "build": ("roles/aiplatform.user", "roles/logging.logWriter"),
+    "monitor": ("roles/bigquery.jobUser", "roles/monitoring.metricWriter",
+                "roles/logging.logWriter"),
 }
+# The monitor reads models (the baseline) and submits runs only with retrain_on_drift.
+MONITOR_VERTEX = {True: "roles/aiplatform.user", False: "roles/aiplatform.viewer"}
 BUCKET_ROLES = {"pipeline": "roles/storage.objectAdmin", "build": "roles/storage.objectViewer"}
 REPOSITORY_ROLES = {"pipeline": "roles/artifactregistry.reader",
-                    "build": "roles/artifactregistry.writer"}
+                    "build": "roles/artifactregistry.writer",
+                    "monitor": "roles/artifactregistry.reader"}
+MONITOR_READS = ("models/", "specs/")   # version files with baselines, the run requests
+
+
+def prefix_condition(bucket: str, prefixes: tuple[str, ...]) -> str:
+    """CEL: objects under `prefixes` of `bucket`, and listings of those prefixes."""
+    objects = [f'resource.name.startsWith("projects/_/buckets/{bucket}/objects/{p}")'
+               for p in prefixes]
+    lists = [f"api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\")"
+             f'.startsWith("{p}")' for p in prefixes]
+    return " || ".join(objects + lists)
 
 
 @dataclass(frozen=True)
@@ -28,10 +45,14 @@ class IdentityArgs:
     pipelines_bucket: pulumi.Input[str]
     region: str
     repository: pulumi.Input[str]
+    dataset: pulumi.Input[str]            # the BigQuery dataset holding the request logs
+    pipelines_bucket_name: str            # for the monitor's prefix conditions
+    retrain_on_drift: bool
 
 
 class Identity(pulumi.ComponentResource):
-    """The three service accounts and their bindings; scheduler and build act as the pipeline."""
+    """The service accounts and their bindings; scheduler and build act as the pipeline, the
+    scheduler as the monitor, and the monitor as the pipeline when drift retrains."""
 
     def __init__(self, name: str, args: IdentityArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -45,21 +66,43 @@ class Identity(pulumi.ComponentResource):
         self.members = {key: acc.email.apply(lambda e: f"serviceAccount:{e}")
                         for key, acc in self.accounts.items()}
         self.bindings: list[pulumi.CustomResource] = []
-        for key, roles in PROJECT_ROLES.items():
+        roles = {**PROJECT_ROLES, "monitor": (*PROJECT_ROLES["monitor"],
+                                              MONITOR_VERTEX[args.retrain_on_drift])}
+        for key, granted in roles.items():
             self.bindings += [projects.IAMMember(
                 f"{name}-{key}-{role.split('/')[1]}", project=args.gcp_project, role=role,
-                member=self.members[key], opts=self._child) for role in roles]
+                member=self.members[key], opts=self._child) for role in granted]
         self._buckets(name, args)
+        self._monitor(name, args)
         for key, role in REPOSITORY_ROLES.items():
             self.bindings.append(artifactregistry.RepositoryIamMember(
                 f"{name}-{key}-repository", repository=args.repository, location=args.region,
                 role=role, member=self.members[key], opts=self._child))
-        for key in ("scheduler", "build"):   # may start runs that execute as the pipeline
+        acts_as = [("scheduler", "pipeline"), ("build", "pipeline"), ("scheduler", "monitor")]
+        if args.retrain_on_drift:   # the monitor submits runs that execute as the pipeline
+            acts_as.append(("monitor", "pipeline"))
+        for key, target in acts_as:
             self.bindings.append(serviceaccount.IAMMember(
-                f"{name}-{key}-acts-as-pipeline", role="roles/iam.serviceAccountUser",
-                service_account_id=self.accounts["pipeline"].name, member=self.members[key],
+                f"{name}-{key}-acts-as-{target}", role="roles/iam.serviceAccountUser",
+                service_account_id=self.accounts[target].name, member=self.members[key],
                 opts=self._child))
         self.register_outputs({k: a.email for k, a in self.accounts.items()})
+
+    def _monitor(self, name: str, args: IdentityArgs) -> None:
+        """Read the request logs (dataset), the baselines and run requests, write results."""
+        member, bucket = self.members["monitor"], args.pipelines_bucket_name
+        self.bindings.append(bigquery.DatasetIamMember(
+            f"{name}-monitor-logs", dataset_id=args.dataset, role="roles/bigquery.dataViewer",
+            member=member, opts=self._child))
+        # objectUser on its own prefix: a rerun of a window overwrites its results.
+        grants = [("read", "roles/storage.objectViewer", MONITOR_READS),
+                  ("write", "roles/storage.objectUser", (naming.MONITORING_PREFIX,))]
+        for label, role, prefixes in grants:
+            self.bindings.append(storage.BucketIAMMember(
+                f"{name}-monitor-{label}", bucket=args.pipelines_bucket, role=role,
+                member=member, opts=self._child, condition={
+                    "title": f"monitor {label}: {' '.join(prefixes)}",
+                    "expression": prefix_condition(bucket, prefixes)}))
 
     def _buckets(self, name: str, args: IdentityArgs) -> None:
         for zone, bucket in {**args.buckets, "pipelines": args.pipelines_bucket}.items():

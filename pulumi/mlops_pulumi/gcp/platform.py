@@ -16,11 +16,12 @@ from mlops_pulumi.gcp.featurestore import FeatureStore, FeatureStoreArgs
 from mlops_pulumi.gcp.foundation import Foundation, FoundationArgs
 from mlops_pulumi.gcp.identity import Identity, IdentityArgs
 from mlops_pulumi.gcp.lake import DataLake, DataLakeArgs
+from mlops_pulumi.gcp.monitoring import DriftMonitoring, DriftMonitoringArgs
 from mlops_pulumi.gcp.serving import Serving, ServingArgs
 from mlops_pulumi.gcp.training import Training, TrainingArgs
 from mlops_pulumi.gcp.warehouse import Warehouse, WarehouseArgs
 
-ROLES = ("pipeline", "scheduler", "build")
+ROLES = ("pipeline", "scheduler", "build", "monitor")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class GcpPlatform:
     training: Training
     serving: Serving
     alerts: Alerts
+    monitoring: DriftMonitoring
     cicd: Cicd
 
 
@@ -67,18 +69,23 @@ def build(stack: Stack) -> GcpPlatform:
         gcp_project=project, region=region, repository=foundation.repository.name,
         accounts={r: naming.service_account_id(cfg.project, r) for r in ROLES},
         buckets={z: lake.buckets[z].name for z in zones},
-        pipelines_bucket=lake.buckets["pipelines"].name), opts)
+        pipelines_bucket=lake.buckets["pipelines"].name, dataset=warehouse.dataset.dataset_id,
+        pipelines_bucket_name=names["pipelines"],
+        retrain_on_drift=cfg.training.retrain_on_drift), opts)
     training = Training("training", TrainingArgs(
         stack=stack, pipelines_bucket=lake.buckets["pipelines"].name, kms_key=kms,
         labels=labels, depends_on=(identity,)), opts)
     serving = Serving("serving", ServingArgs(stack=stack, region=region, kms_key=kms,
-                                             labels=labels), opts)
+                                             labels=labels, depends_on=(warehouse,)), opts)
     alerts = Alerts("alerts", AlertsArgs(
         stem=naming.prefix(cfg.project, stack.env_name), emails=tuple(cfg.monitoring.alert_emails),
         serving=cfg.serving, gcp=cfg.gcp, labels=labels,
         endpoints={m: s.endpoint_id for m, s in serving.models.items()}), opts)
+    monitoring = DriftMonitoring("monitoring", DriftMonitoringArgs(
+        stack=stack, channels=[c.id for c in alerts.channels], kms_key=kms, labels=labels,
+        depends_on=(identity, training, serving)), opts)
     cicd = Cicd("cicd", CicdArgs(stack=stack, pipelines_bucket=names["pipelines"],
                                  build_account=identity.accounts["build"].email,
                                  depends_on=(identity, training)), opts)
     return GcpPlatform(foundation, lake, warehouse, feature_store, identity, training, serving,
-                       alerts, cicd)
+                       alerts, monitoring, cicd)

@@ -1,10 +1,12 @@
 """Per model: a Vertex AI endpoint and the deployment resource pool its versions are deployed
-to, with the machine, replica bounds and utilization target from the config. Models themselves
+to, with the machine, replica bounds and utilization target from the config, and the
+endpoint's request-response logging to BigQuery (the drift monitor's input). Models themselves
 are uploaded and deployed by the pipeline (there is no Pulumi resource for either)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pulumi_gcp import vertex
 
@@ -21,6 +23,18 @@ class ServingArgs:
     region: str
     kms_key: str | None
     labels: dict[str, str]
+    depends_on: tuple[pulumi.Resource, ...] = ()   # the dataset the request logs go to
+
+
+def request_logging(stack: Stack, model: str) -> dict[str, Any]:
+    """The endpoint's request-response logging to `capture_<model>` in the environment's
+    dataset (Vertex AI creates the table), from `serving.capture`; off when capture is off,
+    samples nothing, or must keep request bodies out (`inputs: false`)."""
+    capture = stack.loaded.config.serving.capture
+    if not (capture.enabled and capture.inputs and capture.sampling_percent > 0):
+        return {"enabled": False}
+    return {"enabled": True, "sampling_rate": capture.sampling_percent / 100.0,
+            "bigquery_destination": {"output_uri": naming.capture_uri(stack.loaded, model)}}
 
 
 @dataclass
@@ -44,13 +58,16 @@ class Serving(pulumi.ComponentResource):
     def _model(self, name: str, model: str) -> ModelServing:
         args, cfg, env = self._args, self._args.stack.loaded.config, self._args.stack.env_name
         child = pulumi.ResourceOptions(parent=self)
+        after = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         encryption = {"encryption_spec": {"kms_key_name": args.kms_key}} if args.kms_key else {}
         endpoint_id = naming.endpoint_id(cfg.project, env, model)
         endpoint = vertex.AiEndpoint(
             f"{name}-{model}-endpoint", name=endpoint_id, location=args.region,
             region=args.region, display_name=f"{naming.prefix(cfg.project, env)}-{model}",
             description=f"{model}: /invocations of the project image on port {cfg.serving.port}",
-            labels={**args.labels, "model": model.lower()}, opts=child, **encryption)
+            labels={**args.labels, "model": model.lower()}, opts=after,
+            predict_request_response_logging_config=request_logging(args.stack, model),
+            **encryption)
         plan = scaling(cfg.serving, cfg.gcp)
         pool = vertex.AiDeploymentResourcePool(
             f"{name}-{model}-pool", name=naming.resource_pool(cfg.project, env, model),

@@ -62,7 +62,7 @@ class Training(pulumi.ComponentResource):
             body = run_request(stack, model, args.kms_key, args.labels)
             self.requests[model] = storage.BucketObject(
                 f"{name}-{model}-request", bucket=args.pipelines_bucket,
-                name=request_object(model), content=json.dumps(body, indent=1),
+                name=naming.run_request_object(model), content=json.dumps(body, indent=1),
                 content_type="application/json", opts=pulumi.ResourceOptions(parent=self))
             if cfg.training.schedule is None:
                 continue
@@ -80,7 +80,3 @@ class Training(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
         self.register_outputs({"schedules": [s.name for s in self.schedules.values()]})
 
-
-def request_object(model: str) -> str:
-    """Where a model's run request lies in the pipelines bucket (Cloud Build posts it)."""
-    return f"specs/{model}/pipeline-job.json"

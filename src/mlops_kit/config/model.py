@@ -447,7 +447,7 @@ class MonitoringConfig(Strict):
     max_violation_fraction: float = Field(
         0.0, ge=0, le=1, description="Share of rows a constraint may break (0: none).")
     quality_drop: float = Field(0.05, ge=0)
-    metrics_sink: Literal["local", "cloudwatch"] = "local"
+    metrics_sink: Literal["local", "cloudwatch", "cloud_monitoring"] = "local"
     schedule: Cron = Field("0 * * * *", description="Monitoring of captured traffic (cron).")
     alert_emails: list[Email] = Field(default_factory=list, description="Alarm subscribers.")
 
@@ -562,6 +562,8 @@ class GcpConfig(Strict):
     cpu_target_percent: int = Field(
         60, ge=1, le=100, description="Vertex's utilization target when the metric is requests.")
     feature_sync_schedule: Cron = "0 * * * *"
+    monitoring_machine_type: str = Field(
+        "n1-standard-4", min_length=1, description="Machine of the drift monitoring job.")
     online_store_min_nodes: int = Field(1, ge=1, le=100)
     online_store_max_nodes: int = Field(2, ge=1, le=100)
     online_store_cpu_target: int = Field(50, ge=10, le=80)

@@ -1,4 +1,5 @@
-"""Where drift results go as metrics: a port with a local JSON-lines sink and CloudWatch.
+"""Where drift results go as metrics: a port with a local JSON-lines sink, CloudWatch and Google
+Cloud Monitoring.
 
 Metric names: FeaturePSI and FeatureKS (dimensions Model, Feature), DriftedFeatures (Model)
 and ModelQuality (Model, Metric). The namespace is the project's name.
@@ -74,11 +75,19 @@ def drift_metrics(report: DriftReport, model: str) -> list[Metric]:
     return out
 
 
+# The cloud sinks, loaded by name so this module needs no cloud SDK.
+CLOUD_SINKS = {"cloudwatch": ("mlops_kit.adapters.aws.cloudwatch", "CloudWatchSink"),
+               "cloud_monitoring": ("mlops_kit.adapters.gcp.cloudmonitoring",
+                                    "CloudMonitoringSink")}
+
+
 def open_sink(loaded: LoadedConfig, **options: Any) -> MetricsSink:
-    """The configured sink; CloudWatch loads lazily so this module needs no cloud SDK."""
+    """The configured sink: local files, CloudWatch or Google Cloud Monitoring."""
     namespace = loaded.config.project
-    if loaded.config.monitoring.metrics_sink == "local":
+    kind = loaded.config.monitoring.metrics_sink
+    if kind == "local":
         return LocalMetricsSink(loaded.state_dir / "metrics", namespace)
-    module = importlib.import_module("mlops_kit.adapters.aws.cloudwatch")
-    sink: MetricsSink = module.CloudWatchSink.from_config(loaded, **options)
+    module_name, class_name = CLOUD_SINKS[kind]
+    module = importlib.import_module(module_name)
+    sink: MetricsSink = getattr(module, class_name).from_config(loaded, **options)
     return sink

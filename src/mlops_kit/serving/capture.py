@@ -12,6 +12,7 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,26 +104,74 @@ def captured_rows(root: Path, features: FeatureSet,
                   since: dt.datetime | None = None) -> pd.DataFrame:
     """The source rows of captured requests (redacted ones skipped), one row per request row,
     with `_inference_time` and `_model_version`: the input of drift monitoring."""
-    from mlops_kit.serving.codec import BadRequest, decode
-
-    names = features.inputs
-    frames, skipped = [], 0
+    collector = RowCollector(features)
     for record in read_capture(root, since):
         request = record["captureData"]["endpointInput"]
         if request.get("encoding") not in ("CSV", "JSON"):
             continue
+        meta = record["eventMetadata"]
+        collector.add(request.get("data"), request.get("observedContentType"),
+                      meta["inferenceTime"], meta.get("modelVersion"))
+    return collector.frame()
+
+
+MAX_REASONS = 20  # distinct skip reasons kept; the rest are counted under "other"
+
+
+class RowCollector:
+    """Source rows of logged request bodies, whatever logged them (SageMaker-style capture files
+    locally and on AWS, Vertex AI's BigQuery log on Google Cloud). A body that cannot be parsed
+    is counted in `attrs["skipped"]` with its reason in `attrs["skip_reasons"]`, never dropped
+    silently."""
+
+    def __init__(self, features: FeatureSet) -> None:
+        self.names = features.inputs
+        self.frames: list[pd.DataFrame] = []
+        self.skipped = 0
+        self.reasons: dict[str, int] = {}
+
+    def add(self, body: str | None, content_type: str | None, when: str,
+            version: str | None) -> int:
+        """Parse one request body; the number of rows it gave (0 when skipped)."""
+        from mlops_kit.serving.codec import BadRequest
+
         try:
-            rows = decode(request["data"].encode(), request["observedContentType"]).rows
-        except (BadRequest, UnicodeError, KeyError):
-            skipped += 1  # counted in attrs["skipped"], never silently
-            continue
-        frame = pd.DataFrame([dict(zip(names, r, strict=False)) if isinstance(r, list) else r
-                              for r in rows], columns=names, dtype=object)
-        frame = frame.mask(frame.isin([""]))  # an empty CSV field is a missing value
-        frame["_inference_time"] = record["eventMetadata"]["inferenceTime"]
-        frame["_model_version"] = record["eventMetadata"].get("modelVersion")
-        frames.append(frame)
-    out = (pd.concat(frames, ignore_index=True) if frames else
-           pd.DataFrame(columns=[*names, "_inference_time", "_model_version"]))
-    out.attrs["skipped"] = skipped
-    return out
+            frame = request_rows(body, content_type, self.names)
+        except (BadRequest, UnicodeError) as exc:
+            self.skip(str(exc))
+            return 0
+        frame["_inference_time"] = when
+        frame["_model_version"] = version
+        self.frames.append(frame)
+        return len(frame)
+
+    def skip(self, reason: str) -> None:
+        """Count a request that gave no rows, under `reason`."""
+        self.skipped += 1
+        key = reason if reason in self.reasons or len(self.reasons) < MAX_REASONS else "other"
+        self.reasons[key] = self.reasons.get(key, 0) + 1
+
+    def frame(self) -> pd.DataFrame:
+        """Every parsed row, with `attrs["skipped"]` and `attrs["skip_reasons"]`."""
+        out = (pd.concat(self.frames, ignore_index=True) if self.frames else
+               pd.DataFrame(columns=[*self.names, "_inference_time", "_model_version"]))
+        out.attrs["skipped"] = self.skipped
+        out.attrs["skip_reasons"] = dict(self.reasons)
+        return out
+
+
+def request_rows(body: str | None, content_type: str | None,
+                 names: Sequence[str]) -> pd.DataFrame:
+    """The source rows of one request body (CSV, JSON or JSON Lines, as the server reads them),
+    as text-or-value cells in `names` order; BadRequest when the body is malformed."""
+    from mlops_kit.serving.codec import BadRequest, decode
+
+    if body is None or content_type is None:
+        raise BadRequest("the record has no request body or content type")
+    rows = decode(body.encode(), content_type).rows
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, list | dict):
+            raise BadRequest(f"row {i} is not a list of values or an object")
+    frame = pd.DataFrame([dict(zip(names, r, strict=False)) if isinstance(r, list) else r
+                          for r in rows], columns=list(names), dtype=object)
+    return frame.mask(frame.isin([""]))  # an empty CSV field is a missing value

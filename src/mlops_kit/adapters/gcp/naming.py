@@ -106,3 +106,30 @@ def vertex_model_id(project: str, model: str) -> str:
     '-' (every registered version of the model is a version of this one Vertex model)."""
     name = re.sub(r"[^a-z0-9_-]", "-", f"{project}-{model}".lower())[:63]
     return name if name[0].isalpha() or name[0] == "_" else f"m{name}"[:63]
+
+
+def capture_table(model: str) -> str:
+    """The BigQuery table (in the environment's dataset) Vertex AI logs a model's endpoint
+    requests and responses to: `capture_<model>`, letters, digits and '_'."""
+    return re.sub(r"[^a-z0-9_]", "_", f"capture_{model}".lower())[:1024]
+
+
+def capture_uri(loaded: LoadedConfig, model: str) -> str:
+    """`bq://<project>.<dataset>.<table>`: the endpoint's logging destination."""
+    ds = dataset(loaded.config.project, str(loaded.env))
+    return f"bq://{gcp_project(loaded)}.{ds}.{capture_table(model)}"
+
+
+def run_request_object(model: str) -> str:
+    """Where a model's pipeline run request lies in the pipelines bucket (the training
+    schedule's body; Cloud Build and the drift monitor post it)."""
+    return f"specs/{model}/pipeline-job.json"
+
+
+MONITORING_PREFIX = "monitoring/"  # the drift monitor's results in the pipelines bucket
+
+
+def metric_type(namespace: str, name: str) -> str:
+    """A drift metric's Cloud Monitoring type: `custom.googleapis.com/<namespace>/<name>`."""
+    clean = [re.sub(r"[^A-Za-z0-9_]", "_", part) for part in (namespace, name)]
+    return "custom.googleapis.com/" + "/".join(clean)
