@@ -279,6 +279,31 @@ def test_schedule_and_drift_alarm_start_the_pipeline(app: dict[str, Stack]) -> N
         "ComparisonOperator": "GreaterThanOrEqualToThreshold"})
 
 
+def test_later_environments_forward_drift_to_the_home_pipeline(app: dict[str, Stack]) -> None:
+    prod = template(app, "churn-prod-churn-classifier")
+    rules = [r["Properties"] for r in resources(prod, "AWS::Events::Rule").values()]
+    forward = next(r for r in rules if "EventPattern" in r)
+    target = forward["Targets"][0]
+    assert ":events:eu-west-1:111111111111:event-bus/default" in json.dumps(target["Arn"])
+    assert "RoleArn" in target  # a cross-account bus target needs a role
+    assert forward["EventPattern"]["detail"] == {"state": {"value": ["ALARM"]}}
+    assert ":pipeline/" not in json.dumps(rules)  # prod's own versions are not served
+    home = template(app, "churn-dev-churn-classifier")
+    retrain = next(r["Properties"] for r in resources(home, "AWS::Events::Rule").values()
+                   if "EventPattern" in r["Properties"])
+    sources = json.dumps(retrain["EventPattern"]["resources"])
+    for env, account in (("staging", "222222222222"), ("prod", "333333333333")):
+        assert (f":cloudwatch:eu-west-1:{account}:alarm:churn-{env}-churn-classifier-drift"
+                in sources)
+    assert ":pipeline/churn-churn-classifier" in json.dumps(retrain["Targets"][0]["Arn"])
+    policies = [r["Properties"] for r in resources(template(app, "churn-dev-platform"),
+                                                   "AWS::Events::EventBusPolicy").values()]
+    assert sorted(p["Statement"]["Principal"]["AWS"] for p in policies) == [
+        f"arn:aws:iam::{a}:root" for a in ("222222222222", "333333333333")]
+    assert {p["Statement"]["Action"] for p in policies} == {"events:PutEvents"}
+    assert not resources(template(app, "churn-prod-platform"), "AWS::Events::EventBusPolicy")
+
+
 def test_job_role_is_scoped_to_the_project(app: dict[str, Stack]) -> None:
     t = template(app, "churn-dev-platform")
     statements = [s for p in resources(t, "AWS::IAM::Policy").values()

@@ -9,6 +9,7 @@ from constructs import Construct
 from mlops_cdk.endpoint import ModelEndpoint, MonitorJob, Release
 from mlops_cdk.monitoring import ModelMonitoring
 from mlops_cdk.platform import PlatformStack
+from mlops_cdk.settings import EnvSettings
 from mlops_cdk.training import PipelineInputs, TrainingPipeline
 from mlops_kit.config.model import ModelConfig
 
@@ -44,4 +45,14 @@ class ModelStack(Stack):
         self.monitoring = ModelMonitoring(self, "Monitoring", settings=settings, model=model,
                                           topic=platform.topic, endpoint=self.endpoint)
         if settings.config.training.retrain_on_drift:
-            self.training.retrain_on(self.monitoring.drift_alarm)
+            self._retrain_on_drift(settings, model)
+
+    def _retrain_on_drift(self, settings: EnvSettings, model: ModelConfig) -> None:
+        """The home pipeline retrains on its own drift and on the later environments' (which
+        forward their drift alarms to its event bus)."""
+        alarm = self.monitoring.drift_alarm
+        if settings.name == settings.home:
+            self.training.retrain_on([alarm.alarm_arn,
+                                      *settings.later_drift_alarms(model, self.partition)])
+        else:
+            self.training.forward_drift(alarm, settings)

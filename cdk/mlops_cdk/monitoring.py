@@ -22,7 +22,7 @@ class ModelMonitoring(Construct):
         super().__init__(scope, id_)
         self.drift = self._drift_metric(settings, model, "DriftedFeatures", "Maximum")
         self.drift_alarm = cloudwatch.Alarm(
-            self, "DriftAlarm", alarm_name=f"{settings.prefix(model.name)}-drift",
+            self, "DriftAlarm", alarm_name=settings.drift_alarm_name(model),
             alarm_description=f"{model.name}: features drifted from the training baseline "
                               "(mlops-kit monitor); starts retraining",
             metric=self.drift, threshold=1, evaluation_periods=1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -41,6 +42,8 @@ class PlatformStack(Stack):
         self.job_role = self._job_role()
         if settings.name == settings.home:
             self._share_registry(settings.other_accounts)
+            if settings.config.training.retrain_on_drift:
+                self._accept_drift_events(settings.other_accounts)
         elif settings.home_account != settings.account:  # Model Monitor reads its baselines
             read_home_registry(self.job_role, settings)
         self.smoke_role = self._smoke_role()
@@ -53,6 +56,17 @@ class PlatformStack(Stack):
                 actions=["s3:GetObject"], principals=[principal],
                 resources=[self.lake.artifacts.arn_for_objects("models/*")]))
             self.key.grant_decrypt(principal)
+
+    def _accept_drift_events(self, accounts: list[str]) -> None:
+        """Let the later environments' accounts put their drift alarm events on this
+        environment's default event bus (the home pipeline retrains on them)."""
+        bus = f"arn:{self.partition}:events:{self.region}:{self.account}:event-bus/default"
+        for account in accounts:
+            events.CfnEventBusPolicy(
+                self, f"DriftEventsFrom{account}", event_bus_name="default",
+                statement_id=f"{self.settings.prefix('drift-from', account)}"[:64],
+                statement={"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus,
+                           "Principal": {"AWS": f"arn:{self.partition}:iam::{account}:root"}})
 
     def _smoke_role(self) -> iam.Role:
         """Assumed by the delivery account's smoke test: invoke this project's endpoints."""

@@ -36,7 +36,19 @@ class EnvSettings:
 
     def prefix(self, *parts: str) -> str:
         """`<project>-<env>-<parts>`: names of resources that exist once per environment."""
-        return "-".join([self.project, self.name.replace("_", "-"), *parts])
+        return _prefix(self.project, self.name, *parts)
+
+    def drift_alarm_name(self, model: ModelConfig, env: str | None = None) -> str:
+        """The drift alarm of `model` in environment `env` (this one by default)."""
+        return _prefix(self.project, env or self.name, model.name, "drift")
+
+    def later_drift_alarms(self, model: ModelConfig, partition: str) -> list[str]:
+        """ARNs of `model`'s drift alarms in the other AWS environments, which forward them
+        to the home environment's event bus."""
+        return [f"arn:{partition}:cloudwatch:{e.region}:{e.account}:alarm:"
+                f"{self.drift_alarm_name(model, name)}"
+                for name, e in self.config.environments.items()
+                if e.cloud == "aws" and name != self.name]
 
     def zone_bucket(self, zone: str) -> str:
         return naming.zone_bucket(self.project, zone, self.account, self.region)
@@ -70,6 +82,10 @@ class EnvSettings:
         return str(self.config.environments[self.home].account)
 
     @property
+    def home_region(self) -> str:
+        return self.config.environments[self.home].region
+
+    @property
     def other_accounts(self) -> list[str]:
         """AWS accounts of the other environments (readers of this one's registry)."""
         mine = {self.account}
@@ -79,6 +95,10 @@ class EnvSettings:
     @property
     def tags(self) -> dict[str, str]:
         return {"project": self.project, "environment": self.name, "managed-by": "mlops-kit"}
+
+
+def _prefix(project: str, env: str, *parts: str) -> str:
+    return "-".join([project, env.replace("_", "-"), *parts])
 
 
 def env_settings(config_path: Path, env: str, root: Path) -> EnvSettings:

@@ -10,6 +10,7 @@ import jsii
 from aws_cdk import Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
@@ -123,15 +124,30 @@ class TrainingPipeline(Construct):
                        "sagemaker:DescribeModelPackageGroup"],
             "Resource": [group_arn, packages]}]}
 
-    def retrain_on(self, alarm: cloudwatch.IAlarm) -> events.Rule:
-        """Start the pipeline whenever `alarm` goes into ALARM."""
+    def retrain_on(self, alarm_arns: list[str]) -> events.Rule:
+        """Start the pipeline whenever one of these drift alarms goes into ALARM: this
+        environment's, and those the later environments forward to its event bus."""
         return events.Rule(self, "RetrainOnDrift", description="Drift alarm → retrain",
-                           event_pattern=events.EventPattern(
-                               source=["aws.cloudwatch"],
-                               detail_type=["CloudWatch Alarm State Change"],
-                               resources=[alarm.alarm_arn],
-                               detail={"state": {"value": ["ALARM"]}}),
+                           event_pattern=alarm_pattern(alarm_arns),
                            targets=[StartPipeline(self.arn, self.events_role)])
+
+    def forward_drift(self, alarm: cloudwatch.IAlarm, settings: EnvSettings) -> events.Rule:
+        """Send `alarm`'s ALARM events to the home environment's default event bus, whose
+        pipeline retrains (the versions served here are the ones approved there)."""
+        stack = Stack.of(self)
+        bus = events.EventBus.from_event_bus_arn(
+            self, "HomeBus", f"arn:{stack.partition}:events:{settings.home_region}:"
+                             f"{settings.home_account}:event-bus/default")
+        return events.Rule(self, "ForwardDrift", description="Drift alarm → the home pipeline",
+                           event_pattern=alarm_pattern([alarm.alarm_arn]),
+                           targets=[targets.EventBus(bus)])
+
+
+def alarm_pattern(alarm_arns: list[str]) -> events.EventPattern:
+    """CloudWatch's events of these alarms going into ALARM."""
+    return events.EventPattern(source=["aws.cloudwatch"],
+                               detail_type=["CloudWatch Alarm State Change"],
+                               resources=alarm_arns, detail={"state": {"value": ["ALARM"]}})
 
 
 def loaded_for(settings: EnvSettings, model: ModelConfig) -> LoadedConfig:
