@@ -53,6 +53,18 @@ def _computed(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
         return {"email": email, "name": f"projects/{inputs['project']}/serviceAccounts/{email}"}
     if typ == "gcp:artifactregistry/repository:Repository":
         return {"name": inputs["repositoryId"]}
+    if typ == "azure-native:managedidentity:UserAssignedIdentity":
+        return {"principalId": "00000000-0000-0000-0000-00000000a001",
+                "clientId": "00000000-0000-0000-0000-00000000c001"}
+    if typ == "azure-native:machinelearningservices:OnlineEndpoint":
+        return {"identity": {**inputs.get("identity", {}),
+                             "principalId": f"principal-{inputs['endpointName']}"}}
+    if typ == "azure-native:machinelearningservices:Compute" and "identity" in inputs:
+        ids = inputs["identity"].get("userAssignedIdentities", [])  # the output is a map
+        return {"identity": {**inputs["identity"], "userAssignedIdentities": {i: {} for i in ids}}}
+    if typ == "azure-native:applicationinsights:Component":
+        return {"connectionString": "InstrumentationKey=ikey-1;IngestionEndpoint="
+                                    "https://westeurope-5.in.applicationinsights.azure.com/"}
     return {}
 
 

@@ -25,6 +25,10 @@ def _done(platform: Any) -> pulumi.Output[Any]:
     ids += [s.id for s in platform.training.schedules.values()]
     ids += [m.autoscale.id for m in platform.serving.models.values() if m.autoscale]
     ids += [a.id for alerts in platform.alerts.alerts.values() for a in alerts]
+    ids += [s.id for s in platform.monitoring.schedules.values()]
+    ids += [a.id for a in platform.monitoring.alerts.values()]
+    ids += [r.id for r in platform.identity.roles.values()]
+    ids += [d.id for m in platform.serving.models.values() for d in m.capture.values()]
     return pulumi.Output.all(*ids)
 
 
@@ -96,7 +100,7 @@ def test_each_model_gets_endpoint_deployment_autoscale_alerts(
         assert deployments["v3"]["sku"]["capacity"] == 2          # prod: min_instances 2
         assert len(mocks.of_type("monitor:AutoscaleSetting")) == 2
         assert len(mocks.of_type("monitor:MetricAlert")) == 4
-        assert len(mocks.of_type("machinelearningservices:Schedule")) == 2
+        assert len(mocks.of_type("machinelearningservices:Schedule")) == 4   # train + monitor
         # Feature store and lake are shared, not per model.
         assert len(mocks.of_type("FeaturesetContainerEntity")) == 1
     return _done(platform).apply(check)
@@ -239,3 +243,112 @@ def test_every_property_reaches_the_provider_in_camel_case(
 def test_lake_zones_include_every_published_zone() -> None:
     stack = load_stack("azure_dev", ROOT / "mlops.yaml")
     assert lake_zones(stack) == ("curated", "features", "quarantine", "raw")
+
+
+@pulumi.runtime.test
+def test_deployments_log_request_and_response_payloads(tmp_path: Path,
+                                                       mocks: RecordingMocks) -> Any:
+    platform = _two_model_platform(tmp_path, {"serving": {"capture": {"sampling_percent": 25}}})
+
+    def check(_: Any) -> None:
+        deployment = next(c.inputs for c in mocks.of_type("OnlineDeployment")
+                          if c.inputs["deploymentName"] == "v3")
+        collector = deployment["properties"]["dataCollector"]
+        assert collector["rollingRate"] == "Hour"
+        assert sorted(collector["collections"]) == ["request", "response"]
+        request = collector["collections"]["request"]
+        assert (request["dataCollectionMode"], request["samplingRate"]) == ("Enabled", 0.25)
+        assets = {c.inputs["name"]: c for c in mocks.of_type("machinelearningservices:DataVersion")}
+        asset = assets["churn-churn-classifier-azureprod-v3-request"]
+        assert request["dataId"] == f"/mock/DataVersion/{asset.name}"
+        assert asset.inputs["properties"]["dataUri"] == (
+            "azureml://datastores/workspaceblobstore/paths/modelDataCollector/"
+            "churn-churn-classifier-azureprod/v3/request")
+        assert len(assets) == 4                                  # 2 collections x 2 models
+        writers = [c.inputs for c in mocks.of_type("authorization:RoleAssignment")
+                   if c.name.endswith("capture-writer")]
+        assert {w["principalId"] for w in writers} == {
+            "principal-churn-churn-classifier-azureprod", "principal-churn-churn-mlp-azureprod"}
+        assert all(w["scope"] == "/mock/StorageAccount/ml-storage" and w["roleDefinitionId"]
+                   .endswith("/ba92f5b4-2d11-453d-a403-e96b0029c9fe") for w in writers)
+        found = [(c.type, c.name, v) for c in mocks.created for v in violations(c.type, c.inputs)]
+        assert found == []
+    return _done(platform).apply(check)
+
+
+@pytest.mark.parametrize("capture", [{"enabled": False}, {"inputs": False},
+                                     {"sampling_percent": 0}])
+@pulumi.runtime.test
+def test_without_request_capture_there_is_no_collector_and_no_monitor(
+        tmp_path: Path, mocks: RecordingMocks, capture: dict[str, Any]) -> Any:
+    platform = _two_model_platform(tmp_path, {"serving": {"capture": capture}})
+
+    def check(_: Any) -> None:
+        deployments = mocks.of_type("OnlineDeployment")
+        assert len(deployments) == 2
+        assert all("dataCollector" not in d.inputs["properties"] for d in deployments)
+        assert mocks.of_type("machinelearningservices:DataVersion") == []
+        assert sorted(c.inputs["name"] for c in mocks.of_type("machinelearningservices:Schedule")
+                      ) == ["training-churn-classifier", "training-churn-mlp"]
+        assert mocks.of_type("monitor:ScheduledQueryRule") == []
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_monitor_schedule_runs_the_drift_job_as_the_jobs_identity(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _two_model_platform(
+        tmp_path, {"monitoring": {"schedule": "15 */2 * * *"},
+                   "training": {"time_zone": "Europe/Paris"}})
+
+    def check(_: Any) -> None:
+        schedule = next(c.inputs for c in mocks.of_type("Schedule")
+                        if c.inputs["name"] == "monitor-churn-mlp")
+        props = schedule["properties"]
+        assert props["trigger"] == {"triggerType": "Cron", "expression": "15 */2 * * *",
+                                    "timeZone": "Europe/Paris"}
+        job = props["action"]["jobDefinition"]
+        assert job["jobType"] == "Command"
+        assert job["command"] == ("python -m mlops_kit.adapters.azure.monitor --config "
+                                  "/opt/mlops/mlops.yaml --env azure_prod --model churn-mlp")
+        assert job["computeId"] == "/mock/Compute/training-cluster"
+        assert job["environmentId"] == "/mock/EnvironmentVersion/training-env"
+        client_id = "00000000-0000-0000-0000-00000000c001"
+        assert job["identity"] == {"identityType": "Managed", "clientId": client_id}
+        env = job["environmentVariables"]
+        assert env["AZURE_CLIENT_ID"] == client_id
+        assert env["APPLICATIONINSIGHTS_CONNECTION_STRING"].startswith("InstrumentationKey=")
+        cluster = mocks.of_type("machinelearningservices:Compute")[0].inputs
+        assert cluster["identity"] == {"type": "UserAssigned", "userAssignedIdentities": [
+            "/mock/UserAssignedIdentity/identity-jobs"]}
+        roles = {c.name: c.inputs for c in mocks.of_type("authorization:RoleAssignment")}
+        assert roles["identity-workspace"]["roleDefinitionId"].endswith(
+            "/f6c7c914-8db3-469d-8ca1-694a8f32e121")           # AzureML Data Scientist
+        assert roles["identity-registry"]["scope"] == "/mock/Registry/ml-registry"
+        assert roles["identity-capture"]["principalId"] == "00000000-0000-0000-0000-00000000a001"
+        assert roles["identity-capture"]["roleDefinitionId"].startswith(
+            "/subscriptions/33333333-3333-3333-3333-333333333333/providers/")
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_drift_alert_queries_the_metric_and_notifies_the_action_group(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _two_model_platform(tmp_path, {"training": {"retrain_on_drift": False}})
+
+    def check(_: Any) -> None:
+        rules = {c.inputs["ruleName"]: c.inputs for c in mocks.of_type("ScheduledQueryRule")}
+        assert sorted(rules) == ["churn-azure-prod-churn-classifier-drift",
+                                 "churn-azure-prod-churn-mlp-drift"]
+        rule = rules["churn-azure-prod-churn-mlp-drift"]
+        assert rule["scopes"] == ["/mock/Component/platform-insights"]
+        assert rule["actions"]["actionGroups"] == ["/mock/ActionGroup/alerts-group"]
+        [criterion] = rule["criteria"]["allOf"]
+        assert 'name == "DriftedFeatures"' in criterion["query"]
+        assert 'customDimensions.Model) == "churn-mlp"' in criterion["query"]
+        assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
+        assert "retrain by hand" in rule["description"]
+        roles = {c.name: c.inputs for c in mocks.of_type("authorization:RoleAssignment")}
+        assert roles["identity-workspace"]["roleDefinitionId"].endswith(
+            "/acdd72a7-3385-48ef-bd42-f606fba81ae7")           # Reader: no job submission
+    return _done(platform).apply(check)

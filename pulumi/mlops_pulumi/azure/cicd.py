@@ -117,7 +117,7 @@ def _job_yaml(path: Path, env: str, model: str) -> str:
     cfg = loaded.config
     image = (f"{naming.registry_server(cfg.project, env)}/{cfg.image.repository}:"
              f"{cfg.image.tag}")
-    return yaml.safe_dump(pipeline_job(loaded, load_pipeline(loaded), model, "train-cluster",
+    return yaml.safe_dump(pipeline_job(loaded, load_pipeline(loaded), model, naming.CLUSTER,
                                        image), sort_keys=False)
 
 

@@ -37,7 +37,8 @@ class Foundation(pulumi.ComponentResource):
         stem = naming.prefix(args.project, args.env)
         common = {"location": args.location, "tags": args.tags}
         self.resource_group = resources.ResourceGroup(
-            f"{name}-rg", resource_group_name=f"{stem}-rg", opts=child, **common)
+            f"{name}-rg", resource_group_name=naming.resource_group(args.project, args.env),
+            opts=child, **common)
         rg = self.resource_group.name
         self.logs = operationalinsights.Workspace(
             f"{name}-logs", workspace_name=f"{stem}-logs", resource_group_name=rg,

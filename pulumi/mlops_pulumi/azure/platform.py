@@ -11,8 +11,10 @@ from mlops_kit.adapters.azure import naming
 from mlops_pulumi.azure.alerts import Alerts, AlertsArgs
 from mlops_pulumi.azure.featurestore import FeatureStore, FeatureStoreArgs
 from mlops_pulumi.azure.foundation import Foundation, FoundationArgs
+from mlops_pulumi.azure.identity import JobIdentity, JobIdentityArgs
 from mlops_pulumi.azure.lake import DataLake, DataLakeArgs
-from mlops_pulumi.azure.serving import Serving, ServingArgs
+from mlops_pulumi.azure.monitoring import DriftMonitoring, DriftMonitoringArgs
+from mlops_pulumi.azure.serving import Serving, ServingArgs, capture_on
 from mlops_pulumi.azure.training import Training, TrainingArgs
 from mlops_pulumi.azure.workspace import MlWorkspace, WorkspaceArgs
 from mlops_pulumi.config import Stack
@@ -26,9 +28,11 @@ class AzurePlatform:
     lake: DataLake
     workspace: MlWorkspace
     feature_store: FeatureStore
+    identity: JobIdentity
     training: Training
     serving: Serving
     alerts: Alerts
+    monitoring: DriftMonitoring
 
 
 def lake_zones(stack: Stack) -> tuple[str, ...]:
@@ -61,14 +65,30 @@ def build(stack: Stack) -> AzurePlatform:
         feature_set=cfg.features.group, features=tuple(f.name for f in cfg.features.declared),
         **shared, **base), opts)
     registry = naming.registry(cfg.project, stack.env_name)
+    identity = JobIdentity("identity", JobIdentityArgs(
+        subscription=env.subscription or "", resource_group=rg,
+        workspace_id=workspace.workspace.id, workspace_storage_id=workspace.storage.id,
+        registry_id=workspace.registry.id, retrain_on_drift=cfg.training.retrain_on_drift,
+        **base), opts)
     scope = {"stack": stack, "location": env.region, "resource_group": rg,
              "workspace": workspace.workspace.name, "registry": registry, "tags": tags}
     training = Training("training", TrainingArgs(
-        lake_account=lake.account.name, zones=zones, **scope), opts)
-    serving = Serving("serving", ServingArgs(image=training.image, **scope), opts)
+        lake_account=lake.account.name, zones=zones, identity_id=identity.identity.id,
+        **scope), opts)
+    serving = Serving("serving", ServingArgs(
+        image=training.image, workspace_storage_id=workspace.storage.id, **scope), opts)
     deployments = {m: s.deployment.id for m, s in serving.models.items() if s.deployment}
     alerts = Alerts("alerts", AlertsArgs(
         project=cfg.project, env=stack.env_name, resource_group=rg,
         emails=tuple(cfg.monitoring.alert_emails), serving=cfg.serving,
         deployments=deployments, tags=tags), opts)
-    return AzurePlatform(foundation, lake, workspace, feature_store, training, serving, alerts)
+    monitoring = DriftMonitoring("monitoring", DriftMonitoringArgs(
+        stack=stack, location=env.region, resource_group=rg,
+        workspace=workspace.workspace.name,
+        models=tuple(deployments) if capture_on(stack) else (),
+        cluster_id=training.cluster.id, environment_id=training.environment.id,
+        identity_client_id=identity.identity.client_id, insights_id=foundation.insights.id,
+        insights_connection_string=foundation.insights.connection_string,
+        action_group_id=alerts.action_group.id, tags=tags), opts)
+    return AzurePlatform(foundation, lake, workspace, feature_store, identity, training,
+                         serving, alerts, monitoring)

@@ -1,17 +1,20 @@
 """Per model: a managed online endpoint, its deployment of the pinned registry version, and
 Azure Monitor autoscale from `serving.scaling` (the serving image's contract: /ping,
-/invocations on `serving.port`)."""
+/invocations on `serving.port`). With `serving.capture` the deployment's data collector logs the
+`request` and `response` payloads to the workspace's default blob datastore (the drift
+monitor's input), each collection through a data asset, as azure-ai-ml registers them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pulumi_azure_native import authorization, monitor
 from pulumi_azure_native import machinelearningservices as ml
-from pulumi_azure_native import monitor
 
 import pulumi
 from mlops_kit.adapters.azure import autoscale, naming
 from mlops_kit.config.instances import azure_instance_type
+from mlops_pulumi.azure.identity import BLOB_DATA_CONTRIBUTOR, role_id
 from mlops_pulumi.config import Stack
 
 
@@ -24,6 +27,13 @@ class ServingArgs:
     image: str
     registry: str
     tags: dict[str, str]
+    workspace_storage_id: pulumi.Input[str] = ""   # where the data collector writes
+
+
+def capture_on(stack: Stack) -> bool:
+    """Request payloads are logged: capture on, with inputs, at a sampling rate above 0."""
+    capture = stack.loaded.config.serving.capture
+    return capture.enabled and capture.inputs and capture.sampling_percent > 0
 
 
 @dataclass
@@ -34,6 +44,7 @@ class ModelServing:
     deployment: ml.OnlineDeployment | None = None
     autoscale: monitor.AutoscaleSetting | None = None
     deployment_name: str = field(default="")
+    capture: dict[str, ml.DataVersion] = field(default_factory=dict)  # collection -> asset
 
 
 class Serving(pulumi.ComponentResource):
@@ -72,7 +83,8 @@ class Serving(pulumi.ComponentResource):
         served = ModelServing(endpoint)
         if version is None:
             return served
-        served.deployment_name = f"v{version}".replace(".", "-").replace("_", "-").lower()
+        served.deployment_name = naming.deployment(version)
+        collector = self._collector(name, model, served) if capture_on(args.stack) else None
         served.deployment = ml.OnlineDeployment(
             f"{name}-{model}-deployment", deployment_name=served.deployment_name,
             endpoint_name=endpoint.name, location=args.location, tags=args.tags,
@@ -88,6 +100,7 @@ class Serving(pulumi.ComponentResource):
                 egress_public_network_access="Disabled",
                 scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
                 environment_variables={"MLOPS_MODEL": model, "MLOPS_ENV": args.stack.env_name},
+                data_collector=collector,
             ))
         served.autoscale = monitor.AutoscaleSetting(
             f"{name}-{model}-autoscale", resource_group_name=args.resource_group,
@@ -99,3 +112,28 @@ class Serving(pulumi.ComponentResource):
                        "rules": autoscale.rules(cfg.serving.scaling, endpoint.id,
                                                 served.deployment.id, served.deployment_name)}])
         return served
+
+    def _collector(self, name: str, model: str, served: ModelServing) -> ml.DataCollectorArgs:
+        """Payload logging of `request` and `response` at `sampling_percent`, hourly folders;
+        the endpoint's identity writes them (blob data on the workspace storage)."""
+        args, cfg = self._args, self._args.stack.loaded.config
+        child = pulumi.ResourceOptions(parent=self)
+        endpoint = naming.endpoint(cfg.project, args.stack.env_name, model)
+        for collection in (naming.REQUEST, naming.RESPONSE):
+            served.capture[collection] = ml.DataVersion(
+                f"{name}-{model}-{collection}", opts=child, **self.scope,
+                name=f"{endpoint}-{served.deployment_name}-{collection}", version="1",
+                properties=ml.UriFolderDataVersionArgs(
+                    data_type="uri_folder", tags=args.tags,
+                    data_uri=naming.capture_uri(endpoint, served.deployment_name, collection)))
+        authorization.RoleAssignment(
+            f"{name}-{model}-capture-writer", scope=args.workspace_storage_id,
+            principal_id=served.endpoint.identity.apply(lambda i: i.principal_id if i else ""),
+            principal_type="ServicePrincipal", description=f"{endpoint}: data collector",
+            role_definition_id=role_id(args.stack.environment.subscription or "",
+                                       BLOB_DATA_CONTRIBUTOR), opts=child)
+        rate = cfg.serving.capture.sampling_percent / 100.0
+        return ml.DataCollectorArgs(rolling_rate="Hour", collections={
+            collection: ml.CollectionArgs(data_collection_mode="Enabled", sampling_rate=rate,
+                                          data_id=asset.id)
+            for collection, asset in served.capture.items()})

@@ -25,6 +25,7 @@ class TrainingArgs:
     zones: tuple[str, ...]
     registry: str
     tags: dict[str, str]
+    identity_id: pulumi.Input[str] | None = None   # the jobs' user-assigned identity
 
 
 class Training(pulumi.ComponentResource):
@@ -39,8 +40,10 @@ class Training(pulumi.ComponentResource):
         self.scope = {"resource_group_name": args.resource_group,
                       "workspace_name": args.workspace}
         self.cluster = ml.Compute(
-            f"{name}-cluster", compute_name="train-cluster", location=args.location,
+            f"{name}-cluster", compute_name=naming.CLUSTER, location=args.location,
             tags=args.tags, opts=child, **self.scope,
+            identity=None if args.identity_id is None else {
+                "type": "UserAssigned", "user_assigned_identities": [args.identity_id]},
             properties={"compute_type": "AmlCompute", "disable_local_auth": True, "properties": {
                 "vm_size": cfg.azure.training_vm_size, "enable_node_public_ip": False,
                 "remote_login_port_public_access": "Disabled",
@@ -54,8 +57,7 @@ class Training(pulumi.ComponentResource):
                         "filesystem": zone, "credentials": {"credentials_type": "None"},
                         "service_data_access_auth_identity": "WorkspaceSystemAssignedIdentity",
                         "tags": args.tags}) for zone in args.zones}
-        self.image = (f"{naming.registry_server(cfg.project, args.stack.env_name)}/"
-                      f"{cfg.image.repository}:{cfg.image.tag}")
+        self.image = naming.image(args.stack.loaded)
         self.environment = ml.EnvironmentVersion(
             f"{name}-env", name=f"{cfg.project}-runtime", version=cfg.image.tag,
             opts=child, **self.scope,

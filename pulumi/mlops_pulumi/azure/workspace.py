@@ -32,7 +32,6 @@ class MlWorkspace(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:azure:MlWorkspace", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        stem = naming.prefix(args.project, args.env)
         # Azure ML refuses a hierarchical-namespace account as its default store.
         self.storage = storage.StorageAccount(
             f"{name}-storage", account_name=naming.compact(args.project, args.env, "ws"),
@@ -40,7 +39,8 @@ class MlWorkspace(pulumi.ComponentResource):
             sku={"name": args.storage_sku}, is_hns_enabled=False, tags=args.tags, opts=child,
             **defaults.STORAGE)
         self.workspace = ml.Workspace(
-            f"{name}-ws", workspace_name=f"{stem}-ws", resource_group_name=args.resource_group,
+            f"{name}-ws", workspace_name=naming.workspace(args.project, args.env),
+            resource_group_name=args.resource_group,
             location=args.location, kind="Default", identity=defaults.IDENTITY,
             storage_account=self.storage.id, key_vault=args.key_vault_id,
             application_insights=args.insights_id, container_registry=args.registry_id,

@@ -447,7 +447,7 @@ class MonitoringConfig(Strict):
     max_violation_fraction: float = Field(
         0.0, ge=0, le=1, description="Share of rows a constraint may break (0: none).")
     quality_drop: float = Field(0.05, ge=0)
-    metrics_sink: Literal["local", "cloudwatch", "cloud_monitoring"] = "local"
+    metrics_sink: Literal["local", "cloudwatch", "cloud_monitoring", "app_insights"] = "local"
     schedule: Cron = Field("0 * * * *", description="Monitoring of captured traffic (cron).")
     alert_emails: list[Email] = Field(default_factory=list, description="Alarm subscribers.")
 

@@ -1,5 +1,5 @@
-"""Where drift results go as metrics: a port with a local JSON-lines sink, CloudWatch and Google
-Cloud Monitoring.
+"""Where drift results go as metrics: a port with a local JSON-lines sink, CloudWatch, Google
+Cloud Monitoring and Azure Application Insights.
 
 Metric names: FeaturePSI and FeatureKS (dimensions Model, Feature), DriftedFeatures (Model)
 and ModelQuality (Model, Metric). The namespace is the project's name.
@@ -78,11 +78,13 @@ def drift_metrics(report: DriftReport, model: str) -> list[Metric]:
 # The cloud sinks, loaded by name so this module needs no cloud SDK.
 CLOUD_SINKS = {"cloudwatch": ("mlops_kit.adapters.aws.cloudwatch", "CloudWatchSink"),
                "cloud_monitoring": ("mlops_kit.adapters.gcp.cloudmonitoring",
-                                    "CloudMonitoringSink")}
+                                    "CloudMonitoringSink"),
+               "app_insights": ("mlops_kit.adapters.azure.appinsights", "AppInsightsSink")}
 
 
 def open_sink(loaded: LoadedConfig, **options: Any) -> MetricsSink:
-    """The configured sink: local files, CloudWatch or Google Cloud Monitoring."""
+    """The configured sink: local files, CloudWatch, Google Cloud Monitoring or Application
+    Insights."""
     namespace = loaded.config.project
     kind = loaded.config.monitoring.metrics_sink
     if kind == "local":

@@ -7,10 +7,28 @@ import re
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import ProjectConfig
 
+CLUSTER = "train-cluster"  # the AmlCompute cluster the pipeline and monitor jobs run on
+# Azure ML's data collector: the workspace's default blob datastore, the folder azure-ai-ml
+# registers collections under (constants._deployment.DEFAULT_MDC_PATH), the payload collections.
+CAPTURE_DATASTORE = "workspaceblobstore"
+CAPTURE_ROOT = "modelDataCollector"
+REQUEST, RESPONSE = "request", "response"
+MONITORING_PREFIX = "monitoring/"  # drift results, in the same datastore
+
 
 def prefix(project: str, env: str) -> str:
     """`<project>-<env>` with '_' as '-': the stem of every resource name."""
     return f"{project}-{env}".replace("_", "-")
+
+
+def resource_group(project: str, env: str) -> str:
+    """The environment's resource group."""
+    return f"{prefix(project, env)}-rg"
+
+
+def workspace(project: str, env: str) -> str:
+    """The environment's Azure ML workspace."""
+    return f"{prefix(project, env)}-ws"
 
 
 def compact(project: str, env: str, suffix: str, limit: int = 24) -> str:
@@ -40,9 +58,31 @@ def endpoint(project: str, env: str, model: str) -> str:
     return f"{name}-{env.replace('_', '')}"[:32].rstrip("-")
 
 
+def deployment(version: str) -> str:
+    """The online deployment serving registry version `version` (`v3`)."""
+    return f"v{version}".replace(".", "-").replace("_", "-").lower()
+
+
+def capture_folder(endpoint_name: str, deployment_name: str, collection: str) -> str:
+    """A collection's folder in the capture datastore; Azure ML adds `YYYY/MM/DD/HH/`."""
+    return f"{CAPTURE_ROOT}/{endpoint_name}/{deployment_name}/{collection}"
+
+
+def capture_uri(endpoint_name: str, deployment_name: str, collection: str) -> str:
+    """The collection's folder as the data asset the deployment logs to points at it."""
+    return (f"azureml://datastores/{CAPTURE_DATASTORE}/paths/"
+            f"{capture_folder(endpoint_name, deployment_name, collection)}")
+
+
 def registry_server(project: str, env: str) -> str:
     """The Container Registry's login server (`<name>.azurecr.io`; the name is ours)."""
     return f"{compact(project, env, 'acr', 50)}.azurecr.io"
+
+
+def image(loaded: LoadedConfig) -> str:
+    """The project image in the environment's Container Registry."""
+    img = loaded.config.image
+    return f"{registry_server(loaded.config.project, str(loaded.env))}/{img.repository}:{img.tag}"
 
 
 def model_uri(registry: str, project: str, model: str, version: str) -> str:
