@@ -301,6 +301,7 @@ def test_later_environments_forward_drift_to_the_home_pipeline(app: dict[str, St
     assert sorted(p["Statement"]["Principal"]["AWS"] for p in policies) == [
         f"arn:aws:iam::{a}:root" for a in ("222222222222", "333333333333")]
     assert {p["Statement"]["Action"] for p in policies} == {"events:PutEvents"}
+    assert sorted(p["StatementId"][:12] for p in policies) == ["222222222222", "333333333333"]
     assert not resources(template(app, "churn-prod-platform"), "AWS::Events::EventBusPolicy")
 
 

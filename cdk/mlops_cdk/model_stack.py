@@ -44,15 +44,19 @@ class ModelStack(Stack):
             self.training.share_with(settings.other_accounts)
         self.monitoring = ModelMonitoring(self, "Monitoring", settings=settings, model=model,
                                           topic=platform.topic, endpoint=self.endpoint)
-        if settings.config.training.retrain_on_drift:
-            self._retrain_on_drift(settings, model)
+        self._retrain_on_drift(settings, model)
 
     def _retrain_on_drift(self, settings: EnvSettings, model: ModelConfig) -> None:
-        """The home pipeline retrains on its own drift and on the later environments' (which
-        forward their drift alarms to its event bus)."""
-        alarm = self.monitoring.drift_alarm
-        if settings.name == settings.home:
-            self.training.retrain_on([alarm.alarm_arn,
-                                      *settings.later_drift_alarms(model, self.partition)])
-        else:
-            self.training.forward_drift(alarm, settings)
+        """Each environment's `training.retrain_on_drift` says whether its drift retrains: the
+        home pipeline's, since the versions served everywhere are approved there. A later
+        environment forwards its drift alarm to the home event bus; the home rule matches its
+        own alarm and every later one (an alarm that is not forwarded never arrives)."""
+        own, alarm = settings.config.training.retrain_on_drift, self.monitoring.drift_alarm
+        if settings.name != settings.home:
+            if own:
+                self.training.forward_drift(alarm, settings)
+            return
+        arns = [alarm.alarm_arn] if own else []
+        arns += settings.later_drift_alarms(model, self.partition)
+        if arns:
+            self.training.retrain_on(arns)

@@ -42,8 +42,7 @@ class PlatformStack(Stack):
         self.job_role = self._job_role()
         if settings.name == settings.home:
             self._share_registry(settings.other_accounts)
-            if settings.config.training.retrain_on_drift:
-                self._accept_drift_events(settings.other_accounts)
+            self._accept_drift_events(settings.other_accounts)
         elif settings.home_account != settings.account:  # Model Monitor reads its baselines
             read_home_registry(self.job_role, settings)
         self.smoke_role = self._smoke_role()
@@ -64,7 +63,7 @@ class PlatformStack(Stack):
         for account in accounts:
             events.CfnEventBusPolicy(
                 self, f"DriftEventsFrom{account}", event_bus_name="default",
-                statement_id=f"{self.settings.prefix('drift-from', account)}"[:64],
+                statement_id=f"{account}-{self.settings.prefix('drift')}"[:64],
                 statement={"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus,
                            "Principal": {"AWS": f"arn:{self.partition}:iam::{account}:root"}})
 
