@@ -412,6 +412,8 @@ def test_noise_replicates_keep_the_level_and_redraw_the_noise() -> None:
         assert abs(c.sum() / rpm.sum() - 1) < 1e-3
         assert np.abs(c / rpm - 1).mean() < 0.05
     assert [c.tolist() for c in noise_replicates(rpm, 2)] == [c.tolist() for c in copies]
+    sparse = np.array([0, 0, 5, 0, 0, 0, 0, 3, 0, 0] * 20)  # integers, medians of 0
+    assert all(c.sum() == sparse.sum() for c in noise_replicates(sparse, 2))
 
 
 def test_a_plan_that_holds_only_on_the_traces_own_noise_is_not_kept() -> None:

@@ -65,9 +65,7 @@ def write_report(comp: Comparison, folder: Path, yaml_text: str,
         f"<p>The search simulated {comp.plan.evaluated} step policies"
         + ("" if comp.plan.feasible else
            " and <b class='bad'>none stayed within the overload budget</b>") + ". "
-        f"Scheduled floors: {_e(comp.plan.note)}. With the trace's minute-to-minute noise "
-        f"redrawn {len(comp.plan.noise_overloads)} times, the plan overloads "
-        f"{list(comp.plan.noise_overloads)} minutes.</p>",
+        f"Scheduled floors: {_e(comp.plan.note)}.{_noise_text(comp)}</p>",
         "<h2>Planned scaling section</h2>", f"<pre>{_e(yaml_text)}</pre>",
         "<h2>Traffic and capacity</h2>", images([png]),
     ]
@@ -78,3 +76,12 @@ def write_report(comp: Comparison, folder: Path, yaml_text: str,
     out = folder / "report.html"
     out.write_text(page, encoding="utf-8")
     return out
+
+
+def _noise_text(comp: Comparison) -> str:
+    """The plan's overload on the noise replicates, if it was checked on any."""
+    noisy = comp.plan.noise_overloads
+    if not noisy:
+        return ""
+    return (f" With the trace's minute-to-minute noise redrawn {len(noisy)} times, the plan "
+            f"overloads {list(noisy)} minutes.")

@@ -57,9 +57,12 @@ def check_rates(rpm: np.ndarray, name: str) -> None:
 def noise_replicates(rpm: np.ndarray, count: int, seed: int = 0) -> list[np.ndarray]:
     """`count` copies of the trace with its minute-to-minute noise redrawn: each minute's ratio
     to the 5-minute rolling median, shuffled within its hour, on the same median (the level,
-    the daily shape and the surges are kept; which minute of an hour is noisy is not)."""
+    the daily shape and the surges are kept; which minute of an hour is noisy is not). A minute
+    whose median is 0 (sparse traffic) keeps its own requests."""
+    rpm = np.asarray(rpm, dtype="float64")
     level = median_filter(rpm, size=5, mode="nearest")
     ratio = np.divide(rpm, level, out=np.ones_like(rpm), where=level > 0)
+    level = np.where(level > 0, level, rpm)  # a sparse minute keeps its own requests
     rng = np.random.default_rng(seed)
     hours = np.split(np.arange(len(rpm)), range(60, len(rpm), 60))
     out = []

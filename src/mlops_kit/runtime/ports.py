@@ -64,7 +64,8 @@ class OnlineStore(Protocol):
     """The latest feature values per entity (SQLite locally, Feature Store on AWS)."""
 
     def put(self, group: str, latest: pd.DataFrame) -> int:
-        """Upsert one record per row of `latest` (a newer event time wins); rows written."""
+        """Upsert one record per row of `latest` (a newer event time wins); the number of
+        records the store accepted (one it keeps an older event time over may count)."""
         ...
 
 
