@@ -5,7 +5,8 @@ ingestion endpoint (`<IngestionEndpoint>/v2.1/track`, the one azure-monitor-open
 exporter posts to) takes `MetricData` telemetry items. Each metric becomes one item: its name,
 the project as metric namespace (`ns`) and its dimensions (`Model`, `Feature`, `Metric`) as
 `customDimensions`. The connection string (instrumentation key and ingestion endpoint) comes
-from `APPLICATIONINSIGHTS_CONNECTION_STRING`, which the Pulumi schedule sets on the job.
+from `APPLICATIONINSIGHTS_CONNECTION_STRING`, which the Pulumi schedule sets on the job. The
+session retries throttling (408, 429, 439) and 5xx answers with backoff (`adapters/http.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from mlops_kit.adapters.http import RETRY_STATUSES, retrying
 from mlops_kit.config import LoadedConfig
 from mlops_kit.monitoring.sink import Metric
 
@@ -24,6 +26,8 @@ DEFAULT_INGESTION = "https://dc.services.visualstudio.com"
 ENVELOPE_NAME = "Microsoft.ApplicationInsights.Metric"
 MAX_ITEMS_PER_CALL = 500
 TIMEOUT_S = 60
+# Application Insights' ingestion also answers 408 (timeout) and 439 (throttled) to retry.
+RETRYABLE = RETRY_STATUSES | {408, 439}
 
 
 class MetricsError(Exception):
@@ -66,7 +70,10 @@ class AppInsightsSink:
         items = [self.item(m) for m in metrics if math.isfinite(m.value)]
         for i in range(0, len(items), MAX_ITEMS_PER_CALL):
             batch = items[i:i + MAX_ITEMS_PER_CALL]
-            answer = self.session.post(self.url, json=batch, timeout=TIMEOUT_S)
+            try:
+                answer = self.session.post(self.url, json=batch, timeout=TIMEOUT_S)
+            except OSError as exc:  # requests' errors: connection refused, retries exhausted
+                raise MetricsError(f"Application Insights unreachable: {exc}") from exc
             self.calls += 1
             if answer.status_code != 200:  # 206: some items refused, named in `errors`
                 raise MetricsError(f"Application Insights answered {answer.status_code}: "
@@ -85,6 +92,7 @@ class AppInsightsSink:
 
 
 def _session() -> Any:
+    """A requests session that retries throttling and server errors."""
     import requests
 
-    return requests.Session()
+    return retrying(requests.Session(), RETRYABLE)

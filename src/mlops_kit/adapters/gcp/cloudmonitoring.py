@@ -3,7 +3,9 @@
 Each metric is a GAUGE DOUBLE point of `custom.googleapis.com/<project>/<name>` on the `global`
 resource, its dimensions as lower-case labels (`model`, `feature`, `metric`). The request goes
 to the REST API through an authorized `requests` session (google-auth), so the project image
-needs no Cloud Monitoring SDK; at most 200 time series per call, as the API allows.
+needs no Cloud Monitoring SDK; at most 200 time series per call, as the API allows. The session
+retries 429 and 5xx answers with backoff (`adapters/http.py`; AuthorizedSession itself only
+refreshes the token on 401).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops_kit.adapters.gcp import naming
+from mlops_kit.adapters.http import retrying
 from mlops_kit.config import LoadedConfig
 from mlops_kit.monitoring.sink import Metric
 
@@ -48,8 +51,11 @@ class CloudMonitoringSink:
         series = [self.time_series(m) for m in metrics if math.isfinite(m.value)]
         url = f"{API}/projects/{self.gcp_project}/timeSeries"
         for i in range(0, len(series), MAX_SERIES_PER_CALL):
-            answer = self.session.post(url, json={"timeSeries": series[i:i + MAX_SERIES_PER_CALL]},
-                                       timeout=TIMEOUT_S)
+            body = {"timeSeries": series[i:i + MAX_SERIES_PER_CALL]}
+            try:
+                answer = self.session.post(url, json=body, timeout=TIMEOUT_S)
+            except OSError as exc:  # requests' errors: connection refused, retries exhausted
+                raise MetricsError(f"Cloud Monitoring unreachable: {exc}") from exc
             self.calls += 1
             if answer.status_code >= 400:
                 raise MetricsError(f"Cloud Monitoring answered {answer.status_code}: "
@@ -69,10 +75,11 @@ class CloudMonitoringSink:
 
 
 def _session(credentials: Any = None) -> Any:
-    """An authorized session on the application default credentials (or `credentials`)."""
+    """An authorized, retrying session on the application default credentials (or
+    `credentials`)."""
     import google.auth
     from google.auth.transport.requests import AuthorizedSession
 
     if credentials is None:
         credentials, _ = google.auth.default(scopes=[SCOPE])
-    return AuthorizedSession(credentials)
+    return retrying(AuthorizedSession(credentials))
