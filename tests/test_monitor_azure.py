@@ -62,6 +62,10 @@ class StandInBlobs:
         return [Item(n) for n in sorted(self.blobs) if n.startswith(name_starts_with)]
 
     def download_blob(self, name: str) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if name not in self.blobs:
+            raise ResourceNotFoundError(f"The specified blob does not exist: {name}")
         data = self.blobs[name]
 
         class Downloader:
@@ -169,27 +173,50 @@ def traffic(blobs: StandInBlobs, shift: float) -> None:
         instances(20, 3.0, seed=9), NOW.replace(minute=2)))])
 
 
+def earlier_traffic(blobs: StandInBlobs, shift: float) -> None:
+    """400 rows in 12:00-13:00, the window before NOW's."""
+    twelve = NOW.replace(hour=12, minute=0)
+    rows = instances(400, shift, seed=5)
+    put(blobs, "v1", twelve, [json.dumps(record(rows[i:i + 10], twelve + dt.timedelta(
+        minutes=i // 10))) for i in range(0, len(rows), 10)])
+
+
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", CONNECTION)
     runs = iter(range(10))
 
     def make(shift: float | None, changes: dict[str, Any] | None = None, *,
-             approved: bool = True) -> tuple[int, monitor.Clients]:
+             approved: bool = True, session: Any = None, earlier: float | None = None,
+             lines: list[str] | None = None,
+             previous: str | None = None) -> tuple[int, monitor.Clients]:
+        """One monitor run at NOW on fresh services; with `earlier` (the shift of traffic
+        collected 12:00-13:00), first the run of the window before (at NOW - 1 h); `lines`:
+        records collected in 13:00-14:00 instead of `traffic`; `previous`: the text of the
+        12:00-13:00 window's summary.json."""
         folder = tmp_path / f"run-{next(runs)}"   # each call: its own config and services
         folder.mkdir()
         pinned = {"azure": {"deploy_versions": {MODEL: "1"}}}
         config = write_config(folder, {**pinned, **(changes or {})})
         clients = monitor.Clients(StandInWorkspace(), StandInBlobs(),
-                                  StandInClient(folder / "registry"), StandInSession())
+                                  StandInClient(folder / "registry"), session or StandInSession())
         if approved:
             register_with_baseline(config, clients.registry, folder)
         if shift is not None:
             traffic(clients.blobs, shift)
+        if lines is not None:
+            put(clients.blobs, "v1", NOW.replace(hour=13, minute=0), lines)
+        if earlier is not None:
+            earlier_traffic(clients.blobs, earlier)
+        if previous is not None:
+            key = f"monitoring/{MODEL}/20261110T1300Z/summary.json"
+            clients.blobs.blobs[key] = previous.encode()
+        argv = ["--config", str(config), "--env", ENV, "--model", MODEL]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")       # azure-ai-ml's experimental-class notices
-            code = monitor.main(["--config", str(config), "--env", ENV, "--model", MODEL],
-                                clients=clients, now=NOW)
+            if earlier is not None:
+                assert monitor.main(argv, clients=clients, now=NOW - dt.timedelta(hours=1)) == 0
+            code = monitor.main(argv, clients=clients, now=NOW)
         return code, clients
     return make
 
@@ -208,8 +235,9 @@ def register_with_baseline(config: Path, client: StandInClient, folder: Path) ->
         MODEL, model_dir, status="Approved", metrics={"roc_auc": 0.8}, params={}, lineage={})
 
 
-def results(clients: monitor.Clients) -> tuple[dict[str, Any], dict[str, Any]]:
-    prefix = f"monitoring/{MODEL}/20261110T1400Z/"
+def results(clients: monitor.Clients,
+            end: str = "20261110T1400Z") -> tuple[dict[str, Any], dict[str, Any]]:
+    prefix = f"monitoring/{MODEL}/{end}/"
     blobs = clients.blobs
     return blobs.document(prefix + "drift.json"), blobs.document(prefix + "summary.json")
 
@@ -253,6 +281,7 @@ def test_drift_publishes_metrics_and_submits_the_training_pipeline(setup: Any) -
                                     "/opt/mlops/mlops.yaml --env azure_dev --model "
                                     "churn-classifier --set registry.backend=azureml")
     assert summary["pipeline_job"] == "drift-run-1" and summary["retrain"] is True
+    assert summary["previous_drift"] is False     # no summary of 12:00-13:00: not drifting
     assert summary["drift"] == ("azureml://datastores/workspaceblobstore/paths/monitoring/"
                                 f"{MODEL}/20261110T1400Z/drift.json")
 
@@ -285,6 +314,64 @@ def test_retrain_on_drift_false_reports_drift_without_a_job(setup: Any) -> None:
     assert summary["verdict"] == "drift" and summary["retrain"] is False
     assert "retrain_on_drift is false" in summary["reason"]
     assert clients.workspace.jobs.submitted == [] and clients.metrics.posts
+
+
+def test_drift_after_drift_retrains_once_per_episode(setup: Any) -> None:
+    code, clients = setup(2.0, earlier=2.0)
+    assert code == 0
+    assert len(clients.workspace.jobs.submitted) == 1           # the 12:00-13:00 window's
+    first, then = results(clients, "20261110T1300Z")[1], results(clients)[1]
+    assert (first["verdict"], first["retrain"], first["pipeline_job"]) == (
+        "drift", True, "drift-run-1")
+    assert (then["verdict"], then["previous_drift"], then["retrain"]) == ("drift", True, False)
+    assert "continues from the previous window" in then["reason"]
+    assert "pipeline_job" not in then and len(clients.metrics.posts) == 2   # still published
+
+
+def test_drift_after_a_window_without_drift_retrains(setup: Any) -> None:
+    code, clients = setup(2.0, earlier=0.0)
+    assert code == 0
+    first, then = results(clients, "20261110T1300Z")[1], results(clients)[1]
+    assert (first["verdict"], first["retrain"]) == ("ok", False)
+    assert (then["verdict"], then["previous_drift"], then["retrain"]) == ("drift", False, True)
+    assert len(clients.workspace.jobs.submitted) == 1
+
+
+@pytest.mark.parametrize(("previous", "submitted"), [
+    ('{"verdict": "dri', 1),                      # unreadable: as if the run had failed
+    ('{"verdict": "no traffic"}', 1),
+    ('{"verdict": "drift"}', 0)])
+def test_the_previous_summary_decides_the_retrain(setup: Any, previous: str,
+                                                  submitted: int) -> None:
+    code, clients = setup(2.0, previous=previous)
+    assert code == 0 and len(clients.workspace.jobs.submitted) == submitted
+    assert results(clients)[1]["retrain"] is bool(submitted)
+
+
+def test_a_window_of_unusable_requests_fails_naming_the_skip_reasons(setup: Any,
+                                                                    capsys: Any) -> None:
+    at = NOW.replace(hour=13, minute=10)
+    lines = [json.dumps(record("<xml/>", at))] * 3 + ["{not json"]   # a payload change
+    code, clients = setup(None, lines=lines)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "4 logged requests, none usable" in err and "malformed JSON" in err
+    assert "malformed collector record" in err
+    drift, summary = results(clients)
+    assert drift["verdict"] == summary["verdict"] == "no usable traffic"
+    assert (summary["rows"], summary["skipped"], summary["retrain"]) == (0, 4, False)
+    assert clients.metrics.posts == [] and clients.workspace.jobs.submitted == []
+
+
+def test_refused_metrics_still_retrain_write_the_summary_and_fail(setup: Any,
+                                                                  capsys: Any) -> None:
+    code, clients = setup(2.0, session=StandInSession(503))
+    assert code == 1
+    assert "drift metrics not published" in capsys.readouterr().err
+    assert len(clients.workspace.jobs.submitted) == 1
+    _, summary = results(clients)
+    assert summary["retrain"] is True and summary["pipeline_job"] == "drift-run-1"
+    assert "503" in summary["metrics_error"] and "metrics_published" not in summary
 
 
 def test_traffic_without_an_approved_version_fails(setup: Any, capsys: Any) -> None:

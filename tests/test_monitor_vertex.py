@@ -120,7 +120,11 @@ def setup(tmp_path: Path) -> Any:
     runs = iter(range(10))
 
     def make(shift: float, changes: dict[str, Any] | None = None, *, approved: bool = True,
-             rows: list[dict[str, Any]] | str | None = "traffic") -> Any:
+             rows: list[dict[str, Any]] | str | None = "traffic", session: Any = None,
+             earlier: float | None = None, previous: str | None = None) -> Any:
+        """One monitor run at NOW on fresh services; with `earlier` (the shift of traffic
+        logged 12:00-13:00), first the run of the window before (at NOW - 1 h); `previous`:
+        the text of that window's summary.json."""
         folder = tmp_path / f"run-{next(runs)}"   # each call: its own config and services
         folder.mkdir()
         config = write_config(folder, changes)
@@ -129,6 +133,9 @@ def setup(tmp_path: Path) -> Any:
         if approved:
             register_with_baseline(loaded, storage, models, folder)
         store_run_request(loaded, storage)
+        if previous is not None:
+            storage.bucket(BUCKET).blob(f"monitoring/{MODEL}/20261110T1300Z/summary.json"
+                                        ).upload_from_string(previous)
         if rows == "traffic":
             traffic = logged(instances(400, shift), NOW.replace(hour=13, minute=5))
             traffic += logged(instances(20, 3.0, seed=9), NOW.replace(hour=14, minute=2))
@@ -137,11 +144,15 @@ def setup(tmp_path: Path) -> Any:
                             "request_payload": ['{"tenure_months": 3,', "[1, 2"]})
             traffic.append({"logging_time": NOW.replace(hour=13, minute=51),
                             "deployed_model_id": "4242", "request_payload": []})
+            if earlier is not None:
+                traffic += logged(instances(400, earlier, seed=5), NOW.replace(hour=12, minute=5))
             rows = traffic
         clients = monitor.Clients(StandInBigQuery(rows), storage, models, StandInPipelines(),
-                                  StandInSession())
-        code = monitor.main(["--config", str(config), "--env", ENV, "--model", MODEL],
-                            clients=clients, now=NOW)
+                                  session or StandInSession())
+        argv = ["--config", str(config), "--env", ENV, "--model", MODEL]
+        if earlier is not None:
+            assert monitor.main(argv, clients=clients, now=NOW - dt.timedelta(hours=1)) == 0
+        code = monitor.main(argv, clients=clients, now=NOW)
         return code, clients
     return make
 
@@ -173,8 +184,8 @@ def store_run_request(loaded: Any, storage: StandInStorage) -> dict[str, Any]:
     return body
 
 
-def results(clients: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    prefix = f"monitoring/{MODEL}/20261110T1400Z/"
+def results(clients: Any, end: str = "20261110T1400Z") -> tuple[dict[str, Any], dict[str, Any]]:
+    prefix = f"monitoring/{MODEL}/{end}/"
     read = [json.loads(clients.storage.bucket(BUCKET).blob(prefix + name).download_as_bytes())
             for name in ("drift.json", "summary.json")]
     return read[0], read[1]
@@ -213,6 +224,7 @@ def test_drift_publishes_metrics_and_submits_the_training_run(setup: Any) -> Non
     assert job.runtime_config.gcs_output_directory == f"gs://{BUCKET}/runs/{MODEL}"
     assert set(job.pipeline_spec["root"]["dag"]["tasks"]) >= {"ingest", "train", "register"}
     assert summary["pipeline_job"] == f"{LOCATION}/pipelineJobs/run-1"
+    assert summary["previous_drift"] is False     # no summary of 12:00-13:00: not drifting
     assert summary["retrain"] is True and summary["drift"] == \
         f"gs://{BUCKET}/monitoring/{MODEL}/20261110T1400Z/drift.json"
 
@@ -250,6 +262,63 @@ def test_retrain_on_drift_false_reports_drift_without_a_run(setup: Any) -> None:
     assert summary["verdict"] == "drift" and summary["retrain"] is False
     assert "retrain_on_drift is false" in summary["reason"]
     assert clients.pipelines.requests == [] and clients.metrics.posts
+
+
+def test_drift_after_drift_retrains_once_per_episode(setup: Any) -> None:
+    code, clients = setup(2.0, earlier=2.0)
+    assert code == 0
+    assert len(clients.pipelines.requests) == 1                 # the 12:00-13:00 window's
+    first, then = results(clients, "20261110T1300Z")[1], results(clients)[1]
+    assert (first["verdict"], first["retrain"]) == ("drift", True)
+    assert first["pipeline_job"] == f"{LOCATION}/pipelineJobs/run-1"
+    assert (then["verdict"], then["previous_drift"], then["retrain"]) == ("drift", True, False)
+    assert "continues from the previous window" in then["reason"]
+    assert "pipeline_job" not in then and len(clients.metrics.posts) == 2   # still published
+
+
+def test_drift_after_a_window_without_drift_retrains(setup: Any) -> None:
+    code, clients = setup(2.0, earlier=0.0)
+    assert code == 0
+    first, then = results(clients, "20261110T1300Z")[1], results(clients)[1]
+    assert (first["verdict"], first["retrain"]) == ("ok", False)
+    assert (then["verdict"], then["previous_drift"], then["retrain"]) == ("drift", False, True)
+    assert len(clients.pipelines.requests) == 1
+
+
+@pytest.mark.parametrize(("previous", "submitted"), [
+    ('{"verdict": "dri', 1),                      # unreadable: as if the run had failed
+    ('{"verdict": "no traffic"}', 1),
+    ('{"verdict": "drift"}', 0)])
+def test_the_previous_summary_decides_the_retrain(setup: Any, previous: str,
+                                                  submitted: int) -> None:
+    code, clients = setup(2.0, previous=previous)
+    assert code == 0 and len(clients.pipelines.requests) == submitted
+    assert results(clients)[1]["retrain"] is bool(submitted)
+
+
+def test_a_window_of_unusable_requests_fails_naming_the_skip_reasons(setup: Any,
+                                                                    capsys: Any) -> None:
+    broken = [{"logging_time": NOW.replace(hour=13, minute=m), "deployed_model_id": "4242",
+               "request_payload": ["<xml/>"]} for m in range(5)]
+    code, clients = setup(2.0, rows=broken)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "5 logged requests, none usable" in err and "malformed JSON" in err
+    drift, summary = results(clients)
+    assert drift["verdict"] == summary["verdict"] == "no usable traffic"
+    assert (summary["rows"], summary["skipped"], summary["retrain"]) == (0, 5, False)
+    assert clients.metrics.posts == [] and clients.pipelines.requests == []
+
+
+def test_refused_metrics_still_retrain_write_the_summary_and_fail(setup: Any,
+                                                                  capsys: Any) -> None:
+    code, clients = setup(2.0, session=StandInSession(503))
+    assert code == 1
+    assert "drift metrics not published" in capsys.readouterr().err
+    assert len(clients.pipelines.requests) == 1
+    _, summary = results(clients)
+    assert summary["retrain"] is True and summary["pipeline_job"].endswith("/run-1")
+    assert "503" in summary["metrics_error"] and "metrics_published" not in summary
 
 
 def test_traffic_without_an_approved_version_fails(setup: Any, capsys: Any) -> None:

@@ -3,6 +3,7 @@ files out, the same drift verdicts as `mlops-kit monitor`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,34 @@ def test_job_without_traffic_or_inputs(trained: Any, tmp_path: Path, monkeypatch
         "violations": []}
     assert job.main({k: v for k, v in env.items() if k != "baseline_statistics"}) == 2
     assert "baseline_statistics" in capsys.readouterr().err
+
+
+def test_job_with_no_usable_traffic_fails_naming_the_reasons(
+        trained: Any, tmp_path: Path, monkeypatch: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    env = environment(trained, tmp_path, 0.0, monkeypatch)
+    changed = tmp_path / "changed"               # the client sends another payload now
+    writer = Capture(changed, model="churn-classifier", version="1")
+    for _ in range(4):
+        writer.record(b'{"features": [3, 20.5', "application/json", b"0.5", "text/csv",
+                      latency_ms=1.0)
+    writer.record(b"\x93NUMPY", "application/x-npy", b"0.5", "text/csv", latency_ms=1.0)
+    writer.flush()
+    env = {**env, "dataset_source": str(changed), "start_time": "2026-11-10T13:00:00Z",
+           "end_time": "2026-11-10T14:00:00Z"}
+    assert job.main(env) == 1
+    out, err = capsys.readouterr()
+    assert "no usable traffic" in out
+    assert "5 logged requests, none usable" in err and "malformed JSON" in err
+    assert "application/x-npy body, not CSV or JSON" in err
+    drift = json.loads((Path(env["output_path"]) / "drift.json").read_text())
+    assert (drift["verdict"], drift["rows"], drift["skipped"]) == ("no usable traffic", 0, 5)
+    assert json.loads((Path(env["output_path"]) / "constraint_violations.json").read_text()) == {
+        "violations": []}
+
+
+def test_job_reads_model_monitors_window() -> None:
+    assert job.window({"start_time": "2026-11-10T13:00:00Z",
+                       "end_time": "2026-11-10T14:00:00Z"}) == (
+        dt.datetime(2026, 11, 10, 13, tzinfo=dt.UTC), dt.datetime(2026, 11, 10, 14, tzinfo=dt.UTC))
+    assert job.window({"end_time": "2026-11-10T14:00:00Z"}) is None

@@ -102,12 +102,17 @@ def read_capture(root: Path, since: dt.datetime | None = None) -> list[dict[str,
 
 def captured_rows(root: Path, features: FeatureSet,
                   since: dt.datetime | None = None) -> pd.DataFrame:
-    """The source rows of captured requests (redacted ones skipped), one row per request row,
-    with `_inference_time` and `_model_version`: the input of drift monitoring."""
+    """The source rows of captured requests (redacted ones left out; bodies of other types
+    counted as skipped), one row per request row, with `_inference_time` and `_model_version`:
+    the input of drift monitoring."""
     collector = RowCollector(features)
     for record in read_capture(root, since):
         request = record["captureData"]["endpointInput"]
-        if request.get("encoding") not in ("CSV", "JSON"):
+        encoding = request.get("encoding")
+        if encoding is None:  # inputs not logged (serving.capture.inputs: false)
+            continue
+        if encoding not in ("CSV", "JSON"):
+            collector.skip(f"{request.get('observedContentType')} body, not CSV or JSON")
             continue
         meta = record["eventMetadata"]
         collector.add(request.get("data"), request.get("observedContentType"),

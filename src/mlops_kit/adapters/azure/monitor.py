@@ -9,11 +9,13 @@ the request payloads Azure ML's data collector logged (JSON Lines under
 blob datastore) during the period that ended at the schedule's latest firing, turns each
 record's `data` into source rows with the parsing of the other clouds (`RowCollector`), takes
 the baseline of the production version (Azure ML registry, `registry.backend: azureml`), and
-runs the shared check (`monitoring.check`). It writes `drift.json` and `summary.json` to
-`monitoring/<model>/<window end>/` in the same datastore, publishes the drift metrics to
-Application Insights (the drift alert queries them) and, on drift with
-`training.retrain_on_drift`, submits the model's training pipeline job, rendered as the training
-schedule's is. No traffic in the window: a no-traffic result and exit 0.
+runs the shared check (`monitoring.check`). It writes `drift.json` to
+`monitoring/<model>/<window end>/` in the same datastore; on the change into drift (the
+previous window's `summary.json` does not say drift) with `training.retrain_on_drift` it
+submits the model's training pipeline job, rendered as the training schedule's is; then it
+publishes the drift metrics to Application Insights (the drift alert queries them) and writes
+`summary.json`. No traffic in the window: a no-traffic result and exit 0. Requests logged but
+none usable, or metrics not published: results written, exit 1.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from mlops_kit.adapters.azure import pipeline as render
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.cron import last_window
 from mlops_kit.monitoring.baseline import Baseline, BaselineError, read_baseline
-from mlops_kit.monitoring.check import DriftCheck, check
+from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, failure, was_drifting
 from mlops_kit.monitoring.drift import DriftInputError
 from mlops_kit.monitoring.sink import drift_metrics, open_sink
 from mlops_kit.pipeline import load_pipeline
@@ -155,8 +157,9 @@ def submit_retraining(loaded: LoadedConfig, clients: Clients, model: str) -> str
     return str(created.name)
 
 
-def results_prefix(model: str, window: Window) -> str:
-    return f"{naming.MONITORING_PREFIX}{model}/{window[1]:%Y%m%dT%H%MZ}/"
+def results_prefix(model: str, end: dt.datetime) -> str:
+    """Where the results of the window ending at `end` go."""
+    return f"{naming.MONITORING_PREFIX}{model}/{end:%Y%m%dT%H%MZ}/"
 
 
 def write_json(blobs: Any, key: str, document: Any) -> str:
@@ -168,21 +171,48 @@ def write_json(blobs: Any, key: str, document: Any) -> str:
     return f"azureml://datastores/{naming.CAPTURE_DATASTORE}/paths/{key}"
 
 
+def previous_summary(blobs: Any, model: str, window: Window) -> Any:
+    """The summary.json of the window that ended where `window` starts; None if missing or
+    unreadable."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        data = blobs.download_blob(results_prefix(model, window[0]) + "summary.json").readall()
+        return json.loads(data)
+    except (ResourceNotFoundError, ValueError):
+        return None
+
+
+def publish(loaded: LoadedConfig, clients: Clients, result: DriftCheck) -> None:
+    """The drift metrics to Application Insights; a failure is noted, not raised (main
+    exits 1)."""
+    from mlops_kit.adapters.azure.appinsights import MetricsError
+
+    if result.report is None:
+        return
+    try:
+        sink = open_sink(loaded.with_values({"monitoring.metrics_sink": "app_insights"}),
+                         session=clients.metrics)
+        result.notes["metrics_published"] = sink.publish(
+            drift_metrics(result.report, result.model))
+    except MetricsError as exc:
+        result.notes[METRICS_ERROR] = str(exc)
+
+
 def run(loaded: LoadedConfig, clients: Clients, window: Window) -> DriftCheck:
-    """The whole check of `loaded.config.model` over `window`."""
+    """The whole check of `loaded.config.model` over `window`: the retrain is submitted before
+    the metrics are published, and the summary written whether they were or not."""
     model = loaded.config.model.name
     rows = collected_rows(clients.blobs, loaded, model, window)
     baseline = None if rows.empty else production_baseline(loaded, clients, model)
-    result = check(rows, baseline, loaded.config, model, window)
-    prefix = results_prefix(model, window)
+    drifting = was_drifting(previous_summary(clients.blobs, model, window))
+    result = check(rows, baseline, loaded.config, model, window, drifting)
+    prefix = results_prefix(model, window[1])
     result.notes["drift"] = write_json(clients.blobs, prefix + "drift.json",
                                        result.drift_document())
-    if result.report is not None:
-        sink = open_sink(loaded.with_values({"monitoring.metrics_sink": "app_insights"}),
-                         session=clients.metrics)
-        result.notes["metrics_published"] = sink.publish(drift_metrics(result.report, model))
     if result.retrain:
         result.notes["pipeline_job"] = submit_retraining(loaded, clients, model)
+    publish(loaded, clients, result)
     write_json(clients.blobs, prefix + "summary.json", result.summary())
     return result
 
@@ -240,7 +270,10 @@ def main(argv: list[str] | None = None, clients: Clients | None = None,
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result.summary(), default=str))
-    return 0
+    problem = failure(result)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problem else 0
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ model it reads the requests Vertex AI logged to BigQuery (`capture_<model>` in t
 dataset) during the period that ended at the schedule's latest firing, turns the JSON request
 payloads into source rows with the parsing of the local and AWS paths (`RowCollector`), takes
 the baseline of the production version (the `production` alias of the Vertex registry), and runs
-the shared check (`monitoring.check`). It writes `drift.json` and `summary.json` to
-`gs://<pipelines bucket>/monitoring/<model>/<window end>/`, publishes the drift metrics to Cloud
-Monitoring (the drift alert policy watches `DriftedFeatures`) and, on drift with
-`training.retrain_on_drift`, submits the model's stored training run request, the body the
-training schedule posts. No traffic in the window: a no-traffic result and exit 0.
+the shared check (`monitoring.check`). It writes `drift.json` to
+`gs://<pipelines bucket>/monitoring/<model>/<window end>/`; on the change into drift (the
+previous window's `summary.json` does not say drift) with `training.retrain_on_drift` it
+submits the model's stored training run request, the body the training schedule posts; then it
+publishes the drift metrics to Cloud Monitoring (the drift alert policy watches
+`DriftedFeatures`) and writes `summary.json`. No traffic in the window: a no-traffic result and
+exit 0. Requests logged but none usable, or metrics not published: results written, exit 1.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from mlops_kit.adapters.gcp import naming
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.cron import last_window
 from mlops_kit.monitoring.baseline import Baseline, BaselineError, read_baseline
-from mlops_kit.monitoring.check import DriftCheck, check
+from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, failure, was_drifting
 from mlops_kit.monitoring.drift import DriftInputError
 from mlops_kit.monitoring.sink import drift_metrics, open_sink
 from mlops_kit.registry import RegistryError, open_registry, production
@@ -109,8 +111,9 @@ def submit_retraining(loaded: LoadedConfig, clients: Clients, model: str) -> str
     return str(created.name)
 
 
-def results_prefix(model: str, window: tuple[dt.datetime, dt.datetime]) -> str:
-    return f"{naming.MONITORING_PREFIX}{model}/{window[1]:%Y%m%dT%H%MZ}/"
+def results_prefix(model: str, end: dt.datetime) -> str:
+    """Where the results of the window ending at `end` go."""
+    return f"{naming.MONITORING_PREFIX}{model}/{end:%Y%m%dT%H%MZ}/"
 
 
 def write_json(clients: Clients, loaded: LoadedConfig, key: str, document: Any) -> str:
@@ -121,22 +124,50 @@ def write_json(clients: Clients, loaded: LoadedConfig, key: str, document: Any) 
     return f"gs://{bucket}/{key}"
 
 
+def previous_summary(clients: Clients, loaded: LoadedConfig, model: str,
+                     window: tuple[dt.datetime, dt.datetime]) -> Any:
+    """The summary.json of the window that ended where `window` starts; None if missing or
+    unreadable."""
+    from google.api_core.exceptions import NotFound
+
+    key = results_prefix(model, window[0]) + "summary.json"
+    try:
+        blob = clients.storage.bucket(naming.bucket(loaded, "pipelines")).blob(key)
+        return json.loads(blob.download_as_bytes())
+    except (NotFound, ValueError):
+        return None
+
+
+def publish(loaded: LoadedConfig, clients: Clients, result: DriftCheck) -> None:
+    """The drift metrics to Cloud Monitoring; a refusal is noted, not raised (main exits 1)."""
+    from mlops_kit.adapters.gcp.cloudmonitoring import MetricsError
+
+    if result.report is None:
+        return
+    try:
+        sink = open_sink(loaded.with_values({"monitoring.metrics_sink": "cloud_monitoring"}),
+                         session=clients.metrics)
+        result.notes["metrics_published"] = sink.publish(
+            drift_metrics(result.report, result.model))
+    except MetricsError as exc:
+        result.notes[METRICS_ERROR] = str(exc)
+
+
 def run(loaded: LoadedConfig, clients: Clients,
         window: tuple[dt.datetime, dt.datetime]) -> DriftCheck:
-    """The whole check of `loaded.config.model` over `window`."""
+    """The whole check of `loaded.config.model` over `window`: the retrain is submitted before
+    the metrics are published, and the summary written whether they were or not."""
     model = loaded.config.model.name
     rows = logged_rows(clients.bigquery, loaded, model, window)
     baseline = None if rows.empty else production_baseline(loaded, clients, model)
-    result = check(rows, baseline, loaded.config, model, window)
-    prefix = results_prefix(model, window)
+    drifting = was_drifting(previous_summary(clients, loaded, model, window))
+    result = check(rows, baseline, loaded.config, model, window, drifting)
+    prefix = results_prefix(model, window[1])
     result.notes["drift"] = write_json(clients, loaded, prefix + "drift.json",
                                        result.drift_document())
-    if result.report is not None:
-        sink = open_sink(loaded.with_values({"monitoring.metrics_sink": "cloud_monitoring"}),
-                         session=clients.metrics)
-        result.notes["metrics_published"] = sink.publish(drift_metrics(result.report, model))
     if result.retrain:
         result.notes["pipeline_job"] = submit_retraining(loaded, clients, model)
+    publish(loaded, clients, result)
     write_json(clients, loaded, prefix + "summary.json", result.summary())
     return result
 
@@ -191,7 +222,10 @@ def main(argv: list[str] | None = None, clients: Clients | None = None,
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(result.summary(), default=str))
-    return 0
+    problem = failure(result)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problem else 0
 
 
 if __name__ == "__main__":
