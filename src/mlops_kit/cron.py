@@ -55,15 +55,20 @@ def weekly_minutes(expr: str) -> list[int]:
 
 def last_window(expr: str, now: dt.datetime,
                 time_zone: str = "UTC") -> tuple[dt.datetime, dt.datetime]:
-    """The (start, end) of the period that ended at `expr`'s latest firing at or before `now`
-    (aware, UTC): the previous firing to the latest one. A job started by each firing reads
-    that span, so consecutive runs neither overlap nor leave a gap."""
-    fires = weekly_minutes(expr)
-    local = now.astimezone(ZoneInfo(time_zone))
-    at = local.weekday() * 1440 + local.hour * 60 + local.minute
-    since = [(at - f) % MINUTES_PER_WEEK for f in fires]
-    i = since.index(min(since))
-    span = (fires[i] - fires[i - 1]) % MINUTES_PER_WEEK or MINUTES_PER_WEEK
-    end = now.astimezone(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(
-        minutes=since[i])
-    return end - dt.timedelta(minutes=span), end
+    """The (start, end), aware UTC, of the period that ended at `expr`'s latest firing at or
+    before `now` (aware): the previous firing to the latest one, each taken as a wall-clock
+    time in `time_zone` and converted with its own offset, so across a DST change the window
+    is an hour shorter or longer and consecutive firings' windows still chain. A job that
+    starts late reads the window of the latest firing before it starts."""
+    fired = sorted({f for f in firings(expr, now, time_zone) if f <= now})
+    return fired[-2], fired[-1]
+
+
+def firings(expr: str, now: dt.datetime, time_zone: str) -> set[dt.datetime]:
+    """`expr`'s firings (UTC) in the local week of `now` and the two before it. A wall-clock
+    time the DST change skips or repeats is taken with its earlier offset (`fold=0`)."""
+    zone = ZoneInfo(time_zone)
+    today = now.astimezone(zone).date()
+    monday = dt.datetime.combine(today - dt.timedelta(days=today.weekday()), dt.time())
+    return {(monday + dt.timedelta(weeks=week, minutes=minute)).replace(tzinfo=zone)
+            .astimezone(dt.UTC) for week in (-2, -1, 0) for minute in weekly_minutes(expr)}
