@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.config.model import Environment
+from mlops_kit.cron import weekly_minutes
 from mlops_kit.pipeline import Pipeline, load_pipeline
 
 CLOUDS = ("azure", "gcp")
@@ -51,6 +52,19 @@ class Stack:
         """The tags (Azure) or labels (GCP) every resource carries."""
         return {"project": self.project, "environment": self.env_name.replace("_", "-"),
                 "managed-by": "pulumi"}
+
+
+def monitor_schedule(stack: Stack) -> str:
+    """`monitoring.schedule`, refused unless weekly: the drift monitor reads the period since
+    the schedule's previous firing (`cron.last_window`), which only a weekly cron defines."""
+    expr = stack.loaded.config.monitoring.schedule
+    try:
+        weekly_minutes(expr)
+    except ValueError as exc:
+        raise StackError(
+            f"monitoring.schedule {expr!r}: the drift monitor needs a weekly cron, with day of "
+            f"month and month `*` (e.g. '0 3 * * *', or '0 3 * * 1' for Mondays): {exc}") from None
+    return expr
 
 
 def load_stack(environment: str | None, config_path: str | Path) -> Stack:

@@ -352,3 +352,21 @@ def test_drift_alert_queries_the_metric_and_notifies_the_action_group(
         assert roles["identity-workspace"]["roleDefinitionId"].endswith(
             "/acdd72a7-3385-48ef-bd42-f606fba81ae7")           # Reader: no job submission
     return _done(platform).apply(check)
+
+
+def test_a_monthly_monitoring_schedule_is_refused(tmp_path: Path) -> None:
+    from mlops_pulumi.azure.monitoring import DriftMonitoring, DriftMonitoringArgs
+    from mlops_pulumi.config import StackError
+
+    path = two_models(tmp_path, {"monitoring": {"schedule": "0 3 1 * *"},
+                                 "azure": {"deploy_versions": {"churn-classifier": "1"}}})
+    stack = load_stack("azure_prod", path)
+    with pytest.raises(StackError, match=r"monitoring\.schedule '0 3 1 \* \*'.*day of month and "
+                                         r"month `\*`"):
+        build(stack)
+    with pytest.raises(StackError, match=r"monitoring\.schedule"):   # the component on its own
+        DriftMonitoring("m", DriftMonitoringArgs(
+            stack=stack, location="westeurope", resource_group="rg", workspace="ws",
+            models=("churn-classifier",), cluster_id="c", environment_id="e",
+            identity_client_id="i", insights_id="a", insights_connection_string="s",
+            action_group_id="g", tags={}))

@@ -522,3 +522,19 @@ def test_drift_alert_watches_the_monitors_metric(tmp_path: Path, mocks: Recordin
         assert policy["notificationChannels"] == ["/mock/NotificationChannel/alerts-email-0"]
         assert policy["userLabels"]["environment"] == "gcp-prod"
     return _done(platform).apply(check)
+
+
+def test_a_monthly_monitoring_schedule_is_refused(tmp_path: Path) -> None:
+    from mlops_pulumi.config import StackError
+    from mlops_pulumi.gcp.monitoring import DriftMonitoring, DriftMonitoringArgs, requests_logged
+
+    stack = load_stack("gcp_prod", two_models(tmp_path, {"monitoring": {"schedule": "0 3 1 * *"}}))
+    with pytest.raises(StackError, match=r"monitoring\.schedule '0 3 1 \* \*'.*day of month and "
+                                         r"month `\*`"):
+        build(stack)
+    with pytest.raises(StackError, match=r"monitoring\.schedule"):   # the component on its own
+        DriftMonitoring("m", DriftMonitoringArgs(stack=stack, channels=[], kms_key=None,
+                                                 labels={}))
+    off = load_stack("gcp_prod", two_models(tmp_path, {"monitoring": {"schedule": "0 3 1 * *"},
+                                                       "serving": {"capture": {"inputs": False}}}))
+    assert not requests_logged(off)           # no monitor runs: nothing to refuse

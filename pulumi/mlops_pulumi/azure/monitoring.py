@@ -15,7 +15,7 @@ from pulumi_azure_native import monitor
 import pulumi
 from mlops_kit.adapters.azure import naming
 from mlops_kit.adapters.azure.appinsights import CONNECTION_ENV
-from mlops_pulumi.config import Stack
+from mlops_pulumi.config import Stack, monitor_schedule
 
 MONITOR_MODULE = "mlops_kit.adapters.azure.monitor"
 ALERT_WINDOW, ALERT_EVERY = "PT1H", "PT15M"
@@ -55,6 +55,8 @@ class DriftMonitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DriftMonitoringArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        if args.models:
+            monitor_schedule(args.stack)   # StackError before anything is built
         super().__init__("mlops:azure:DriftMonitoring", name, None, opts)
         self._args = args
         self.schedules = {m: self._schedule(name, m) for m in args.models}
@@ -79,7 +81,7 @@ class DriftMonitoring(pulumi.ComponentResource):
             properties={
                 "display_name": f"drift monitor {model}", "is_enabled": True,
                 "tags": args.tags,
-                "trigger": {"trigger_type": "Cron", "expression": cfg.monitoring.schedule,
+                "trigger": {"trigger_type": "Cron", "expression": monitor_schedule(args.stack),
                             "time_zone": cfg.training.time_zone},
                 "action": {"action_type": "CreateJob", "job_definition": job},
             })

@@ -17,7 +17,7 @@ from mlops_pulumi.azure.monitoring import DriftMonitoring, DriftMonitoringArgs
 from mlops_pulumi.azure.serving import Serving, ServingArgs, capture_on
 from mlops_pulumi.azure.training import Training, TrainingArgs
 from mlops_pulumi.azure.workspace import MlWorkspace, WorkspaceArgs
-from mlops_pulumi.config import Stack
+from mlops_pulumi.config import Stack, monitor_schedule
 
 
 @dataclass
@@ -43,6 +43,8 @@ def lake_zones(stack: Stack) -> tuple[str, ...]:
 def build(stack: Stack) -> AzurePlatform:
     """Create the environment's Azure resources under one provider pinned to its subscription."""
     env, cfg, tags = stack.environment, stack.loaded.config, stack.tags()
+    if capture_on(stack):
+        monitor_schedule(stack)   # refused before any resource is registered
     provider = azure_native.Provider("azure", subscription_id=env.subscription,
                                      location=env.region)
     opts = pulumi.ResourceOptions(provider=provider)

@@ -17,7 +17,7 @@ from pulumi_gcp import cloudscheduler, monitoring
 import pulumi
 from mlops_kit.adapters.gcp import naming
 from mlops_pulumi import defaults
-from mlops_pulumi.config import Stack
+from mlops_pulumi.config import Stack, monitor_schedule
 
 MONITOR_COMMAND = ["python", "-m", "mlops_kit.adapters.gcp.monitor"]
 # The drift metrics (monitoring/sink.py `drift_metrics`) and their labels.
@@ -61,6 +61,12 @@ def monitor_job(stack: Stack, model: str, kms_key: str | None,
     return body
 
 
+def requests_logged(stack: Stack) -> bool:
+    """Endpoints log requests (capture on, with inputs, sampled): the monitor has input."""
+    capture = stack.loaded.config.serving.capture
+    return capture.enabled and capture.inputs and capture.sampling_percent > 0
+
+
 def job_name(model: str) -> str:
     """The scheduler job's and the CustomJob's name."""
     return re.sub(r"[^a-z0-9-]", "-", f"monitor-{model}".lower())
@@ -71,9 +77,12 @@ class DriftMonitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DriftMonitoringArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        cfg = args.stack.loaded.config
+        logged = requests_logged(args.stack)
+        if logged:
+            monitor_schedule(args.stack)   # StackError before anything is built
         super().__init__("mlops:gcp:DriftMonitoring", name, None, opts)
         self._args = args
-        cfg = args.stack.loaded.config
         child = pulumi.ResourceOptions(parent=self)
         self.descriptors = {metric: monitoring.MetricDescriptor(
             f"{name}-{metric}", type=naming.metric_type(cfg.project, metric),
@@ -83,9 +92,8 @@ class DriftMonitoring(pulumi.ComponentResource):
             for metric, keys in METRICS.items()}
         self.schedules: dict[str, cloudscheduler.Job] = {}
         self.alerts: dict[str, monitoring.AlertPolicy] = {}
-        logged = cfg.serving.capture.enabled and cfg.serving.capture.inputs
         for model in (m.name for m in cfg.all_models):
-            if logged and cfg.serving.capture.sampling_percent > 0:
+            if logged:
                 self.schedules[model] = self._schedule(name, model)
             self.alerts[model] = self._alert(name, model)
         self.register_outputs({"schedules": [s.name for s in self.schedules.values()]})
@@ -97,7 +105,7 @@ class DriftMonitoring(pulumi.ComponentResource):
         return cloudscheduler.Job(
             f"{name}-{model}-schedule", name=job_name(model),
             region=naming.region(loaded), description=f"drift check of {model}",
-            schedule=cfg.monitoring.schedule, time_zone=cfg.training.time_zone,
+            schedule=monitor_schedule(args.stack), time_zone=cfg.training.time_zone,
             attempt_deadline="320s", retry_config={"retry_count": 1},
             http_target={
                 "uri": jobs_uri(naming.gcp_project(loaded), naming.region(loaded)),
