@@ -21,6 +21,7 @@ from tests.pulumi.mocks import RecordingMocks
 
 GCP_STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.gcp_*.yaml"))
 KEY = "projects/churn-kms/locations/europe-west1/keyRings/mlops/cryptoKeys/lake"
+MONITOR_ROLE = "projects/churn-prod-333333/roles/churn_monitor_vertex"
 
 
 def _done(platform: Any) -> pulumi.Output[Any]:
@@ -287,7 +288,7 @@ def test_service_accounts_get_scoped_roles_only(tmp_path: Path, mocks: Recording
                                for c in mocks.of_type("projects/iAMMember:IAMMember"))
         assert project_roles == [
             ("churn-build", "roles/aiplatform.user"), ("churn-build", "roles/logging.logWriter"),
-            ("churn-monitor", "roles/aiplatform.user"), ("churn-monitor", "roles/bigquery.jobUser"),
+            ("churn-monitor", MONITOR_ROLE), ("churn-monitor", "roles/bigquery.jobUser"),
             ("churn-monitor", "roles/logging.logWriter"),
             ("churn-monitor", "roles/monitoring.metricWriter"),
             ("churn-pipeline", "roles/aiplatform.user"),
@@ -485,6 +486,22 @@ def test_the_monitor_account_reads_logs_and_writes_only_its_prefix(
 
 
 @pulumi.runtime.test
+def test_the_monitor_gets_a_custom_vertex_role_not_aiplatform_user(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path)
+
+    def check(_: Any) -> None:
+        [role] = [c.inputs for c in mocks.of_type("projects/iAMCustomRole:IAMCustomRole")]
+        assert (role["project"], role["roleId"], role["stage"]) == (
+            "churn-prod-333333", "churn_monitor_vertex", "GA")
+        assert role["permissions"] == ["aiplatform.models.get", "aiplatform.models.list",
+                                       "aiplatform.pipelineJobs.create"]
+        roles = [b["role"] for b in _monitor_bindings(mocks)["IAMMember"] if "project" in b]
+        assert MONITOR_ROLE in roles and not any(r.startswith("roles/aiplatform.") for r in roles)
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
 def test_without_retrain_on_drift_the_monitor_only_reads_vertex(
         tmp_path: Path, mocks: RecordingMocks) -> Any:
     platform = _platform(tmp_path, {"training": {"retrain_on_drift": False}})
@@ -492,8 +509,10 @@ def test_without_retrain_on_drift_the_monitor_only_reads_vertex(
     def check(_: Any) -> None:
         found = _monitor_bindings(mocks)
         assert sorted(b["role"] for b in found["IAMMember"] if "project" in b) == [
-            "roles/aiplatform.viewer", "roles/bigquery.jobUser", "roles/logging.logWriter",
+            MONITOR_ROLE, "roles/bigquery.jobUser", "roles/logging.logWriter",
             "roles/monitoring.metricWriter"]
+        [role] = mocks.of_type("projects/iAMCustomRole:IAMCustomRole")
+        assert role.inputs["permissions"] == ["aiplatform.models.get", "aiplatform.models.list"]
         assert not any("serviceAccountId" in b for b in found["IAMMember"])  # not as pipeline
         policy = next(c.inputs for c in mocks.of_type("AlertPolicy")
                       if c.inputs["displayName"].endswith("-drift"))

@@ -19,13 +19,21 @@ PROJECT_ROLES = {
     "monitor": ("roles/bigquery.jobUser", "roles/monitoring.metricWriter",
                 "roles/logging.logWriter"),
 }
-# The monitor reads models (the baseline) and submits runs only with retrain_on_drift.
-MONITOR_VERTEX = {True: "roles/aiplatform.user", False: "roles/aiplatform.viewer"}
+# The Vertex AI calls of the drift monitor (adapters/gcp/monitor.py), in a custom role instead of
+# aiplatform.user (which could deploy or delete endpoints and models): the registry's
+# ListModelVersions and GetModel for the production baseline; CreatePipelineJob to retrain.
+MONITOR_READS_MODELS = ("aiplatform.models.get", "aiplatform.models.list")
+MONITOR_RETRAINS = ("aiplatform.pipelineJobs.create",)
 BUCKET_ROLES = {"pipeline": "roles/storage.objectAdmin", "build": "roles/storage.objectViewer"}
 REPOSITORY_ROLES = {"pipeline": "roles/artifactregistry.reader",
                     "build": "roles/artifactregistry.writer",
                     "monitor": "roles/artifactregistry.reader"}
 MONITOR_READS = ("models/", "specs/")   # version files with baselines, the run requests
+
+
+def monitor_permissions(retrain_on_drift: bool) -> list[str]:
+    """The permissions of the monitor's Vertex AI role."""
+    return [*MONITOR_READS_MODELS, *(MONITOR_RETRAINS if retrain_on_drift else ())]
 
 
 def prefix_condition(bucket: str, prefixes: tuple[str, ...]) -> str:
@@ -66,12 +74,11 @@ class Identity(pulumi.ComponentResource):
         self.members = {key: acc.email.apply(lambda e: f"serviceAccount:{e}")
                         for key, acc in self.accounts.items()}
         self.bindings: list[pulumi.CustomResource] = []
-        roles = {**PROJECT_ROLES, "monitor": (*PROJECT_ROLES["monitor"],
-                                              MONITOR_VERTEX[args.retrain_on_drift])}
-        for key, granted in roles.items():
+        for key, granted in PROJECT_ROLES.items():
             self.bindings += [projects.IAMMember(
                 f"{name}-{key}-{role.split('/')[1]}", project=args.gcp_project, role=role,
                 member=self.members[key], opts=self._child) for role in granted]
+        self.monitor_role = self._monitor_role(name, args)
         self._buckets(name, args)
         self._monitor(name, args)
         for key, role in REPOSITORY_ROLES.items():
@@ -87,6 +94,20 @@ class Identity(pulumi.ComponentResource):
                 service_account_id=self.accounts[target].name, member=self.members[key],
                 opts=self._child))
         self.register_outputs({k: a.email for k, a in self.accounts.items()})
+
+    def _monitor_role(self, name: str, args: IdentityArgs) -> projects.IAMCustomRole:
+        """The monitor's custom Vertex AI role on the project, and its binding."""
+        role = projects.IAMCustomRole(
+            f"{name}-monitor-vertex", project=args.gcp_project,
+            role_id=f"{args.accounts['monitor'].replace('-', '_')}_vertex",
+            title="mlops drift monitor (Vertex AI)", stage="GA",
+            description="Read the registry's models; submit training runs on drift.",
+            permissions=monitor_permissions(args.retrain_on_drift), opts=self._child)
+        self.bindings.append(projects.IAMMember(
+            f"{name}-monitor-vertex", project=args.gcp_project, member=self.members["monitor"],
+            role=pulumi.Output.concat("projects/", args.gcp_project, "/roles/", role.role_id),
+            opts=self._child))
+        return role
 
     def _monitor(self, name: str, args: IdentityArgs) -> None:
         """Read the request logs (dataset), the baselines and run requests, write results."""
