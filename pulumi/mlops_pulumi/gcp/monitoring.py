@@ -120,7 +120,8 @@ class DriftMonitoring(pulumi.ComponentResource):
         stem = naming.prefix(cfg.project, args.stack.env_name)
         where = (f'metric.type = "{naming.metric_type(cfg.project, "DriftedFeatures")}" AND '
                  f'resource.type = "global" AND metric.labels.model = "{model}"')
-        retrain = ("the monitor has started the training pipeline"
+        retrain = ("the monitor starts the training pipeline once per drift episode (see "
+                   "retrain in the window's summary.json)"
                    if cfg.training.retrain_on_drift else "retrain_on_drift is off: retrain by hand")
         return monitoring.AlertPolicy(
             f"{name}-{model}-drift", display_name=f"{stem}-{model}-drift", combiner="OR",
