@@ -20,7 +20,6 @@ none usable, or metrics not published: results written, exit 1.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -35,19 +34,17 @@ import yaml
 
 from mlops_kit.adapters.azure import naming
 from mlops_kit.adapters.azure import pipeline as render
-from mlops_kit.config import ConfigError, LoadedConfig, load_config
-from mlops_kit.cron import last_window
-from mlops_kit.monitoring.baseline import Baseline, BaselineError, read_baseline
-from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, failure, was_drifting
-from mlops_kit.monitoring.drift import DriftInputError
+from mlops_kit.config import LoadedConfig
+from mlops_kit.monitoring import scheduled
+from mlops_kit.monitoring.baseline import Baseline, read_baseline
+from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, was_drifting
+from mlops_kit.monitoring.scheduled import Window
 from mlops_kit.monitoring.sink import drift_metrics, open_sink
 from mlops_kit.pipeline import load_pipeline
-from mlops_kit.registry import RegistryError, open_registry, production
+from mlops_kit.registry import open_registry, production
 from mlops_kit.serving.capture import RowCollector
 from mlops_kit.serving.codec import JSON, media_type
 from mlops_kit.steps.features import FeatureSet
-
-Window = tuple[dt.datetime, dt.datetime]
 
 
 class MonitorError(Exception):
@@ -235,45 +232,17 @@ def default_clients(loaded: LoadedConfig) -> Clients:
     return Clients(workspace, account.get_container_client(store.container_name), registry)
 
 
-def window_of(loaded: LoadedConfig, now: dt.datetime, minutes: int | None) -> Window:
-    """The period to read: `minutes` up to now, else the schedule's latest period."""
-    if minutes is not None:
-        end = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
-        return end - dt.timedelta(minutes=minutes), end
-    cfg = loaded.config
-    return last_window(cfg.monitoring.schedule, now, cfg.training.time_zone)
-
-
 def main(argv: list[str] | None = None, clients: Clients | None = None,
          now: dt.datetime | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops_kit.adapters.azure.monitor")
-    parser.add_argument("--config", default="/opt/mlops/mlops.yaml")
-    parser.add_argument("--env", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--window-minutes", type=int, default=None,
-                        help="read this many minutes up to now (default: the schedule's period)")
-    args = parser.parse_args(argv)
     from azure.core.exceptions import AzureError
 
     from mlops_kit.adapters.azure.appinsights import MetricsError
 
-    try:
-        loaded = load_config(args.config, env=args.env, model=args.model,
-                             sets=["registry.backend=azureml"])
-        window = window_of(loaded, now or dt.datetime.now(dt.UTC), args.window_minutes)
-        result = run(loaded, clients or default_clients(loaded), window)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (MonitorError, RegistryError, BaselineError, DriftInputError, MetricsError,
-            AzureError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(result.summary(), default=str))
-    problem = failure(result)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-    return 1 if problem else 0
+    def with_clients(loaded: LoadedConfig, window: Window) -> DriftCheck:
+        return run(loaded, clients or default_clients(loaded), window)
+
+    return scheduled.main("python -m mlops_kit.adapters.azure.monitor", "azureml", argv,
+                          with_clients, (MonitorError, MetricsError, AzureError), now)
 
 
 if __name__ == "__main__":

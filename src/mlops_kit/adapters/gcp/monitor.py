@@ -19,7 +19,6 @@ exit 0. Requests logged but none usable, or metrics not published: results writt
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -31,13 +30,13 @@ from typing import Any
 import pandas as pd
 
 from mlops_kit.adapters.gcp import naming
-from mlops_kit.config import ConfigError, LoadedConfig, load_config
-from mlops_kit.cron import last_window
-from mlops_kit.monitoring.baseline import Baseline, BaselineError, read_baseline
-from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, failure, was_drifting
-from mlops_kit.monitoring.drift import DriftInputError
+from mlops_kit.config import LoadedConfig
+from mlops_kit.monitoring import scheduled
+from mlops_kit.monitoring.baseline import Baseline, read_baseline
+from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, was_drifting
+from mlops_kit.monitoring.scheduled import Window
 from mlops_kit.monitoring.sink import drift_metrics, open_sink
-from mlops_kit.registry import RegistryError, open_registry, production
+from mlops_kit.registry import open_registry, production
 from mlops_kit.serving.capture import RowCollector
 from mlops_kit.serving.codec import JSON
 from mlops_kit.steps.features import FeatureSet
@@ -62,7 +61,7 @@ class Clients:
 
 
 def logged_rows(bigquery: Any, loaded: LoadedConfig, model: str,
-                window: tuple[dt.datetime, dt.datetime]) -> pd.DataFrame:
+                window: Window) -> pd.DataFrame:
     """Source rows of the requests logged in `window` (empty if the table is not there yet)."""
     from google.api_core.exceptions import NotFound
     from google.cloud.bigquery import QueryJobConfig, ScalarQueryParameter
@@ -125,7 +124,7 @@ def write_json(clients: Clients, loaded: LoadedConfig, key: str, document: Any) 
 
 
 def previous_summary(clients: Clients, loaded: LoadedConfig, model: str,
-                     window: tuple[dt.datetime, dt.datetime]) -> Any:
+                     window: Window) -> Any:
     """The summary.json of the window that ended where `window` starts; None if missing or
     unreadable."""
     from google.api_core.exceptions import NotFound
@@ -154,7 +153,7 @@ def publish(loaded: LoadedConfig, clients: Clients, result: DriftCheck) -> None:
 
 
 def run(loaded: LoadedConfig, clients: Clients,
-        window: tuple[dt.datetime, dt.datetime]) -> DriftCheck:
+        window: Window) -> DriftCheck:
     """The whole check of `loaded.config.model` over `window`: the retrain is submitted before
     the metrics are published, and the summary written whether they were or not."""
     model = loaded.config.model.name
@@ -186,46 +185,17 @@ def default_clients(loaded: LoadedConfig) -> Clients:
                    PipelineServiceClient(client_options=api))
 
 
-def window_of(loaded: LoadedConfig, now: dt.datetime,
-              minutes: int | None) -> tuple[dt.datetime, dt.datetime]:
-    """The period to read: `minutes` up to now, else the schedule's latest period."""
-    if minutes is not None:
-        end = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
-        return end - dt.timedelta(minutes=minutes), end
-    cfg = loaded.config
-    return last_window(cfg.monitoring.schedule, now, cfg.training.time_zone)
-
-
 def main(argv: list[str] | None = None, clients: Clients | None = None,
          now: dt.datetime | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops_kit.adapters.gcp.monitor")
-    parser.add_argument("--config", default="/opt/mlops/mlops.yaml")
-    parser.add_argument("--env", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--window-minutes", type=int, default=None,
-                        help="read this many minutes up to now (default: the schedule's period)")
-    args = parser.parse_args(argv)
     from google.api_core.exceptions import GoogleAPIError
 
     from mlops_kit.adapters.gcp.cloudmonitoring import MetricsError
 
-    try:
-        loaded = load_config(args.config, env=args.env, model=args.model,
-                             sets=["registry.backend=vertex"])
-        window = window_of(loaded, now or dt.datetime.now(dt.UTC), args.window_minutes)
-        result = run(loaded, clients or default_clients(loaded), window)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (MonitorError, RegistryError, BaselineError, DriftInputError, MetricsError,
-            GoogleAPIError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(result.summary(), default=str))
-    problem = failure(result)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-    return 1 if problem else 0
+    def with_clients(loaded: LoadedConfig, window: Window) -> DriftCheck:
+        return run(loaded, clients or default_clients(loaded), window)
+
+    return scheduled.main("python -m mlops_kit.adapters.gcp.monitor", "vertex", argv,
+                          with_clients, (MonitorError, MetricsError, GoogleAPIError), now)
 
 
 if __name__ == "__main__":
