@@ -325,6 +325,10 @@ def test_monitor_schedule_runs_the_drift_job_as_the_jobs_identity(
         assert roles["identity-workspace"]["roleDefinitionId"].endswith(
             "/f6c7c914-8db3-469d-8ca1-694a8f32e121")           # AzureML Data Scientist
         assert roles["identity-registry"]["scope"] == "/mock/Registry/ml-registry"
+        pull = roles["identity-acr-pull"]            # the cluster pulls its image as the identity
+        assert pull["scope"] == "/mock/Registry/platform-acr"
+        assert pull["roleDefinitionId"].endswith("/7f951dda-4ed3-4680-a7ca-43fe172d538d")
+        assert pull["principalId"] == "00000000-0000-0000-0000-00000000a001"
         assert roles["identity-capture"]["principalId"] == "00000000-0000-0000-0000-00000000a001"
         assert roles["identity-capture"]["roleDefinitionId"].startswith(
             "/subscriptions/33333333-3333-3333-3333-333333333333/providers/")

@@ -1,6 +1,7 @@
 """The jobs' identity: a user-assigned managed identity on the training cluster that the drift
-monitor runs as (and that `DefaultAzureCredential` finds in every job on the cluster), with
-built-in roles scoped to the resource each need lives on."""
+monitor runs as and the cluster pulls images with. It sits on the shared cluster, so every job
+there inherits it (`DefaultAzureCredential` finds it), and its blob role covers the whole
+workspace storage account, not only the capture container."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"  # capture read, 
 ML_DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"     # submit jobs, read datastores
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"                 # read datastores only
 REGISTRY_USER = "1823dd4f-9b8c-4ab6-ab4e-7397a3684615"          # AzureML Registry User
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"               # pull the job image
 
 
 def role_id(subscription: str, role: str) -> str:
@@ -32,15 +34,17 @@ class JobIdentityArgs:
     resource_group: pulumi.Input[str]
     workspace_id: pulumi.Input[str]
     workspace_storage_id: pulumi.Input[str]   # the default blob datastore's account
-    registry_id: pulumi.Input[str]
+    registry_id: pulumi.Input[str]             # the Azure ML registry models are promoted in
+    container_registry_id: pulumi.Input[str]   # the ACR the cluster pulls the job image from
     retrain_on_drift: bool
     tags: dict[str, str]
 
 
 class JobIdentity(pulumi.ComponentResource):
-    """The identity and its role assignments: blob data on the workspace storage, AzureML
-    Registry User on the registry, and on the workspace AzureML Data Scientist when drift
-    retrains (it submits jobs), else Reader."""
+    """The identity and its role assignments: blob data on the workspace storage account,
+    AzureML Registry User on the model registry, AcrPull on the container registry (the cluster
+    pulls the job image as this identity; the admin user is disabled), and on the workspace
+    AzureML Data Scientist when drift retrains (it submits jobs), else Reader."""
 
     def __init__(self, name: str, args: JobIdentityArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -52,6 +56,7 @@ class JobIdentity(pulumi.ComponentResource):
             opts=child)
         grants = {"capture": (args.workspace_storage_id, BLOB_DATA_CONTRIBUTOR),
                   "registry": (args.registry_id, REGISTRY_USER),
+                  "acr-pull": (args.container_registry_id, ACR_PULL),
                   "workspace": (args.workspace_id,
                                 ML_DATA_SCIENTIST if args.retrain_on_drift else READER)}
         self.roles = {label: authorization.RoleAssignment(

@@ -70,7 +70,8 @@ def build(stack: Stack) -> AzurePlatform:
     identity = JobIdentity("identity", JobIdentityArgs(
         subscription=env.subscription or "", resource_group=rg,
         workspace_id=workspace.workspace.id, workspace_storage_id=workspace.storage.id,
-        registry_id=workspace.registry.id, retrain_on_drift=cfg.training.retrain_on_drift,
+        registry_id=workspace.registry.id,
+        container_registry_id=foundation.container_registry.id, retrain_on_drift=cfg.training.retrain_on_drift,
         **base), opts)
     scope = {"stack": stack, "location": env.region, "resource_group": rg,
              "workspace": workspace.workspace.name, "registry": registry, "tags": tags}
