@@ -306,7 +306,10 @@ def test_monitor_schedule_runs_the_drift_job_as_the_jobs_identity(
                         if c.inputs["name"] == "monitor-churn-mlp")
         props = schedule["properties"]
         assert props["trigger"] == {"triggerType": "Cron", "expression": "15 */2 * * *",
-                                    "timeZone": "Europe/Paris"}
+                                    "timeZone": "Romance Standard Time"}   # Windows name
+        training = next(c.inputs for c in mocks.of_type("Schedule")
+                        if c.inputs["name"] == "training-churn-mlp")
+        assert training["properties"]["trigger"]["timeZone"] == "Romance Standard Time"
         job = props["action"]["jobDefinition"]
         assert job["jobType"] == "Command"
         assert job["command"] == ("python -m mlops_kit.adapters.azure.monitor --config "
@@ -374,3 +377,30 @@ def test_a_monthly_monitoring_schedule_is_refused(tmp_path: Path) -> None:
             models=("churn-classifier",), cluster_id="c", environment_id="e",
             identity_client_id="i", insights_id="a", insights_connection_string="s",
             action_group_id="g", tags={}))
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "Romance Standard Time", "CET"])
+def test_a_time_zone_without_a_windows_name_is_refused(tmp_path: Path, zone: str) -> None:
+    from mlops_pulumi.azure.training import Training, TrainingArgs
+    from mlops_pulumi.config import StackError
+
+    stack = load_stack("azure_prod", two_models(tmp_path, {"training": {"time_zone": zone}}))
+    fix = r"training\.time_zone .*use UTC or one of: .*Europe/Paris"
+    with pytest.raises(StackError, match=fix):
+        build(stack)
+    with pytest.raises(StackError, match=fix):                       # the component on its own
+        Training("t", TrainingArgs(stack=stack, location="westeurope", resource_group="rg",
+                                   workspace="ws", lake_account="a", zones=("raw",),
+                                   registry="r", tags={}))
+
+
+def test_time_zones_map_to_windows_names() -> None:
+    from azure.ai.ml.constants import TimeZone
+
+    from mlops_kit.adapters.azure.naming import WINDOWS_TIME_ZONES, windows_time_zone
+
+    assert set(WINDOWS_TIME_ZONES.values()) <= {z.value for z in TimeZone}   # the SDK's names
+    assert windows_time_zone("UTC") == "UTC"
+    assert windows_time_zone("Europe/Berlin") == "W. Europe Standard Time"
+    assert windows_time_zone("America/Los_Angeles") == "Pacific Standard Time"
+    assert windows_time_zone("Australia/Sydney") == "AUS Eastern Standard Time"

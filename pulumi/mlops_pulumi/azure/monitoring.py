@@ -15,6 +15,7 @@ from pulumi_azure_native import monitor
 import pulumi
 from mlops_kit.adapters.azure import naming
 from mlops_kit.adapters.azure.appinsights import CONNECTION_ENV
+from mlops_pulumi.azure.training import schedule_time_zone
 from mlops_pulumi.config import Stack, monitor_schedule
 
 MONITOR_MODULE = "mlops_kit.adapters.azure.monitor"
@@ -57,6 +58,7 @@ class DriftMonitoring(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         if args.models:
             monitor_schedule(args.stack)   # StackError before anything is built
+            schedule_time_zone(args.stack)
         super().__init__("mlops:azure:DriftMonitoring", name, None, opts)
         self._args = args
         self.schedules = {m: self._schedule(name, m) for m in args.models}
@@ -82,7 +84,7 @@ class DriftMonitoring(pulumi.ComponentResource):
                 "display_name": f"drift monitor {model}", "is_enabled": True,
                 "tags": args.tags,
                 "trigger": {"trigger_type": "Cron", "expression": monitor_schedule(args.stack),
-                            "time_zone": cfg.training.time_zone},
+                            "time_zone": schedule_time_zone(args.stack)},
                 "action": {"action_type": "CreateJob", "job_definition": job},
             })
 

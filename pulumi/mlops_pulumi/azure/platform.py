@@ -15,7 +15,7 @@ from mlops_pulumi.azure.identity import JobIdentity, JobIdentityArgs
 from mlops_pulumi.azure.lake import DataLake, DataLakeArgs
 from mlops_pulumi.azure.monitoring import DriftMonitoring, DriftMonitoringArgs
 from mlops_pulumi.azure.serving import Serving, ServingArgs, capture_on
-from mlops_pulumi.azure.training import Training, TrainingArgs
+from mlops_pulumi.azure.training import Training, TrainingArgs, schedule_time_zone
 from mlops_pulumi.azure.workspace import MlWorkspace, WorkspaceArgs
 from mlops_pulumi.config import Stack, monitor_schedule
 
@@ -43,8 +43,9 @@ def lake_zones(stack: Stack) -> tuple[str, ...]:
 def build(stack: Stack) -> AzurePlatform:
     """Create the environment's Azure resources under one provider pinned to its subscription."""
     env, cfg, tags = stack.environment, stack.loaded.config, stack.tags()
+    schedule_time_zone(stack)     # refused before any resource is registered
     if capture_on(stack):
-        monitor_schedule(stack)   # refused before any resource is registered
+        monitor_schedule(stack)
     provider = azure_native.Provider("azure", subscription_id=env.subscription,
                                      location=env.region)
     opts = pulumi.ResourceOptions(provider=provider)
@@ -70,8 +71,8 @@ def build(stack: Stack) -> AzurePlatform:
     identity = JobIdentity("identity", JobIdentityArgs(
         subscription=env.subscription or "", resource_group=rg,
         workspace_id=workspace.workspace.id, workspace_storage_id=workspace.storage.id,
-        registry_id=workspace.registry.id,
-        container_registry_id=foundation.container_registry.id, retrain_on_drift=cfg.training.retrain_on_drift,
+        registry_id=workspace.registry.id, container_registry_id=foundation.container_registry.id,
+        retrain_on_drift=cfg.training.retrain_on_drift,
         **base), opts)
     scope = {"stack": stack, "location": env.region, "resource_group": rg,
              "workspace": workspace.workspace.name, "registry": registry, "tags": tags}

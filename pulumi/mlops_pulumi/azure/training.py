@@ -12,7 +12,7 @@ from pulumi_azure_native import machinelearningservices as ml
 import pulumi
 from mlops_kit.adapters.azure import naming
 from mlops_kit.adapters.azure import pipeline as render
-from mlops_pulumi.config import Stack
+from mlops_pulumi.config import Stack, StackError
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,21 @@ class TrainingArgs:
     identity_id: pulumi.Input[str] | None = None   # the jobs' user-assigned identity
 
 
+def schedule_time_zone(stack: Stack) -> str:
+    """`training.time_zone` as the Windows name Azure ML schedules take; StackError unless
+    `naming.windows_time_zone` maps it."""
+    try:
+        return naming.windows_time_zone(stack.loaded.config.training.time_zone)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
+
+
 class Training(pulumi.ComponentResource):
     """Compute, datastores, environment, and for each model its components and schedule."""
 
     def __init__(self, name: str, args: TrainingArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
+        schedule_time_zone(args.stack)   # StackError before anything is built
         super().__init__("mlops:azure:Training", name, None, opts)
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
@@ -105,7 +115,7 @@ class Training(pulumi.ComponentResource):
                 "display_name": f"{stack.pipeline.name} {model}", "is_enabled": True,
                 "tags": self._args.tags,
                 "trigger": {"trigger_type": "Cron", "expression": cfg.training.schedule,
-                            "time_zone": cfg.training.time_zone},
+                            "time_zone": schedule_time_zone(stack)},
                 "action": {"action_type": "CreateJob", "job_definition": job},
             })
 

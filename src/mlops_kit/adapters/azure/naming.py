@@ -14,6 +14,22 @@ CAPTURE_DATASTORE = "workspaceblobstore"
 CAPTURE_ROOT = "modelDataCollector"
 REQUEST, RESPONSE = "request", "response"
 MONITORING_PREFIX = "monitoring/"  # drift results, in the same datastore
+# Azure ML schedules take a Windows time zone name; the IANA zones we map, after CLDR's
+# windowsZones.xml (territory 001). Others are refused rather than guessed.
+WINDOWS_TIME_ZONES = {
+    "UTC": "UTC", "Etc/UTC": "UTC",
+    "Europe/London": "GMT Standard Time",
+    "Europe/Paris": "Romance Standard Time",
+    "Europe/Berlin": "W. Europe Standard Time",
+    "Europe/Amsterdam": "W. Europe Standard Time",
+    "America/New_York": "Eastern Standard Time",
+    "America/Chicago": "Central Standard Time",
+    "America/Denver": "Mountain Standard Time",
+    "America/Los_Angeles": "Pacific Standard Time",
+    "Asia/Tokyo": "Tokyo Standard Time",
+    "Asia/Singapore": "Singapore Standard Time",
+    "Australia/Sydney": "AUS Eastern Standard Time",
+}
 
 
 def prefix(project: str, env: str) -> str:
@@ -35,6 +51,18 @@ def compact(project: str, env: str, suffix: str, limit: int = 24) -> str:
     """Lower-case letters and digits only (storage accounts, registries), at most `limit`."""
     stem = re.sub(r"[^a-z0-9]", "", f"{project}{env}")
     return stem[: limit - len(suffix)] + suffix
+
+
+def windows_time_zone(iana: str) -> str:
+    """The Windows name of IANA zone `iana` (`training.time_zone`) for Azure ML schedules;
+    ValueError naming the field and the zones it accepts unless it is in the table."""
+    try:
+        return WINDOWS_TIME_ZONES[iana]
+    except KeyError:
+        raise ValueError(
+            f"training.time_zone {iana!r}: Azure ML schedules take a Windows time zone and "
+            f"this zone has no mapping here; use UTC or one of: "
+            f"{', '.join(sorted(set(WINDOWS_TIME_ZONES) - {'UTC', 'Etc/UTC'}))}") from None
 
 
 def datastore(zone: str) -> str:
