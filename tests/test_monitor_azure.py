@@ -189,11 +189,13 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     def make(shift: float | None, changes: dict[str, Any] | None = None, *,
              approved: bool = True, session: Any = None, earlier: float | None = None,
              lines: list[str] | None = None,
-             previous: str | None = None) -> tuple[int, monitor.Clients]:
+             previous: str | None = None,
+             newer_shift: float | None = None) -> tuple[int, monitor.Clients]:
         """One monitor run at NOW on fresh services; with `earlier` (the shift of traffic
         collected 12:00-13:00), first the run of the window before (at NOW - 1 h); `lines`:
         records collected in 13:00-14:00 instead of `traffic`; `previous`: the text of the
-        12:00-13:00 window's summary.json."""
+        12:00-13:00 window's summary.json; `newer_shift`: the baseline shift of an approved
+        version 2, newer than the pinned (served) version 1."""
         folder = tmp_path / f"run-{next(runs)}"   # each call: its own config and services
         folder.mkdir()
         pinned = {"azure": {"deploy_versions": {MODEL: "1"}}}
@@ -202,6 +204,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
                                   StandInClient(folder / "registry"), session or StandInSession())
         if approved:
             register_with_baseline(config, clients.registry, folder)
+        if newer_shift is not None:
+            register_with_baseline(config, clients.registry, folder, newer_shift)
         if shift is not None:
             traffic(clients.blobs, shift)
         if lines is not None:
@@ -221,16 +225,18 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     return make
 
 
-def register_with_baseline(config: Path, client: StandInClient, folder: Path) -> None:
-    """An approved version whose files carry the training baseline (as the train step packs)."""
+def register_with_baseline(config: Path, client: StandInClient, folder: Path,
+                           shift: float = 0.0) -> None:
+    """An approved version whose files carry the training baseline (as the train step packs),
+    trained on data shifted by `shift`."""
     loaded = load_config(config, env=ENV, sets=["registry.backend=azureml"])
     cfg = loaded.config
-    model_dir = folder / "model"
+    model_dir = folder / f"model-{len(list(folder.glob('model-*')))}"
     model_dir.mkdir()
     (model_dir / "model.ubj").write_bytes(b"booster")
     inputs = FeatureSet(tuple(cfg.features.declared), cfg.table).inputs
-    write_baseline(churn.generate(2000, seed=7, dirty_fraction=0.0)[inputs], cfg.table,
-                   model_dir / "baseline")
+    write_baseline(churn.generate(2000, seed=7, shift=shift, dirty_fraction=0.0)[inputs],
+                   cfg.table, model_dir / "baseline")
     open_registry(loaded, ml_client=client).register(
         MODEL, model_dir, status="Approved", metrics={"roc_auc": 0.8}, params={}, lineage={})
 
@@ -374,9 +380,30 @@ def test_refused_metrics_still_retrain_write_the_summary_and_fail(setup: Any,
     assert "503" in summary["metrics_error"] and "metrics_published" not in summary
 
 
-def test_traffic_without_an_approved_version_fails(setup: Any, capsys: Any) -> None:
+def test_traffic_without_the_served_version_in_the_registry_fails(setup: Any,
+                                                                  capsys: Any) -> None:
     code, clients = setup(2.0, approved=False)
-    assert code == 1 and "no approved version" in capsys.readouterr().err
+    assert code == 1
+    assert "served version 1 (azure.deploy_versions) has no readable baseline" in \
+        capsys.readouterr().err
+    assert clients.workspace.jobs.submitted == []
+
+
+def test_traffic_without_a_pinned_version_fails(setup: Any, capsys: Any) -> None:
+    code, clients = setup(2.0, {"azure": {"deploy_versions": {}}})
+    assert code == 1 and "no version pinned in azure.deploy_versions" in capsys.readouterr().err
+    assert clients.workspace.jobs.submitted == []
+
+
+def test_the_baseline_is_the_served_versions_not_the_newest_approved(setup: Any) -> None:
+    """Version 2 is approved but not deployed; traffic like version 1's data is no drift."""
+    code, clients = setup(0.0, newer_shift=3.0)
+    assert code == 0
+    assert [v.version for v in monitor.open_registry(
+        load_config(ROOT / "mlops.yaml", env=ENV, sets=["registry.backend=azureml"]),
+        ml_client=clients.registry).versions(MODEL)] == [1, 2]
+    drift, summary = results(clients)
+    assert (drift["verdict"], summary["retrain"]) == ("ok", False)
     assert clients.workspace.jobs.submitted == []
 
 

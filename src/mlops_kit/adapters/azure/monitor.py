@@ -8,7 +8,8 @@ the request payloads Azure ML's data collector logged (JSON Lines under
 `modelDataCollector/<endpoint>/<deployment>/request/YYYY/MM/DD/HH/` in the workspace's default
 blob datastore) during the period that ended at the schedule's latest firing, turns each
 record's `data` into source rows with the parsing of the other clouds (`RowCollector`), takes
-the baseline of the production version (Azure ML registry, `registry.backend: azureml`), and
+the baseline of the served version (`azure.deploy_versions[model]` in the Azure ML registry,
+`registry.backend: azureml`; not the newest Approved one, which may not be deployed yet), and
 runs the shared check (`monitoring.check`). It writes `drift.json` to
 `monitoring/<model>/<window end>/` in the same datastore; on the change into drift (the
 previous window's `summary.json` does not say drift) with `training.retrain_on_drift` it
@@ -36,12 +37,12 @@ from mlops_kit.adapters.azure import naming
 from mlops_kit.adapters.azure import pipeline as render
 from mlops_kit.config import LoadedConfig
 from mlops_kit.monitoring import scheduled
-from mlops_kit.monitoring.baseline import Baseline, read_baseline
+from mlops_kit.monitoring.baseline import Baseline, BaselineError, read_baseline
 from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, was_drifting
 from mlops_kit.monitoring.scheduled import Window
 from mlops_kit.monitoring.sink import drift_metrics, open_sink
 from mlops_kit.pipeline import load_pipeline
-from mlops_kit.registry import open_registry, production
+from mlops_kit.registry import RegistryError, open_registry
 from mlops_kit.serving.capture import RowCollector
 from mlops_kit.serving.codec import JSON, media_type
 from mlops_kit.steps.features import FeatureSet
@@ -118,15 +119,21 @@ def collected_rows(blobs: Any, loaded: LoadedConfig, model: str, window: Window)
     return collector.frame()
 
 
-def production_baseline(loaded: LoadedConfig, clients: Clients, model: str) -> Baseline:
-    """The training baseline the production version carries (files beside the model)."""
+def served_baseline(loaded: LoadedConfig, clients: Clients, model: str) -> Baseline:
+    """The training baseline the served version carries (files beside the model): the one
+    `azure.deploy_versions` pins, as the endpoint's deployment and the retrain job use."""
+    pinned = loaded.config.azure.deploy_versions.get(model)
+    if pinned is None:
+        raise MonitorError(f"{model}: no version pinned in azure.deploy_versions, so no "
+                           "served version and no baseline")
     registry = open_registry(loaded, ml_client=clients.registry)
-    current = production(registry, model)
-    if current is None:
-        raise MonitorError(f"{model}: no approved version in the registry, so no baseline")
-    with tempfile.TemporaryDirectory() as tmp:
-        registry.download(model, current.version, Path(tmp))
-        return read_baseline(Path(tmp) / "baseline")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            registry.download(model, int(pinned), Path(tmp))
+            return read_baseline(Path(tmp) / "baseline")
+    except (RegistryError, BaselineError, ValueError) as exc:
+        raise MonitorError(f"{model}: the served version {pinned} (azure.deploy_versions) "
+                           f"has no readable baseline in the registry: {exc}") from None
 
 
 def training_job(loaded: LoadedConfig, model: str) -> Any:
@@ -201,7 +208,7 @@ def run(loaded: LoadedConfig, clients: Clients, window: Window) -> DriftCheck:
     the metrics are published, and the summary written whether they were or not."""
     model = loaded.config.model.name
     rows = collected_rows(clients.blobs, loaded, model, window)
-    baseline = None if rows.empty else production_baseline(loaded, clients, model)
+    baseline = None if rows.empty else served_baseline(loaded, clients, model)
     drifting = was_drifting(previous_summary(clients.blobs, model, window))
     result = check(rows, baseline, loaded.config, model, window, drifting)
     prefix = results_prefix(model, window[1])
