@@ -327,6 +327,9 @@ def test_monitor_schedule_runs_the_drift_job_as_the_jobs_identity(
         roles = {c.name: c.inputs for c in mocks.of_type("authorization:RoleAssignment")}
         assert roles["identity-workspace"]["roleDefinitionId"].endswith(
             "/f6c7c914-8db3-469d-8ca1-694a8f32e121")           # AzureML Data Scientist
+        rule = next(c.inputs for c in mocks.of_type("ScheduledQueryRule")
+                    if c.inputs["ruleName"] == "churn-azure-prod-churn-mlp-drift")
+        assert "starts the training pipeline once per drift episode" in rule["description"]
         assert roles["identity-registry"]["scope"] == "/mock/Registry/ml-registry"
         pull = roles["identity-acr-pull"]            # the cluster pulls its image as the identity
         assert pull["scope"] == "/mock/Registry/platform-acr"
@@ -355,6 +358,9 @@ def test_drift_alert_queries_the_metric_and_notifies_the_action_group(
         assert 'customDimensions.Model) == "churn-mlp"' in criterion["query"]
         assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
         assert "retrain by hand" in rule["description"]
+        assert (rule["windowSize"], rule["evaluationFrequency"], rule["autoMitigate"]) == (
+            "PT1H", "PT15M", False)
+        assert rule["muteActionsDuration"] == "PT1H"     # one point: one notification, not 4
         roles = {c.name: c.inputs for c in mocks.of_type("authorization:RoleAssignment")}
         assert roles["identity-workspace"]["roleDefinitionId"].endswith(
             "/acdd72a7-3385-48ef-bd42-f606fba81ae7")           # Reader: no job submission

@@ -2,8 +2,9 @@
 drift monitor (`python -m mlops_kit.adapters.azure.monitor`) as a command job of the project
 image on the training cluster, as the jobs' identity, on `monitoring.schedule`; and a log alert
 on the `DriftedFeatures` custom metric it publishes to Application Insights, to the action
-group. The monitor itself submits the training pipeline on drift (`training.retrain_on_drift`);
-the alert tells people."""
+group, muted for an hour after it fires so one drifted point notifies once. The monitor itself
+starts the training pipeline once per drift episode (`training.retrain_on_drift`); the alert
+tells people."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from mlops_pulumi.azure.training import schedule_time_zone
 from mlops_pulumi.config import Stack, monitor_schedule
 
 MONITOR_MODULE = "mlops_kit.adapters.azure.monitor"
-ALERT_WINDOW, ALERT_EVERY = "PT1H", "PT15M"
+# Stateless rule: without the mute a drifted point stays in the 1 h window for 4 evaluations
+# and would notify 4 times; muting for the window length notifies once per point.
+ALERT_WINDOW, ALERT_EVERY, ALERT_MUTE = "PT1H", "PT15M", "PT1H"
 
 
 @dataclass(frozen=True)
@@ -91,13 +94,15 @@ class DriftMonitoring(pulumi.ComponentResource):
     def _alert(self, name: str, model: str) -> monitor.ScheduledQueryRule:
         args, cfg = self._args, self._args.stack.loaded.config
         stem = naming.prefix(cfg.project, args.stack.env_name)
-        retrain = ("the monitor has submitted the training pipeline"
+        retrain = ("the monitor starts the training pipeline once per drift episode (see "
+                   "retrain in the window's summary.json)"
                    if cfg.training.retrain_on_drift else "retrain_on_drift is off: retrain by hand")
         return monitor.ScheduledQueryRule(
             f"{name}-{model}-drift", rule_name=f"{stem}-{model}-drift", kind="LogAlert",
             resource_group_name=args.resource_group, location=args.location,
             scopes=[args.insights_id], severity=2, enabled=True, auto_mitigate=False,
-            evaluation_frequency=ALERT_EVERY, window_size=ALERT_WINDOW, tags=args.tags,
+            evaluation_frequency=ALERT_EVERY, window_size=ALERT_WINDOW,
+            mute_actions_duration=ALERT_MUTE, tags=args.tags,
             description=(f"{model}: features drifted from the training baseline; {retrain}. "
                          f"Results: {naming.CAPTURE_DATASTORE}/{naming.MONITORING_PREFIX}"
                          f"{model}/"),
