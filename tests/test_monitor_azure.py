@@ -254,7 +254,7 @@ def test_drift_publishes_metrics_and_submits_the_training_pipeline(setup: Any) -
     folders = {p.rsplit("/", 5)[0] for p in clients.blobs.listed}
     assert folders == {f"modelDataCollector/{ENDPOINT}/v1/request",
                        f"modelDataCollector/{ENDPOINT}/v2/request"}
-    assert all(p.endswith("/2026/11/10/13/") for p in clients.blobs.listed)
+    assert {p.rsplit("/", 5)[4] for p in clients.blobs.listed} == {"13", "14"}  # + the next
     drift, summary = results(clients)
     assert summary["verdict"] == drift["verdict"] == "drift" and drift["rows"] == 400
     assert summary["skipped"] == 3
@@ -447,3 +447,26 @@ def test_app_insights_sink_batches_and_reports_refusals() -> None:
     partial = AppInsightsSink(StandInSession(206), CONNECTION, "churn")
     with pytest.raises(MetricsError, match="206"):
         partial.publish(metrics[:1])
+
+
+def _written_late(blobs: StandInBlobs, stamped: dt.datetime, rows: int) -> None:
+    """A record stamped `stamped` that the collector wrote a second later, in the next hour's
+    folder, and one stamped at that next hour (outside the window ending there)."""
+    folder = stamped + dt.timedelta(seconds=1)
+    put(blobs, "v1", folder, [json.dumps(record(instances(rows, 0.0), stamped)),
+                              json.dumps(record(instances(7, 0.0), folder))])
+
+
+@pytest.mark.parametrize("end", [NOW.replace(minute=0),                      # 13:00-14:00
+                                 dt.datetime(2026, 11, 11, 0, 0, tzinfo=dt.UTC)])  # midnight
+def test_a_record_written_after_the_window_end_is_read(tmp_path: Path,
+                                                       end: dt.datetime) -> None:
+    loaded = load_config(write_config(tmp_path), env=ENV)
+    blobs = StandInBlobs()
+    _written_late(blobs, end - dt.timedelta(seconds=1), 4)
+    frame = monitor.collected_rows(blobs, loaded, MODEL, (end - dt.timedelta(hours=1), end))
+    assert len(frame) == 4 and frame.attrs["skipped"] == 0       # the 7 after `end`: dropped
+    folders = [p.rsplit("/", 5)[1:5] for p in blobs.listed]
+    before = end - dt.timedelta(hours=1)
+    assert folders == [[f"{before:%Y}", f"{before:%m}", f"{before:%d}", f"{before:%H}"],
+                       [f"{end:%Y}", f"{end:%m}", f"{end:%d}", f"{end:%H}"]]

@@ -63,9 +63,11 @@ class Clients:
 
 
 def hours(window: Window) -> Iterator[dt.datetime]:
-    """The starts of the UTC hours that overlap `window` (the collector's hourly folders)."""
+    """The starts of the UTC hours that overlap `window`, plus the hour after its end: the
+    collector files a record by its write time, so one stamped 13:59:59 may sit in `14/`
+    (`add_record` drops the records outside the window)."""
     at = window[0].astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    while at < window[1]:
+    while at < window[1] + dt.timedelta(hours=1):
         yield at
         at += dt.timedelta(hours=1)
 
