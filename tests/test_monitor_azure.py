@@ -470,3 +470,19 @@ def test_a_record_written_after_the_window_end_is_read(tmp_path: Path,
     before = end - dt.timedelta(hours=1)
     assert folders == [[f"{before:%Y}", f"{before:%m}", f"{before:%d}", f"{before:%H}"],
                        [f"{end:%Y}", f"{end:%m}", f"{end:%d}", f"{end:%H}"]]
+
+
+def test_the_docs_state_the_retried_statuses_roles_and_time_zones() -> None:
+    """docs/azure.md says what the code does: the exact retried statuses, AcrPull, the mapped
+    time zones, and the limits of the jobs identity."""
+    from mlops_kit.adapters.azure.appinsights import RETRYABLE
+
+    text = " ".join((ROOT / "docs" / "azure.md").read_text().split())
+    assert sorted(RETRYABLE) == [408, 429, 439, 500, 502, 503, 504]
+    assert "answers 500, 502, 503 and 504, and 408, 429 and 439" in text
+    assert "AcrPull on the Container Registry" in text
+    assert all(zone in text for zone in naming.WINDOWS_TIME_ZONES if "/" in zone
+               and not zone.startswith("Etc/"))
+    assert "every job there (the training pipeline's steps too) inherits its roles" in text
+    assert "whole workspace storage account, not only the capture container" in text
+    assert "scoped to the resource" not in text

@@ -6,7 +6,8 @@ exporter posts to) takes `MetricData` telemetry items. Each metric becomes one i
 the project as metric namespace (`ns`) and its dimensions (`Model`, `Feature`, `Metric`) as
 `customDimensions`. The connection string (instrumentation key and ingestion endpoint) comes
 from `APPLICATIONINSIGHTS_CONNECTION_STRING`, which the Pulumi schedule sets on the job. The
-session retries throttling (408, 429, 439) and 5xx answers with backoff (`adapters/http.py`).
+session retries 500, 502, 503 and 504 and the timeout and throttling answers 408, 429 and 439
+with backoff (`adapters/http.py`); other statuses (501, a partial 206) are not retried.
 """
 
 from __future__ import annotations
