@@ -1,6 +1,8 @@
-"""The command line of a scheduled drift monitor, shared by the cloud adapters' entries
-(`python -m mlops_kit.adapters.gcp.monitor`, `... .azure.monitor`): arguments, the window to
-read, the exit codes (0 a good run, 1 a failed or blind one, 2 a bad config)."""
+"""A scheduled drift monitor, shared by the cloud adapters' entries
+(`python -m mlops_kit.adapters.gcp.monitor`, `... .azure.monitor`): the order of one run (the
+retrain before the metrics, the summary whatever happens to them) and the command line
+(arguments, the window to read, the exit codes: 0 a good run, 1 a failed or blind one, 2 a bad
+config). Each cloud gives a `Monitor`: where its rows, baseline and results are."""
 
 from __future__ import annotations
 
@@ -9,17 +11,74 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.cron import last_window
-from mlops_kit.monitoring.baseline import BaselineError
-from mlops_kit.monitoring.check import DriftCheck, failure
+from mlops_kit.monitoring.baseline import Baseline, BaselineError
+from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, failure, was_drifting
 from mlops_kit.monitoring.drift import DriftInputError
+from mlops_kit.monitoring.sink import drift_metrics, open_sink
 from mlops_kit.registry import RegistryError
 
 Window = tuple[dt.datetime, dt.datetime]
 CHECK_ERRORS: tuple[type[Exception], ...] = (RegistryError, BaselineError, DriftInputError,
                                               ValueError)
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """What one cloud gives a run: the window's rows, the served version's baseline, JSON
+    results under `results` (read: None when missing or unreadable; write: the document's
+    URI), the retrain submission (the run's name) and its metrics sink with its refusals."""
+
+    rows: Callable[[Window], pd.DataFrame]
+    baseline: Callable[[], Baseline]
+    read_json: Callable[[str], Any]
+    write_json: Callable[[str, Any], str]
+    retrain: Callable[[], str]
+    results: str  # the results' key prefix, e.g. "monitoring/"
+    sink: str  # monitoring.metrics_sink
+    sink_errors: tuple[type[Exception], ...]
+    session: Any = None  # the sink's HTTP session (None: its own)
+
+    def prefix(self, model: str, end: dt.datetime) -> str:
+        """Where the results of the window ending at `end` go."""
+        return f"{self.results}{model}/{end:%Y%m%dT%H%MZ}/"
+
+
+def run(loaded: LoadedConfig, monitor: Monitor, window: Window) -> DriftCheck:
+    """The check of `loaded.config.model` over `window`: retrain only on the change into drift
+    (the previous window's summary), submit the retrain before the metrics are published, and
+    write the summary whether they were or not."""
+    model = loaded.config.model.name
+    rows = monitor.rows(window)
+    baseline = None if rows.empty else monitor.baseline()
+    drifting = was_drifting(monitor.read_json(monitor.prefix(model, window[0]) + "summary.json"))
+    result = check(rows, baseline, loaded.config, model, window, drifting)
+    prefix = monitor.prefix(model, window[1])
+    result.notes["drift"] = monitor.write_json(prefix + "drift.json", result.drift_document())
+    if result.retrain:
+        result.notes["pipeline_job"] = monitor.retrain()
+    publish(loaded, monitor, result)
+    monitor.write_json(prefix + "summary.json", result.summary())
+    return result
+
+
+def publish(loaded: LoadedConfig, monitor: Monitor, result: DriftCheck) -> None:
+    """The drift metrics to the monitor's sink; a refusal is noted, not raised (main exits 1)."""
+    if result.report is None:
+        return
+    try:
+        sink = open_sink(loaded.with_values({"monitoring.metrics_sink": monitor.sink}),
+                         session=monitor.session)
+        result.notes["metrics_published"] = sink.publish(
+            drift_metrics(result.report, result.model))
+    except monitor.sink_errors as exc:
+        result.notes[METRICS_ERROR] = str(exc)
 
 
 def window_of(loaded: LoadedConfig, now: dt.datetime, minutes: int | None) -> Window:

@@ -38,9 +38,8 @@ from mlops_kit.adapters.azure import pipeline as render
 from mlops_kit.config import LoadedConfig
 from mlops_kit.monitoring import scheduled
 from mlops_kit.monitoring.baseline import Baseline, BaselineError, read_baseline
-from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, was_drifting
+from mlops_kit.monitoring.check import DriftCheck
 from mlops_kit.monitoring.scheduled import Window
-from mlops_kit.monitoring.sink import drift_metrics, open_sink
 from mlops_kit.pipeline import load_pipeline
 from mlops_kit.registry import RegistryError, open_registry
 from mlops_kit.serving.capture import RowCollector
@@ -163,11 +162,6 @@ def submit_retraining(loaded: LoadedConfig, clients: Clients, model: str) -> str
     return str(created.name)
 
 
-def results_prefix(model: str, end: dt.datetime) -> str:
-    """Where the results of the window ending at `end` go."""
-    return f"{naming.MONITORING_PREFIX}{model}/{end:%Y%m%dT%H%MZ}/"
-
-
 def write_json(blobs: Any, key: str, document: Any) -> str:
     """Upload `document` to the capture datastore; its azureml:// URI."""
     from azure.storage.blob import ContentSettings
@@ -177,50 +171,35 @@ def write_json(blobs: Any, key: str, document: Any) -> str:
     return f"azureml://datastores/{naming.CAPTURE_DATASTORE}/paths/{key}"
 
 
-def previous_summary(blobs: Any, model: str, window: Window) -> Any:
-    """The summary.json of the window that ended where `window` starts; None if missing or
-    unreadable."""
+def read_json(blobs: Any, key: str) -> Any:
+    """A JSON document of the capture datastore; None if missing or unreadable."""
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        data = blobs.download_blob(results_prefix(model, window[0]) + "summary.json").readall()
-        return json.loads(data)
+        return json.loads(blobs.download_blob(key).readall())
     except (ResourceNotFoundError, ValueError):
         return None
 
 
-def publish(loaded: LoadedConfig, clients: Clients, result: DriftCheck) -> None:
-    """The drift metrics to Application Insights; a failure is noted, not raised (main
-    exits 1)."""
+def monitor_of(loaded: LoadedConfig, clients: Clients) -> scheduled.Monitor:
+    """Collected request records in the capture datastore, the served version's baseline,
+    results beside the capture, the training pipeline job, Application Insights."""
     from mlops_kit.adapters.azure.appinsights import MetricsError
 
-    if result.report is None:
-        return
-    try:
-        sink = open_sink(loaded.with_values({"monitoring.metrics_sink": "app_insights"}),
-                         session=clients.metrics)
-        result.notes["metrics_published"] = sink.publish(
-            drift_metrics(result.report, result.model))
-    except MetricsError as exc:
-        result.notes[METRICS_ERROR] = str(exc)
+    model = loaded.config.model.name
+    return scheduled.Monitor(
+        rows=lambda window: collected_rows(clients.blobs, loaded, model, window),
+        baseline=lambda: served_baseline(loaded, clients, model),
+        read_json=lambda key: read_json(clients.blobs, key),
+        write_json=lambda key, document: write_json(clients.blobs, key, document),
+        retrain=lambda: submit_retraining(loaded, clients, model),
+        results=naming.MONITORING_PREFIX, sink="app_insights",
+        sink_errors=(MetricsError,), session=clients.metrics)
 
 
 def run(loaded: LoadedConfig, clients: Clients, window: Window) -> DriftCheck:
-    """The whole check of `loaded.config.model` over `window`: the retrain is submitted before
-    the metrics are published, and the summary written whether they were or not."""
-    model = loaded.config.model.name
-    rows = collected_rows(clients.blobs, loaded, model, window)
-    baseline = None if rows.empty else served_baseline(loaded, clients, model)
-    drifting = was_drifting(previous_summary(clients.blobs, model, window))
-    result = check(rows, baseline, loaded.config, model, window, drifting)
-    prefix = results_prefix(model, window[1])
-    result.notes["drift"] = write_json(clients.blobs, prefix + "drift.json",
-                                       result.drift_document())
-    if result.retrain:
-        result.notes["pipeline_job"] = submit_retraining(loaded, clients, model)
-    publish(loaded, clients, result)
-    write_json(clients.blobs, prefix + "summary.json", result.summary())
-    return result
+    """The whole check of `loaded.config.model` over `window` (see `scheduled.run`)."""
+    return scheduled.run(loaded, monitor_of(loaded, clients), window)
 
 
 def default_clients(loaded: LoadedConfig) -> Clients:

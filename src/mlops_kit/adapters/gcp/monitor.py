@@ -33,9 +33,8 @@ from mlops_kit.adapters.gcp import naming
 from mlops_kit.config import LoadedConfig
 from mlops_kit.monitoring import scheduled
 from mlops_kit.monitoring.baseline import Baseline, read_baseline
-from mlops_kit.monitoring.check import METRICS_ERROR, DriftCheck, check, was_drifting
+from mlops_kit.monitoring.check import DriftCheck
 from mlops_kit.monitoring.scheduled import Window
-from mlops_kit.monitoring.sink import drift_metrics, open_sink
 from mlops_kit.registry import open_registry, production
 from mlops_kit.serving.capture import RowCollector
 from mlops_kit.serving.codec import JSON
@@ -110,11 +109,6 @@ def submit_retraining(loaded: LoadedConfig, clients: Clients, model: str) -> str
     return str(created.name)
 
 
-def results_prefix(model: str, end: dt.datetime) -> str:
-    """Where the results of the window ending at `end` go."""
-    return f"{naming.MONITORING_PREFIX}{model}/{end:%Y%m%dT%H%MZ}/"
-
-
 def write_json(clients: Clients, loaded: LoadedConfig, key: str, document: Any) -> str:
     """Upload `document` to the pipelines bucket; its gs:// URI."""
     bucket = naming.bucket(loaded, "pipelines")
@@ -123,13 +117,10 @@ def write_json(clients: Clients, loaded: LoadedConfig, key: str, document: Any) 
     return f"gs://{bucket}/{key}"
 
 
-def previous_summary(clients: Clients, loaded: LoadedConfig, model: str,
-                     window: Window) -> Any:
-    """The summary.json of the window that ended where `window` starts; None if missing or
-    unreadable."""
+def read_json(clients: Clients, loaded: LoadedConfig, key: str) -> Any:
+    """A JSON document of the pipelines bucket; None if missing or unreadable."""
     from google.api_core.exceptions import NotFound
 
-    key = results_prefix(model, window[0]) + "summary.json"
     try:
         blob = clients.storage.bucket(naming.bucket(loaded, "pipelines")).blob(key)
         return json.loads(blob.download_as_bytes())
@@ -137,38 +128,25 @@ def previous_summary(clients: Clients, loaded: LoadedConfig, model: str,
         return None
 
 
-def publish(loaded: LoadedConfig, clients: Clients, result: DriftCheck) -> None:
-    """The drift metrics to Cloud Monitoring; a refusal is noted, not raised (main exits 1)."""
+def monitor_of(loaded: LoadedConfig, clients: Clients) -> scheduled.Monitor:
+    """Vertex request logs in BigQuery, the production version's baseline, results in the
+    pipelines bucket, the stored run request, Cloud Monitoring."""
     from mlops_kit.adapters.gcp.cloudmonitoring import MetricsError
 
-    if result.report is None:
-        return
-    try:
-        sink = open_sink(loaded.with_values({"monitoring.metrics_sink": "cloud_monitoring"}),
-                         session=clients.metrics)
-        result.notes["metrics_published"] = sink.publish(
-            drift_metrics(result.report, result.model))
-    except MetricsError as exc:
-        result.notes[METRICS_ERROR] = str(exc)
-
-
-def run(loaded: LoadedConfig, clients: Clients,
-        window: Window) -> DriftCheck:
-    """The whole check of `loaded.config.model` over `window`: the retrain is submitted before
-    the metrics are published, and the summary written whether they were or not."""
     model = loaded.config.model.name
-    rows = logged_rows(clients.bigquery, loaded, model, window)
-    baseline = None if rows.empty else production_baseline(loaded, clients, model)
-    drifting = was_drifting(previous_summary(clients, loaded, model, window))
-    result = check(rows, baseline, loaded.config, model, window, drifting)
-    prefix = results_prefix(model, window[1])
-    result.notes["drift"] = write_json(clients, loaded, prefix + "drift.json",
-                                       result.drift_document())
-    if result.retrain:
-        result.notes["pipeline_job"] = submit_retraining(loaded, clients, model)
-    publish(loaded, clients, result)
-    write_json(clients, loaded, prefix + "summary.json", result.summary())
-    return result
+    return scheduled.Monitor(
+        rows=lambda window: logged_rows(clients.bigquery, loaded, model, window),
+        baseline=lambda: production_baseline(loaded, clients, model),
+        read_json=lambda key: read_json(clients, loaded, key),
+        write_json=lambda key, document: write_json(clients, loaded, key, document),
+        retrain=lambda: submit_retraining(loaded, clients, model),
+        results=naming.MONITORING_PREFIX, sink="cloud_monitoring",
+        sink_errors=(MetricsError,), session=clients.metrics)
+
+
+def run(loaded: LoadedConfig, clients: Clients, window: Window) -> DriftCheck:
+    """The whole check of `loaded.config.model` over `window` (see `scheduled.run`)."""
+    return scheduled.run(loaded, monitor_of(loaded, clients), window)
 
 
 def default_clients(loaded: LoadedConfig) -> Clients:
