@@ -116,14 +116,14 @@ def register_job(tmp_path: Path, env: str, backend: str, registry: Any) -> Any:
     (model / "model.ubj").write_bytes(b"w")
     (model / "training.json").write_text(json.dumps({"best_params": {"eta": 0.1},
                                                      "mlflow_run_id": "run-9"}))
+    (model / "_lineage.json").write_text(json.dumps({"data_version": "d" * 64,
+                                                     "curated_version": "c" * 64}))
     evaluation = tmp_path / "evaluation"
     evaluation.mkdir(exist_ok=True)
     (evaluation / "evaluation.json").write_text(json.dumps(
         {"passed": True, "reasons": ["PASS roc_auc"], "metrics": {"roc_auc": 0.88}}))
     return Job(loaded, {"model": model, "evaluation": evaluation},
-               {"registration": tmp_path / "out"},
-               {"data_version": "d" * 64, "model_digest": "m" * 64, "run_id": "p-1"},
-               {"registry": registry})
+               {"registration": tmp_path / "out"}, {"run_id": "p-1"}, {"registry": registry})
 
 
 def refuses_bad_input(registry: Any, add: Any, model_dir: Path, model: str) -> None:

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlops_kit.config import LoadedConfig, load_config
+from mlops_kit.fileio import sha256_file
 from mlops_kit.steps import ingest
 from mlops_kit.steps.base import Job, StepError
 from tests.conftest import write_config
@@ -32,7 +33,7 @@ def test_generator_to_hive_partition(loaded: LoadedConfig, tmp_path: Path) -> No
     assert summary["rows"] == table.num_rows == 2000
     assert table.column("_source_row").to_pylist()[:3] == [0, 1, 2]
     meta = (tmp_path / "raw" / "_dataset.json").read_text()
-    assert ingest.file_sha256(part) in meta
+    assert sha256_file(part) in meta
 
 
 def test_csv_values_stay_text_in_the_raw_zone(tmp_path: Path) -> None:

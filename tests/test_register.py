@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_kit.config import load_config
+from mlops_kit.fileio import digest_dir
 from mlops_kit.registry.local import LocalRegistry
 from mlops_kit.steps import register
 from mlops_kit.steps.base import Job, StepError
@@ -20,6 +21,8 @@ def model_dir(tmp_path: Path) -> Path:
     (folder / "model.ubj").write_bytes(b"weights")
     (folder / "training.json").write_text(json.dumps({"best_params": {"max_depth": 4},
                                                       "mlflow_run_id": "r1"}))
+    (folder / "_lineage.json").write_text(json.dumps({
+        "data_version": "d" * 64, "curated_version": "c" * 64, "ingest_date": "2026-01-01"}))
     return folder
 
 
@@ -37,8 +40,7 @@ def job(tmp_path: Path, passed: bool, env: str | None = None,
     loaded = load_config(ROOT / "mlops.yaml", env=env)
     return Job(loaded, {"model": model_dir(tmp_path) if not (tmp_path / "model").exists()
                         else tmp_path / "model", "evaluation": evaluation(tmp_path, passed)},
-               {"registration": tmp_path / "out"},
-               {"data_version": "d" * 64, "model_digest": "m" * 64, "run_id": "run-1"},
+               {"registration": tmp_path / "out"}, {"run_id": "run-1"},
                {"registry": registry or LocalRegistry(tmp_path / "reg")})
 
 
@@ -47,7 +49,9 @@ def test_registers_with_full_lineage(tmp_path: Path) -> None:
     summary = register.run(job(tmp_path, True, registry=reg))
     assert summary == {"registered": True, "version": 1, "status": "Approved"}
     v = reg.get("churn-classifier", 1)
-    assert v.lineage["data_version"] == "d" * 64
+    assert v.lineage["data_version"] == "d" * 64 and v.lineage["curated_version"] == "c" * 64
+    assert v.lineage["ingest_date"] == "2026-01-01"
+    assert v.lineage["model_digest"] == digest_dir(tmp_path / "model")["digest"]
     assert v.lineage["git"] == {"commit": "0" * 40, "dirty": False}
     assert v.lineage["mlflow_run_id"] == "r1" and v.lineage["pipeline_run"] == "run-1"
     assert {"python", "pandas", "xgboost-cpu"} <= set(v.lineage["packages"])

@@ -14,6 +14,7 @@ import pytest
 from mlops_kit.adapters.azure import naming
 from mlops_kit.adapters.azure.registry import METADATA_PROPERTY, STATUS_TAG, AzureMLRegistry, tags
 from mlops_kit.config import ConfigError, load_config
+from mlops_kit.fileio import digest_dir
 from mlops_kit.registry import RegistryError, fetch_production, open_registry, production
 from mlops_kit.steps import register as register_step
 from tests.conftest import ROOT, refuses_bad_input, register_job
@@ -223,9 +224,11 @@ def test_register_step_on_azureml(tmp_path: Path, client: StandInClient, env: st
     assert register_step.run(register_job(tmp_path, env, "azureml", reg)) == {
         "registered": True, "version": 1, "status": status}
     v = reg.get(MODEL, 1)
-    assert v.lineage["model_digest"] == "m" * 64 and v.lineage["pipeline_run"] == "p-1"
+    digest = digest_dir(tmp_path / "trained")["digest"]
+    assert v.lineage["model_digest"] == digest and v.lineage["pipeline_run"] == "p-1"
+    assert v.lineage["data_version"] == "d" * 64
     assert v.metrics == {"roc_auc": 0.88} and v.params == {"eta": 0.1}
-    assert client.models.received[0].tags["lineage.model_digest"] == "m" * 64
+    assert client.models.received[0].tags["lineage.model_digest"] == digest
     assert register_step.run(register_job(tmp_path, env, "azureml", reg)) == {
         "registered": False, "already_version": 1}
 

@@ -22,6 +22,7 @@ from google.cloud.aiplatform_v1 import types
 from mlops_kit.adapters.gcp import naming, release, serve
 from mlops_kit.adapters.gcp.registry import PRODUCTION_ALIAS, STATUS_LABEL, VertexRegistry, labels
 from mlops_kit.config import load_config
+from mlops_kit.fileio import digest_dir
 from mlops_kit.registry import RegistryError, fetch_production, open_registry, production
 from mlops_kit.steps import register as register_step
 from tests.conftest import ROOT, refuses_bad_input, register_job
@@ -340,7 +341,8 @@ def test_register_step_on_vertex(tmp_path: Path, models: StandInModels,
     assert register_step.run(register_job(tmp_path, env, "vertex", reg)) == {
         "registered": True, "version": 1, "status": status}
     v = reg.get(MODEL, 1)
-    assert v.lineage["model_digest"] == "m" * 64 and v.params == {"eta": 0.1}
+    assert v.lineage["model_digest"] == digest_dir(tmp_path / "trained")["digest"]
+    assert v.lineage["curated_version"] == "c" * 64 and v.params == {"eta": 0.1}
     assert register_step.run(register_job(tmp_path, env, "vertex", reg)) == {
         "registered": False, "already_version": 1}
 

@@ -4,6 +4,7 @@ JSON Lines logs each serving worker appends to."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -70,6 +71,27 @@ def walk_files(folder: Path) -> dict[str, Path]:
             full = Path(dirpath) / name
             out[full.relative_to(folder).as_posix()] = full
     return dict(sorted(out.items()))
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def digest_dir(folder: Path) -> dict[str, Any]:
+    """Per-file sha256 and size, and one digest over them all: a folder's content hash, the
+    same wherever the folder was written (a local run, a cloud job, an unpacked tarball)."""
+    files: dict[str, dict[str, Any]] = {}
+    total = hashlib.sha256()
+    for rel, path in walk_files(folder).items():
+        sha = sha256_file(path)
+        files[rel] = {"sha256": sha, "bytes": path.stat().st_size}
+        total.update(f"{rel}:{sha}\n".encode())
+    return {"digest": total.hexdigest(), "files": files}
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

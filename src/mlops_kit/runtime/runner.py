@@ -23,6 +23,7 @@ import pandas as pd
 
 import mlops_kit
 from mlops_kit.config import LoadedConfig
+from mlops_kit.fileio import digest_dir
 from mlops_kit.pipeline import Pipeline, Step, load_pipeline
 from mlops_kit.registry import fetch_production
 from mlops_kit.runtime import lake
@@ -178,7 +179,7 @@ class Runner:
                  work: Path) -> None:
         in_dirs = {ch: Path(v["local"]) for ch, v in inputs.items() if v.get("local")}
         out_dirs = {ch: work / "out" / ch for ch in step.outputs}
-        params = {**self.params, "run_id": self.run_id, **self._lineage_params()}
+        params = {**self.params, "run_id": self.run_id}
         services = {"registry": self.target.registry}
         job = Job(self.loaded, in_dirs, out_dirs, params, services)
         c0 = time.perf_counter()
@@ -193,18 +194,6 @@ class Runner:
         if step.cache:
             write_json({"summary": rec.summary, "outputs": rec.outputs},
                        self.cache_dir / step.name / f"{rec.key}.json")
-
-    def _lineage_params(self) -> dict[str, str]:
-        out = {}
-        ingest = self.channels.get("ingest.raw")
-        curated = self.channels.get("validate.curated")
-        if ingest:
-            out["data_version"] = ingest.get("data_version", ingest["digest"])
-        if curated:
-            out["curated_version"] = curated["digest"]
-        if "train.model" in self.channels:
-            out["model_digest"] = self.channels["train.model"]["digest"]
-        return out
 
     def _resolve_inputs(self, step: Step, work: Path) -> dict[str, dict[str, Any]]:
         resolved: dict[str, dict[str, Any]] = {}
@@ -287,27 +276,12 @@ class Runner:
 
 
 def _digest_dir(folder: Path) -> dict[str, Any]:
-    """Per-file sha256 and size, and one digest over them all (the channel's content hash)."""
-    files = {}
-    total = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        sha = _sha256(path)
-        files[rel] = {"sha256": sha, "bytes": path.stat().st_size}
-        total.update(f"{rel}:{sha}\n".encode())
-    out: dict[str, Any] = {"digest": total.hexdigest(), "files": files}
+    """The channel's content hash and files, and the data version a `_dataset.json` names."""
+    out = digest_dir(folder)
     dataset = folder / "_dataset.json"
     if dataset.is_file():
         out["data_version"] = read_json(dataset).get("data_version")
     return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_pipeline(loaded: LoadedConfig, target: str = "local", *, use_cache: bool = True,

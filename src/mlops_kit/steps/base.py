@@ -25,6 +25,9 @@ from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.fileio import write_json_atomic
 
 JobKind = Literal["processing", "training"]
+# The data a channel was made from (`data_version`, `curated_version`, `ingest_date`): each step
+# copies it forward, so `register` records the lineage from its inputs alone, in every cloud.
+LINEAGE_FILE = "_lineage.json"  # "_": Parquet dataset readers skip it
 
 
 class StepError(Exception):
@@ -169,6 +172,12 @@ def write_json(obj: Any, path: Path) -> Path:
     """Write JSON atomically (temp file + rename)."""
     write_json_atomic(path, obj)
     return path
+
+
+def read_lineage(folder: Path) -> dict[str, Any]:
+    """The lineage a channel carries (empty if it carries none)."""
+    path = folder / LINEAGE_FILE
+    return dict(read_json(path)) if path.is_file() else {}
 
 
 def read_json(path: Path) -> Any:

@@ -21,11 +21,13 @@ import pandas as pd
 from mlops_kit.config.model import Feature, FeaturesConfig, Schema
 from mlops_kit.monitoring.baseline import write_baseline
 from mlops_kit.steps.base import (
+    LINEAGE_FILE,
     Job,
     StepError,
     StepSpec,
     job_main,
     read_json,
+    read_lineage,
     read_parquet_dir,
     write_json,
     write_parquet,
@@ -249,6 +251,7 @@ def run(job: Job) -> dict[str, Any]:
     train_rows = parts["train"]["_row"].to_numpy()
     write_baseline(source.iloc[train_rows][fs.inputs], schema, out / "baseline")
     write_json(fs.to_spec(), out / SPEC_FILE)
+    write_json(read_lineage(job.input("curated")), out / LINEAGE_FILE)
     sizes = {k: len(v) for k, v in parts.items()}
     write_json({"rows": sizes, "group": cfg.features.group, "columns": fs.columns,
                 "entities": int(latest.shape[0])}, out / "_split.json")

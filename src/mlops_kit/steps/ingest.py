@@ -7,7 +7,6 @@ any row found bad later can be traced back to its line in the source.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 
 from mlops_kit.config.model import FileSource, GeneratorSource
 from mlops_kit.datasets import churn
+from mlops_kit.fileio import sha256_file
 from mlops_kit.steps.base import Job, StepError, StepSpec, job_main, write_json, write_parquet
 
 SPEC = StepSpec("ingest", "processing", inputs=(), outputs=("raw",), optional_inputs=("source",))
@@ -85,14 +85,6 @@ def ingest(frame: pd.DataFrame, ingest_date: dt.date) -> pd.DataFrame:
     return out
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run(job: Job) -> dict[str, Any]:
     cfg = job.config.config
     date = dt.date.fromisoformat(job.params.get("ingest_date") or dt.date.today().isoformat())
@@ -103,7 +95,7 @@ def run(job: Job) -> dict[str, Any]:
     frame = ingest(read_source(source, job.config.root), date)
     part = job.output("raw") / f"ingest_date={date.isoformat()}" / "part-00000.parquet"
     write_parquet(frame, part)
-    version = file_sha256(part)
+    version = sha256_file(part)
     meta = {"table": cfg.table.table, "rows": len(frame), "columns": list(frame.columns),
             "data_version": version, "ingest_date": date.isoformat(), "source": source.kind}
     write_json(meta, job.output("raw") / "_dataset.json")

@@ -9,8 +9,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from mlops_kit.fileio import digest_dir
 from mlops_kit.registry import Registry, Status
-from mlops_kit.steps.base import Job, StepError, StepSpec, job_main, read_json, write_json
+from mlops_kit.steps.base import (
+    Job,
+    StepError,
+    StepSpec,
+    job_main,
+    read_json,
+    read_lineage,
+    write_json,
+)
 
 SPEC = StepSpec("register", "processing", inputs=("model", "evaluation"),
                 outputs=("registration",))
@@ -19,7 +28,8 @@ PACKAGES = ("mlops-kit", "xgboost-cpu", "xgboost", "torch", "scikit-learn", "pan
 
 
 def git_commit(folder: Path) -> dict[str, Any]:
-    """The commit the code came from (`MLOPS_GIT_COMMIT` in CI jobs) and whether it was dirty."""
+    """The commit the code came from (`MLOPS_GIT_COMMIT`, baked into the project image at build)
+    and whether it was dirty."""
     if os.environ.get("MLOPS_GIT_COMMIT"):
         return {"commit": os.environ["MLOPS_GIT_COMMIT"], "dirty": False}
     try:
@@ -43,18 +53,22 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def lineage(job: Job, training: dict[str, Any]) -> dict[str, Any]:
-    """Everything needed to reproduce the version: data, code, config, packages, runs."""
+def lineage(job: Job, model_dir: Path, training: dict[str, Any]) -> dict[str, Any]:
+    """Everything needed to reproduce the version: data, code, config, packages, runs. The
+    data versions come with the model (`_lineage.json`), its digest from its own files, so
+    every cloud records the same lineage from the step's inputs alone."""
+    data = read_lineage(model_dir)
     return {
-        "data_version": job.params.get("data_version"),
-        "curated_version": job.params.get("curated_version"),
+        "data_version": data.get("data_version"),
+        "curated_version": data.get("curated_version"),
+        "ingest_date": data.get("ingest_date"),
         "git": git_commit(job.config.root),
         "config_digest": job.config.digest,
         "environment": job.config.env,
         "packages": package_versions(),
         "pipeline_run": job.params.get("run_id"),
         "mlflow_run_id": training.get("mlflow_run_id"),
-        "model_digest": job.params.get("model_digest"),
+        "model_digest": digest_dir(model_dir)["digest"],
     }
 
 
@@ -69,20 +83,20 @@ def run(job: Job) -> dict[str, Any]:
     registry: Registry | None = job.services.get("registry")
     if registry is None:
         raise StepError("no model registry was given to the register step")
-    digest = job.params.get("model_digest")
+    model_dir = job.input("model")
+    training = read_json(model_dir / "training.json")
+    record = lineage(job, model_dir, training)
     same = [v for v in registry.versions(cfg.model.name)
-            if digest and v.lineage.get("model_digest") == digest]
+            if v.lineage.get("model_digest") == record["model_digest"]]
     if same:
         write_json({"registered": False, "already": same[-1].to_dict(),
                     "reasons": [f"this exact model is already version {same[-1].version}"]},
                    out / "registration.json")
         return {"registered": False, "already_version": same[-1].version}
-    model_dir = job.input("model")
-    training = read_json(model_dir / "training.json")
     status: Status = "Approved" if cfg.registry.approval == "auto" else "PendingManualApproval"
     version = registry.register(
         cfg.model.name, model_dir, status=status, metrics=evaluation["metrics"],
-        params=training["best_params"], lineage=lineage(job, training),
+        params=training["best_params"], lineage=record,
         description=f"{cfg.project}: {'; '.join(evaluation['reasons'])}"[:1000],
     )
     write_json({"registered": True, **version.to_dict()}, out / "registration.json")

@@ -21,11 +21,13 @@ from mlops_kit.config.model import Choice, FloatRange, IntRange, ProjectConfig, 
 from mlops_kit.models import fit
 from mlops_kit.models.base import ModelMeta
 from mlops_kit.steps.base import (
+    LINEAGE_FILE,
     Job,
     StepError,
     StepSpec,
     job_main,
     read_json,
+    read_lineage,
     write_json,
 )
 from mlops_kit.steps.features import LABEL
@@ -109,7 +111,8 @@ def run(job: Job) -> dict[str, Any]:
     meta = ModelMeta(framework=cfg.model.framework, task=cfg.model.task, columns=spec["columns"],
                      classes=classes, seed=cfg.model.seed, threads=cfg.model.threads)
     tracker = Tracker(loaded) if job.params.get("tracking", "on") != "off" else None
-    tags = {"data_version": job.params.get("data_version", ""), "config": loaded.digest[:12]}
+    lineage = read_lineage(data)
+    tags = {"data_version": str(lineage.get("data_version", "")), "config": loaded.digest[:12]}
     with tracker.run("train", tags=tags) if tracker else nullcontext("") as run_id:
         best, trials = search(cfg, meta, train, val, tracker)
         meta.params = best
@@ -119,6 +122,7 @@ def run(job: Job) -> dict[str, Any]:
         out = job.output("model")
         model.save(out)
         shutil.copy2(data / "feature_spec.json", out / "feature_spec.json")
+        write_json(lineage, out / LINEAGE_FILE)
         if (data / "baseline").is_dir():  # drift baseline of the training rows (monitoring)
             shutil.copytree(data / "baseline", out / "baseline")
         write_json({"trials": trials, "best_params": best, "mlflow_run_id": run_id,

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 
 from mlops_kit.config.model import Column, Schema
+from mlops_kit.fileio import sha256_file
 from mlops_kit.steps import profile
 from mlops_kit.steps.base import (
+    LINEAGE_FILE,
     Job,
     StepError,
     StepSpec,
@@ -198,9 +200,12 @@ def run(job: Job) -> dict[str, Any]:
             f"{list(summary['reasons'].items())[:3]}; see {job.output('quarantine')}"
         )
     valid = result.valid.drop(columns="ingest_date", errors="ignore")
-    write_parquet(valid, job.output("curated") / part / "part-00000.parquet")
-    write_json({**dataset, "rows": len(valid), "stage": "curated"},
+    curated = write_parquet(valid, job.output("curated") / part / "part-00000.parquet")
+    lineage = {"data_version": dataset["data_version"], "curated_version": sha256_file(curated),
+               "ingest_date": dataset["ingest_date"]}
+    write_json({**dataset, "rows": len(valid), "stage": "curated", **lineage},
                job.output("curated") / "_dataset.json")
+    write_json(lineage, job.output("curated") / LINEAGE_FILE)
     profile.write_profile(valid, cfg.table, job.output("profile"))
     return {k: summary[k] for k in ("rows_in", "valid", "quarantined")}
 
