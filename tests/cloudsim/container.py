@@ -1,0 +1,155 @@
+"""A job's container on this machine: the project image's files and environment as
+`docker/Dockerfile` builds them, and the cloud's mounts at their container paths.
+
+There is no Docker engine here, so the image is built by reading the Dockerfile: `COPY` puts
+the files where the image would have them, `ARG` and `ENV` give the environment a job starts
+with (build arguments as the CI definition passes them). `RUN` lines install the kit and its
+dependencies: this machine's virtual environment stands in for them. Each job then runs in a
+user and mount namespace (`unshare`) whose root shows the host's file system plus the image's
+folders (`/opt/mlops`) and the cloud's data mounts (`/opt/ml`, `/gcs`, `/mnt/azureml`) at the
+very paths the cloud uses, so the job's arguments are exactly the definition's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENTER = Path(__file__).with_name("_enter.py")
+VENV_BIN = Path(sys.executable).parent
+_VAR = re.compile(r"\$\{(\w+)(?::([-+])([^}]*))?\}|\$(\w+)")
+
+
+class JobFailed(AssertionError):
+    """A job exited non-zero; the message carries its command and output."""
+
+
+@dataclass
+class Image:
+    """The files (`root`, a folder standing for `/`) and environment of a built image."""
+
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+
+    @classmethod
+    def build(cls, dockerfile: Path, context: Path, dest: Path,
+              build_args: dict[str, str] | None = None) -> Image:
+        """Interpret `dockerfile`'s ARG, ENV, WORKDIR and COPY lines into `dest`."""
+        image = cls(dest)
+        args: dict[str, str] = {}
+        given = dict(build_args or {})
+        for verb, rest in _instructions(dockerfile.read_text()):
+            scope = {**args, **image.env}
+            if verb == "ARG":
+                name, _, default = rest.partition("=")
+                args[name] = given.get(name, _expand(default.strip('"'), scope))
+            elif verb == "ENV":
+                for pair in shlex.split(rest):
+                    key, _, value = pair.partition("=")
+                    image.env[key] = _expand(value, scope)
+            elif verb == "WORKDIR":
+                image.workdir = _expand(rest, scope)
+            elif verb == "COPY":
+                *sources, target = (_expand(p, scope) for p in shlex.split(rest))
+                image.copy(context, sources, target)
+        return image
+
+    def copy(self, context: Path, sources: list[str], target: str) -> None:
+        base = target if target.startswith("/") else f"{self.workdir.rstrip('/')}/{target}"
+        for source in sources:
+            src = context / source
+            into = self.path(base)
+            if src.is_dir():
+                shutil.copytree(src, into, dirs_exist_ok=True)
+            else:
+                dest = into / src.name if base.endswith("/") else into
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest)
+
+    def path(self, container_path: str) -> Path:
+        return self.root / container_path.lstrip("/")
+
+    def mounts(self) -> dict[str, Path]:
+        """The image's own folders under /opt (what COPY wrote there), as mounts."""
+        opt = self.root / "opt"
+        return {f"/opt/{p.name}": p for p in opt.iterdir()} if opt.is_dir() else {}
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    out = []
+    for line in re.sub(r"\\\n", " ", text).splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            verb, _, rest = line.partition(" ")
+            out.append((verb.upper(), rest.strip()))
+    return out
+
+
+def _expand(text: str, scope: dict[str, str]) -> str:
+    """Docker's variable substitution: `$X`, `${X}`, `${X:-default}`, `${X:+alt}`."""
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(4)
+        value = scope.get(name, "")
+        if match.group(2) == "-":
+            return value or match.group(3)
+        if match.group(2) == "+":
+            return match.group(3) if value else ""
+        return value
+    return _VAR.sub(sub, text)
+
+
+class Sandbox:
+    """Runs jobs in containers; `folder` holds their roots and scratch space."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def run(self, argv: list[str], *, mounts: dict[str, Path], env: dict[str, str],
+            cwd: str = "/", timeout: float = 600,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `argv` (its `python` is this venv's) with `mounts` at their container paths and
+        exactly `env` (plus PATH and HOME); JobFailed if it exits non-zero and `check`."""
+        run_id = uuid.uuid4().hex[:8]
+        home = self.folder / "home" / run_id
+        home.mkdir(parents=True)
+        spec = {
+            "newroot": str(self.folder / "roots" / run_id),
+            "mounts": {**{k: str(v) for k, v in mounts.items()}, "/home/job": str(home)},
+            "cwd": cwd, "argv": [self._program(argv[0]), *argv[1:]],
+            "env": {"PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin", "HOME": "/home/job",
+                    **env},
+        }
+        spec_file = self.folder / f"job-{run_id}.json"
+        spec_file.write_text(json.dumps(spec))
+        done = subprocess.run(
+            ["unshare", "--user", "--map-root-user", "--mount", sys.executable, str(ENTER),
+             str(spec_file)], capture_output=True, text=True, timeout=timeout,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        if check and done.returncode != 0:
+            raise JobFailed(f"job {shlex.join(argv)} exited {done.returncode}\n"
+                            f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-8000:]}")
+        return done
+
+    @staticmethod
+    def _program(name: str) -> str:
+        """`python` is the image's interpreter: this venv's, which has the kit installed."""
+        return str(VENV_BIN / "python") if name in ("python", "python3") else name
+
+
+def namespaces_available() -> bool:
+    """Whether this machine lets an unprivileged process make user and mount namespaces."""
+    try:
+        return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
