@@ -46,6 +46,16 @@ class Step:
     def upstream(self) -> set[str]:
         return {src.split(".")[0] for src in self.inputs.values() if src not in EXTERNAL}
 
+    @property
+    def reusable(self) -> bool:
+        """Whether a cloud may replay an earlier result of this step for unchanged inputs
+        (Vertex caching, Azure ML `is_deterministic`): only if all it reads is this run's
+        output of earlier steps (a source location, a lake table or the production model can
+        change under the same path) and it has no side effect a replay would skip (an output
+        published to the lake or the online store)."""
+        return (self.cache and bool(self.inputs) and not set(self.inputs.values()) & EXTERNAL
+                and not any(o.publish or o.online_store for o in self.outputs.values()))
+
 
 @dataclass(frozen=True)
 class Pipeline:
