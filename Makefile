@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CDK_HOME := $(CURDIR)/.cache/cdk
 export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
 
-.PHONY: install demo test lint typecheck synth bench bench-drift bench-serving bench-scaling \
+.PHONY: install demo test test-fast lint typecheck synth bench bench-drift bench-serving bench-scaling \
         bench-synth clean example-csv
 
 $(STAMP): pyproject.toml
@@ -42,6 +42,10 @@ demo: install
 ## test: install, then lint (ruff, import contracts, mypy) and run the tests
 test: install lint
 	$(BIN)/pytest -q
+
+## test-fast: the inner loop: the tests without the slow ones (whole pipelines, the cdk CLI)
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests bench examples cdk pulumi

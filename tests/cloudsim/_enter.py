@@ -32,7 +32,7 @@ def mirror(host: Path, new: Path, keep_open: set[Path]) -> None:
     for entry in os.scandir(host):
         src, dst = host / entry.name, new / entry.name
         if entry.is_symlink():
-            dst.symlink_to(os.readlink(src))
+            dst.symlink_to(src.readlink())
         elif src in keep_open:
             mirror(src, dst, keep_open)
         elif entry.is_dir():

@@ -64,6 +64,7 @@ def render(loaded: LoadedConfig, pipeline: Pipeline, settings: PipelineSettings)
         "Metadata": {"Project": loaded.config.project, "Model": model, "Dag": pipeline.name},
         "Parameters": [
             {"Name": "SourceUri", "Type": "String", "DefaultValue": settings.landing_uri},
+            {"Name": "IngestDate", "Type": "String", "DefaultValue": ""},  # empty: today
         ],
         "PipelineExperimentConfig": {
             "ExperimentName": {"Get": "Execution.PipelineName"},
@@ -105,6 +106,9 @@ def _container_args(step: Step, settings: PipelineSettings, model: str,
             args += ["--publish", f"{name}={settings.zone_uris[output.publish]}"]
         if output.online_store:
             args += ["--publish", f"{name}={FEATURE_STORE_SCHEME}{settings.feature_group}"]
+    if not step.upstream:  # a source step ingests the date the execution names
+        args += ["--param", {"Std:Join": {"On": "=", "Values": [
+            "ingest_date", {"Get": "Parameters.IngestDate"}]}}]
     if step.name == "register":  # the package serves with the project image; lineage
         args += ["--set", f"serving.image={settings.image_uri}",
                  "--param", {"Std:Join": {"On": "=", "Values": ["run_id", EXECUTION_ID]}}]
