@@ -14,7 +14,8 @@ from mlops_cdk.endpoint import Release
 from mlops_cdk.nag import suppress
 from mlops_cdk.settings import EnvSettings, env_settings
 from mlops_cdk.stage import MlopsStage
-from mlops_kit.adapters.aws import naming
+from mlops_kit.adapters.aws import naming, rules
+from mlops_kit.adapters.rules import message
 from mlops_kit.config import ConfigError, load_config
 
 
@@ -27,19 +28,17 @@ def build(app: App, root: Path) -> list[Stage]:
     if not every:
         raise ConfigError(f"{config}: environments: no aws environment to deploy; add one "
                           "(cloud: aws, account, region)")
-    shared = naming.shared_targets(base)
-    if shared:
-        raise ConfigError(f"{config}: environments {shared[0][0]} and {shared[0][1]} are on the "
-                          "same AWS account and region: their buckets, endpoints and pipelines "
-                          "would collide; give each its own account or region")
     wanted = app.node.try_get_context("env")
     names = [wanted] if wanted else every
-    releases = read_releases(app.node.try_get_context("releases"))
 
     @functools.cache
     def settings(name: str) -> EnvSettings:  # each environment's config is loaded once
         return env_settings(config, name, root)
 
+    problems = [p for name in names for p in rules.problems(settings(name).loaded)]
+    if problems:  # the rules `mlops-kit validate` runs, before any construct exists
+        raise ConfigError(message(list(dict.fromkeys(problems))))
+    releases = read_releases(app.node.try_get_context("releases"))
     stages: list[Stage] = [MlopsStage(app, settings=settings(name), root=root,
                                       releases=releases.get(name, {})) for name in names]
     home = naming.home_environment(base)

@@ -10,12 +10,13 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlops_cdk.settings import EnvSettings
+from mlops_kit.adapters.aws import naming
 from mlops_kit.steps.features import ENTITY, TIME, FeatureSet
 
 
 def feature_group_name(settings: EnvSettings) -> str:
     """Feature group names take letters, digits and hyphens (at most 64)."""
-    return settings.prefix(settings.config.features.group.replace("_", "-"))[:64]
+    return naming.feature_group(settings.project, settings.name, settings.config.features.group)
 
 
 class FeatureStore(Construct):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlops_kit.adapters.rules import Problem, message, weekly_monitor_schedule
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.config.model import Environment
-from mlops_kit.cron import weekly_minutes
 from mlops_kit.pipeline import Pipeline, load_pipeline
 
 CLOUDS = ("azure", "gcp")
@@ -54,17 +54,16 @@ class Stack:
                 "managed-by": "pulumi"}
 
 
+def refuse(problems: list[Problem]) -> None:
+    """StackError listing `problems` (one line each, as `mlops-kit validate` prints them)."""
+    if problems:
+        raise StackError(message(problems))
+
+
 def monitor_schedule(stack: Stack) -> str:
-    """`monitoring.schedule`, refused unless weekly: the drift monitor reads the period since
-    the schedule's previous firing (`cron.last_window`), which only a weekly cron defines."""
-    expr = stack.loaded.config.monitoring.schedule
-    try:
-        weekly_minutes(expr)
-    except ValueError as exc:
-        raise StackError(
-            f"monitoring.schedule {expr!r}: the drift monitor needs a weekly cron, with day of "
-            f"month and month `*` (e.g. '0 3 * * *', or '0 3 * * 1' for Mondays): {exc}") from None
-    return expr
+    """`monitoring.schedule`, refused unless weekly (`rules.weekly_monitor_schedule`)."""
+    refuse(weekly_monitor_schedule(stack.loaded))
+    return stack.loaded.config.monitoring.schedule
 
 
 def load_stack(environment: str | None, config_path: str | Path) -> Stack:

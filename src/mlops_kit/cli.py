@@ -55,13 +55,27 @@ def main() -> None:
 @main.command()
 @config_options
 def validate(loaded: LoadedConfig) -> None:
-    """Check a config alone (exit 2 with the field and the fix if it is wrong)."""
+    """Check a config alone: the file, its pipeline file, and every environment (or --env)
+    against what its cloud's deploy (cdk synth, pulumi up) would refuse. Exit 2 with one line
+    per problem, naming the file, the field and the fix."""
+    from mlops_kit.adapters.checks import check
+
+    params = click.get_current_context().params
+    report = check(loaded.path, env=loaded.env, sets=params.get("sets", ()))
+    for problem in report.problems:
+        err.print(f"[bold red]config error[/]: {escape(str(problem))}", soft_wrap=True)
+    if report.problems:
+        sys.exit(2)
     cfg = loaded.config
-    envs = ", ".join(f"{k} ({v.cloud} {v.region})" for k, v in cfg.environments.items()) or "none"
+    envs = ", ".join(f"{k} ({v.cloud} {v.region})" for k, v in cfg.environments.items()
+                     if loaded.env in (None, k)) or "none"
     console.print(f"[green]ok[/] {loaded.path}: project {cfg.project}, model {cfg.model.name} "
                   f"({cfg.model.framework}, {cfg.model.task}), "
                   f"{len(cfg.table.columns)} columns, {len(cfg.features.declared)} features, "
-                  f"environments: {envs}")
+                  f"environments checked: {envs}", soft_wrap=True)
+    for note in report.skipped:
+        console.print(f"[yellow]not checked[/]: {escape(note)} (install that package to check "
+                      "it)", soft_wrap=True)
 
 
 @main.command()

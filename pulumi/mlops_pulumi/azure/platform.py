@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi_azure_native as azure_native
 
 import pulumi
-from mlops_kit.adapters.azure import naming
+from mlops_kit.adapters.azure import naming, rules
 from mlops_pulumi.azure.alerts import Alerts, AlertsArgs
 from mlops_pulumi.azure.featurestore import FeatureStore, FeatureStoreArgs
 from mlops_pulumi.azure.foundation import Foundation, FoundationArgs
@@ -15,9 +15,9 @@ from mlops_pulumi.azure.identity import JobIdentity, JobIdentityArgs
 from mlops_pulumi.azure.lake import DataLake, DataLakeArgs
 from mlops_pulumi.azure.monitoring import DriftMonitoring, DriftMonitoringArgs
 from mlops_pulumi.azure.serving import Serving, ServingArgs, capture_on
-from mlops_pulumi.azure.training import Training, TrainingArgs, schedule_time_zone
+from mlops_pulumi.azure.training import Training, TrainingArgs
 from mlops_pulumi.azure.workspace import MlWorkspace, WorkspaceArgs
-from mlops_pulumi.config import Stack, monitor_schedule
+from mlops_pulumi.config import Stack, refuse
 
 
 @dataclass
@@ -43,9 +43,7 @@ def lake_zones(stack: Stack) -> tuple[str, ...]:
 def build(stack: Stack) -> AzurePlatform:
     """Create the environment's Azure resources under one provider pinned to its subscription."""
     env, cfg, tags = stack.environment, stack.loaded.config, stack.tags()
-    schedule_time_zone(stack)     # refused before any resource is registered
-    if capture_on(stack):
-        monitor_schedule(stack)
+    refuse(rules.problems(stack.loaded))     # before any resource is registered
     provider = azure_native.Provider("azure", subscription_id=env.subscription,
                                      location=env.region)
     opts = pulumi.ResourceOptions(provider=provider)

@@ -12,6 +12,7 @@ from pulumi_azure_native import authorization, monitor
 from pulumi_azure_native import machinelearningservices as ml
 
 import pulumi
+from mlops_kit.adapters import rules
 from mlops_kit.adapters.azure import autoscale, naming
 from mlops_kit.config.instances import azure_instance_type
 from mlops_pulumi.azure.identity import BLOB_DATA_CONTRIBUTOR, role_id
@@ -32,8 +33,7 @@ class ServingArgs:
 
 def capture_on(stack: Stack) -> bool:
     """Request payloads are logged: capture on, with inputs, at a sampling rate above 0."""
-    capture = stack.loaded.config.serving.capture
-    return capture.enabled and capture.inputs and capture.sampling_percent > 0
+    return rules.requests_logged(stack.loaded.config)
 
 
 @dataclass

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pulumi_azure_native import machinelearningservices as ml
 
 import pulumi
-from mlops_kit.adapters.azure import naming
+from mlops_kit.adapters.azure import naming, rules
 from mlops_kit.adapters.azure import pipeline as render
-from mlops_pulumi.config import Stack, StackError
+from mlops_pulumi.config import Stack, refuse
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,9 @@ class TrainingArgs:
 
 def schedule_time_zone(stack: Stack) -> str:
     """`training.time_zone` as the Windows name Azure ML schedules take; StackError unless
-    `naming.windows_time_zone` maps it."""
-    try:
-        return naming.windows_time_zone(stack.loaded.config.training.time_zone)
-    except ValueError as exc:
-        raise StackError(str(exc)) from None
+    `naming.windows_time_zone` maps it (`rules.schedule_time_zone`)."""
+    refuse(rules.schedule_time_zone(stack.loaded))
+    return naming.windows_time_zone(stack.loaded.config.training.time_zone)
 
 
 class Training(pulumi.ComponentResource):

@@ -15,6 +15,7 @@ from typing import Any
 from pulumi_gcp import cloudscheduler, monitoring
 
 import pulumi
+from mlops_kit.adapters import rules
 from mlops_kit.adapters.gcp import naming
 from mlops_pulumi import defaults
 from mlops_pulumi.config import Stack, monitor_schedule
@@ -63,8 +64,7 @@ def monitor_job(stack: Stack, model: str, kms_key: str | None,
 
 def requests_logged(stack: Stack) -> bool:
     """Endpoints log requests (capture on, with inputs, sampled): the monitor has input."""
-    capture = stack.loaded.config.serving.capture
-    return capture.enabled and capture.inputs and capture.sampling_percent > 0
+    return rules.requests_logged(stack.loaded.config)
 
 
 def job_name(model: str) -> str:

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 import pulumi_gcp as gcp
 
 import pulumi
-from mlops_kit.adapters.gcp import naming
+from mlops_kit.adapters.gcp import naming, rules
 from mlops_kit.steps.features import FeatureSet
-from mlops_pulumi.config import Stack, monitor_schedule
+from mlops_pulumi.config import Stack, refuse
 from mlops_pulumi.gcp.alerts import Alerts, AlertsArgs
 from mlops_pulumi.gcp.cicd import Cicd, CicdArgs
 from mlops_pulumi.gcp.featurestore import FeatureStore, FeatureStoreArgs
 from mlops_pulumi.gcp.foundation import Foundation, FoundationArgs
 from mlops_pulumi.gcp.identity import Identity, IdentityArgs
 from mlops_pulumi.gcp.lake import DataLake, DataLakeArgs
-from mlops_pulumi.gcp.monitoring import DriftMonitoring, DriftMonitoringArgs, requests_logged
+from mlops_pulumi.gcp.monitoring import DriftMonitoring, DriftMonitoringArgs
 from mlops_pulumi.gcp.serving import Serving, ServingArgs
 from mlops_pulumi.gcp.training import Training, TrainingArgs
 from mlops_pulumi.gcp.warehouse import Warehouse, WarehouseArgs
@@ -43,8 +43,7 @@ class GcpPlatform:
 def build(stack: Stack) -> GcpPlatform:
     """Create the environment's resources under one provider pinned to its project and region."""
     loaded, cfg, labels = stack.loaded, stack.loaded.config, stack.tags()
-    if requests_logged(stack):
-        monitor_schedule(stack)   # refused before any resource is registered
+    refuse(rules.problems(loaded))   # before any resource is registered
     project, region, kms = naming.gcp_project(loaded), naming.region(loaded), cfg.gcp.kms_key
     provider = gcp.Provider("gcp", project=project, region=region)
     opts = pulumi.ResourceOptions(provider=provider)

@@ -44,12 +44,19 @@ def glue_database(project: str) -> str:
 def model_package_group(project: str, model: str) -> str:
     """The SageMaker model package group of `model`; ValueError if SageMaker would refuse it."""
     name = f"{project}-{model}"
-    if not _PACKAGE_GROUP.match(name):
+    if len(name) > 63 or not _PACKAGE_GROUP.match(name):  # the pattern alone lets '-' through
         raise ValueError(
             f"model package group name {name!r} is not valid for SageMaker: it must match "
             f"{_PACKAGE_GROUP.pattern} (letters, digits and hyphens, at most 63 characters)"
         )
     return name
+
+
+def feature_group(project: str, env: str, group: str) -> str:
+    """The environment's Feature Group: `<project>-<env>-<features.group>` with '-' for '_',
+    clipped to SageMaker's 64 characters (never ending in '-', which SageMaker refuses)."""
+    name = "-".join([project, env, group]).replace("_", "-")
+    return name[:64].rstrip("-")
 
 
 def home_environment(config: ProjectConfig) -> str:
