@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mlops_kit.adapters.gcp import naming
 from mlops_kit.adapters.gcp.pipeline import machine_resources, pipeline_yaml
@@ -33,7 +34,7 @@ def _args(spec: Any, task: str) -> list[str]:
 def test_spec_loads_with_kfp_and_has_one_task_per_step_wired_as_the_dag() -> None:
     _, pipeline, spec = _load(ROOT / "mlops.yaml", "gcp_dev")
     tasks = spec.root.dag.tasks
-    assert sorted(tasks) == sorted(s.name for s in pipeline.steps)
+    assert sorted(tasks) == sorted(s.name for s in pipeline.steps)  # no source: no importer
     for step in pipeline.steps:
         assert set(tasks[step.name].dependent_tasks) == step.upstream, step.name
         wired = {ch: (a.task_output_artifact.producer_task,
@@ -61,31 +62,84 @@ def test_every_task_runs_the_shared_step_in_the_project_image() -> None:
         assert {a.split("=")[1] for a in args if a.startswith("--output=")} == set(step.outputs)
 
 
-def test_published_outputs_go_to_their_zone_bucket_and_are_read_from_there() -> None:
-    _, _, spec = _load(ROOT / "mlops.yaml", "gcp_prod")
-    raw = "/gcs/churn-prod-333333-churn-gcp-prod-raw/raw_customers"
-    assert f"--output=raw={raw}" in _args(spec, "ingest")
-    assert f"--input=raw={raw}" in _args(spec, "validate")
-    assert "--output=offline=/gcs/churn-prod-333333-churn-gcp-prod-features/customer_features" \
-        in _args(spec, "features")
-    assert "--output=training_set={{$.outputs.artifacts['training_set'].path}}" in \
-        _args(spec, "features")
+def test_every_output_is_a_run_artifact_and_published_ones_also_go_to_the_lake() -> None:
+    _, pipeline, spec = _load(ROOT / "mlops.yaml", "gcp_prod")
+    for step in pipeline.steps:
+        args = _args(spec, step.name)
+        lake = [a for a in args if "=/gcs/" in a and not a.startswith("--publish=")]
+        assert lake == [], step.name   # no step reads or writes a lake folder itself
+        for channel in step.outputs:
+            assert f"--output={channel}={{{{$.outputs.artifacts['{channel}'].path}}}}" in args
+    assert "--publish=raw=/gcs/churn-prod-333333-churn-gcp-prod-raw/raw_customers" in \
+        _args(spec, "ingest")
+    assert "--input=raw={{$.inputs.artifacts['raw'].path}}" in _args(spec, "validate")
+    assert [a for a in _args(spec, "features") if a.startswith("--publish=")] == [
+        "--publish=offline=/gcs/churn-prod-333333-churn-gcp-prod-features/customer_features"]
     assert list(spec.root.dag.tasks["validate"].dependent_tasks) == ["ingest"]
+
+
+def test_a_file_source_is_a_run_parameter_imported_for_ingest(tmp_path: Path) -> None:
+    path = two_models(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["source"] = {"kind": "csv", "path": "data/landing"}
+    path.write_text(yaml.safe_dump(raw))
+    _, _, spec = _load(path, "gcp_dev")
+    params = spec.root.input_definitions.parameters
+    assert params["source_uri"].default_value.string_value == \
+        "gs://churn-dev-111111-churn-gcp-dev-raw/landing/"
+    importer = spec.root.dag.tasks["importer"]
+    assert importer.inputs.parameters["uri"].component_input_parameter == "source_uri"
+    assert not importer.caching_options.enable_cache
+    assert spec.deployment_spec["executors"]["exec-importer"]["importer"]["reimport"] is True
+    source = spec.root.dag.tasks["ingest"].inputs.artifacts["source"].task_output_artifact
+    assert (source.producer_task, source.output_artifact_key) == ("importer", "artifact")
+    assert "--input=source={{$.inputs.artifacts['source'].path}}" in _args(spec, "ingest")
+
+
+def test_the_ingest_date_and_the_run_are_run_parameters() -> None:
+    _, _, spec = _load(ROOT / "mlops.yaml", "gcp_dev")   # a generator source: no source_uri
+    params = spec.root.input_definitions.parameters
+    assert sorted(params) == ["ingest_date"]
+    assert params["ingest_date"].default_value.string_value == ""  # empty: the day of the run
+    ingest = spec.root.dag.tasks["ingest"]
+    assert ingest.inputs.parameters["ingest_date"].component_input_parameter == "ingest_date"
+    assert "--param=ingest_date={{$.inputs.parameters['ingest_date']}}" in _args(spec, "ingest")
+    assert not any(a.startswith("--param=") for a in _args(spec, "validate"))
+    run = spec.root.dag.tasks["register"].inputs.parameters["run_id"]
+    assert run.runtime_value.constant.string_value == "{{$.pipeline_job_name}}"
+    assert "--param=run_id={{$.inputs.parameters['run_id']}}" in _args(spec, "register")
 
 
 def test_training_machine_caching_and_image_come_from_the_config(tmp_path: Path) -> None:
     path = two_models(tmp_path, {"gcp": {"training_machine_type": "n1-highmem-8"},
                                  "image": {"tag": "2024.06.1"}})
-    _, _, spec = _load(path, "gcp_dev", "churn-mlp")
+    _, pipeline, spec = _load(path, "gcp_dev", "churn-mlp")
     train = spec.deployment_spec["executors"]["exec-train"]["container"]
     assert (train["resources"]["resourceCpuLimit"], train["resources"]["resourceMemoryLimit"]) \
         == ("8", "52G")
     assert train["image"].endswith("/mlops-kit/churn:2024.06.1")
     assert "resources" not in spec.deployment_spec["executors"]["exec-validate"]["container"]
     cached = {name for name, t in spec.root.dag.tasks.items() if t.caching_options.enable_cache}
-    assert cached == {"train"}      # the others touch the lake or the registry
+    assert cached == {s.name for s in pipeline.steps if s.reusable} == {"train"}
     assert "--model=churn-mlp" in _args(spec, "train")
     assert spec.pipeline_info.name == "training-churn-mlp"
+
+
+def test_only_steps_that_read_this_runs_outputs_and_publish_nothing_are_reusable(
+        tmp_path: Path) -> None:
+    from mlops_kit.pipeline import parse_pipeline
+
+    steps = yaml.safe_load((ROOT / "pipelines" / "training.yaml").read_text())["steps"]
+    pipeline = parse_pipeline({"steps": steps}, tmp_path / "p.yaml")
+    reasons = {"ingest": "reads a source location", "validate": "publishes to the lake",
+               "features": "publishes to the lake and the online store",
+               "evaluate": "reads the production model", "register": "cache: false"}
+    assert {s.name for s in pipeline.steps if s.reusable} == {"train"}, reasons
+    steps[1]["outputs"] = {name: {} for name in steps[1]["outputs"]}      # validate publishes
+    steps[4]["inputs"].pop("production_model")                            # nothing now
+    steps[3]["cache"] = False
+    pipeline = parse_pipeline({"steps": steps}, tmp_path / "p.yaml")
+    assert {s.name for s in pipeline.steps if s.reusable} == {"validate", "evaluate"}
 
 
 @pytest.mark.parametrize(("machine", "expected"), [

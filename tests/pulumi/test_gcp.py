@@ -252,8 +252,10 @@ def test_schedules_submit_the_compiled_pipeline_as_the_pipeline_account(
         assert target["oauthToken"]["serviceAccountEmail"] == \
             "churn-scheduler@churn-prod-333333.iam.gserviceaccount.com"
         assert body["serviceAccount"] == "churn-pipeline@churn-prod-333333.iam.gserviceaccount.com"
-        assert body["runtimeConfig"]["gcsOutputDirectory"] == \
-            "gs://churn-prod-333333-churn-gcp-prod-pipelines/runs/churn-mlp"
+        assert body["runtimeConfig"] == {   # no parameterValues: the spec's defaults apply
+            "gcsOutputDirectory": "gs://churn-prod-333333-churn-gcp-prod-pipelines/runs/churn-mlp"}
+        inputs = body["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
+        assert inputs["ingest_date"]["defaultValue"] == ""   # a scheduled run ingests its day
         spec = components.load_component_from_text(json.dumps(body["pipelineSpec"]))
         steps = platform.training.stack.pipeline.steps
         assert sorted(spec.pipeline_spec.root.dag.tasks) == sorted(s.name for s in steps)

@@ -34,7 +34,9 @@ def jobs_uri(gcp_project: str, region: str) -> str:
 
 def run_request(stack: Stack, model: str, kms_key: str | None,
                 labels: dict[str, str]) -> dict[str, Any]:
-    """A PipelineJob body: the compiled spec, the run root, the pipeline's service account."""
+    """A PipelineJob body: the compiled spec, the run root, the pipeline's service account.
+    It sets no `parameterValues`: scheduled and CI runs take the spec's defaults (the raw
+    bucket's `landing/` as `source_uri`, an empty `ingest_date`: the day of the run)."""
     spec = render.pipeline_spec(stack.loaded, stack.pipeline, model)
     body: dict[str, Any] = {
         "displayName": spec["pipelineInfo"]["name"], "pipelineSpec": spec,
