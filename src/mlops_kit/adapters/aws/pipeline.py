@@ -89,7 +89,7 @@ def _job_step(loaded: LoadedConfig, pipeline: Pipeline, step: Step, settings: Pi
         "Arguments": (_processing(step, pipeline, settings, args, files) if kind == "processing"
                       else _training(step, pipeline, settings, args)),
     }
-    if step.cache and step.upstream:  # a source step is never cached: its data changes
+    if step.reusable:  # a cache hit skips the job: never for a step with side effects
         out["CacheConfig"] = {"Enabled": True, "ExpireAfter": f"P{settings.cache_days}D"}
     if step.name == "evaluate":
         out["PropertyFiles"] = [{"PropertyFileName": EVALUATION_FILE,
