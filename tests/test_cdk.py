@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,25 @@ from typing import Any
 import pytest
 import yaml
 
+NODE_MAJOR = 20
+
+
+def _require_node() -> None:
+    """aws-cdk-lib runs on Node.js through jsii: without `node`, importing it raises
+    FileNotFoundError, which importorskip does not catch. Fail with the fix rather than skip:
+    every CI definition we generate has Node, so a skip there would pass a build that checked
+    no AWS stack."""
+    node = shutil.which("node")
+    found = subprocess.run([node, "--version"], capture_output=True, text=True,
+                           check=False).stdout.strip() if node else ""
+    if not found or int(found.lstrip("v").split(".")[0]) < NODE_MAJOR:
+        pytest.fail(f"tests/test_cdk.py needs Node.js >= {NODE_MAJOR} on PATH (aws-cdk-lib runs "
+                    f"on it through jsii); found {found or 'no node'}. Install Node.js "
+                    f"{NODE_MAJOR} (https://nodejs.org), or leave the CDK tests out with "
+                    "--ignore=tests/test_cdk.py", pytrace=False)
+
+
+_require_node()
 cdk = pytest.importorskip("aws_cdk")
 from aws_cdk import Stack, Stage  # noqa: E402
 from aws_cdk.assertions import Annotations, Match, Template  # noqa: E402

@@ -1,7 +1,12 @@
 """A Cloud Build trigger on git push to `cicd.branch`: test, build and push the project image,
 deploy the approved model versions to their endpoints (`mlops_kit.adapters.gcp.release`), then
 start every model's training pipeline (the run request Training stored). An environment
-whose registry approval is `manual` needs a reviewer to approve each build before it runs."""
+whose registry approval is `manual` needs a reviewer to approve each build before it runs.
+
+Each step runs in an image that has what it calls (tests/pulumi/test_ci_runners.py runs them
+as Cloud Build starts them). Cloud Build substitutes `$NAME` in the arguments: a literal `$`
+is written `$$`.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,18 @@ from pulumi_gcp import cloudbuild
 
 import pulumi
 from mlops_kit.adapters.gcp import naming
+from mlops_pulumi import ci
 from mlops_pulumi.config import Stack
 from mlops_pulumi.gcp.training import jobs_uri
 
-PYTHON, DOCKER = "python:3.11", "gcr.io/cloud-builders/docker"
+# `make test` needs Python 3.11 with venv and Node.js (aws-cdk-lib's jsii, the pinned cdk CLI).
+# node:<N>-bookworm (nodejs/docker-node) is buildpack-deps:bookworm (git, make, curl) with Node.js
+# and npm; apt adds Debian bookworm's python3, which is 3.11, with ensurepip and headers.
+TEST_IMAGE = f"node:{ci.NODE}-bookworm"
+TEST_SCRIPT = ("apt-get update -qq && apt-get install -qqy --no-install-recommends python3 "
+               "python3-venv python3-dev && make test")
+DOCKER = "gcr.io/cloud-builders/docker"   # ENTRYPOINT docker, on the build VM's daemon
+# debian slim with gcloud, bash and curl (GoogleCloudPlatform/cloud-sdk-docker debian_slim).
 GCLOUD = "gcr.io/google.com/cloudsdktool/cloud-sdk:slim"
 
 
@@ -34,12 +47,15 @@ def build_steps(stack: Stack, bucket: str) -> list[dict[str, Any]]:
     image = naming.image(loaded)
     repo = image.rsplit(":", 1)[0]
     steps: list[dict[str, Any]] = [
-        {"id": "test", "name": PYTHON, "entrypoint": "make", "args": ["test"]},
+        {"id": "test", "name": TEST_IMAGE, "entrypoint": "bash", "args": ["-c", TEST_SCRIPT]},
+        # The commit goes into the image (MLOPS_GIT_COMMIT): registered versions record it.
         {"id": "image", "name": DOCKER, "args": ["build", "-f", "docker/Dockerfile",
                                                   "--build-arg", "EXTRAS=vertex", "-t", image,
-                                                  "-t", f"{repo}:$SHORT_SHA", "."]},
+                                                  "-t", f"{repo}:$SHORT_SHA", "--build-arg",
+                                                  "GIT_COMMIT=$COMMIT_SHA", "."]},
         {"id": "push", "name": DOCKER, "args": ["push", "--all-tags", repo]},
-        # The approved versions go to their endpoints (a no-op when they already serve).
+        # The approved versions go to their endpoints (a no-op when they already serve), from
+        # the image just built (the daemon's copy) with the config it holds.
         {"id": "deploy", "name": image, "entrypoint": "python",
          "args": ["-m", "mlops_kit.adapters.gcp.release", "deploy", "--config",
                   loaded.config.image.config_path, "--env", str(loaded.env)]},
@@ -48,7 +64,7 @@ def build_steps(stack: Stack, bucket: str) -> list[dict[str, Any]]:
     for model in (m.name for m in loaded.config.all_models):
         request = naming.run_request_object(model)
         script = (f"gcloud storage cat gs://{bucket}/{request} > job.json && "
-                  'curl -fsS -X POST -H "Authorization: Bearer $(gcloud auth '
+                  'curl -fsS -X POST -H "Authorization: Bearer $$(gcloud auth '
                   'print-access-token)" -H "Content-Type: application/json" '
                   f"-d @job.json {uri}")
         steps.append({"id": f"train-{model}", "name": GCLOUD, "entrypoint": "bash",
