@@ -107,10 +107,8 @@ class Serving(pulumi.ComponentResource):
             autoscale_setting_name=f"{naming.prefix(cfg.project, args.stack.env_name)}-{model}",
             location=args.location, enabled=True, tags=args.tags, opts=child,
             target_resource_uri=served.deployment.id,
-            profiles=[{"name": cfg.serving.scaling.policy,
-                       "capacity": autoscale.capacity(cfg.serving),
-                       "rules": autoscale.rules(cfg.serving.scaling, endpoint.id,
-                                                served.deployment.id, served.deployment_name)}])
+            profiles=autoscale.profiles(cfg.serving, autoscale.rules(
+                cfg.serving.scaling, endpoint.id, served.deployment.id, served.deployment_name)))
         return served
 
     def _collector(self, name: str, model: str, served: ModelServing) -> ml.DataCollectorArgs:

@@ -4,6 +4,9 @@ Pure data (no Azure SDK). Scale-out bands become one rule each (Azure applies th
 increase among the rules that fire, as AWS's step policy does). Azure scales in only when *all*
 scale-in rules hold, so only the first (least deep) scale-in band is rendered. Azure's metric
 window is at least 5 minutes and its cooldown at least 1 minute: shorter settings are raised.
+Each `scheduled` floor becomes a recurring profile (weekly, in the Windows zone of
+`schedule_time_zone`) with the floor as its minimum and the same rules: a recurring profile
+holds until the next one starts, as a floor does.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mlops_kit.config.model import ScalingConfig, ServingConfig
+from mlops_kit.adapters.azure import naming
+from mlops_kit.config.model import ScalingConfig, ScheduledFloor, ServingConfig
+from mlops_kit.cron import weekly_minutes
 
 ENDPOINT_NS = "Microsoft.MachineLearningServices/onlineEndpoints"
 DEPLOYMENT_NS = "Microsoft.MachineLearningServices/onlineEndpoints/deployments"
 MIN_WINDOW_MIN = 5
+MAX_PROFILES = 20  # Azure Monitor: profiles per autoscale setting (the default one included)
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 # config metric -> (Azure metric, on the deployment?, divided per instance)
 METRICS = {
     "InvocationsPerInstance": ("RequestsPerMinute", False, True),
@@ -28,6 +35,35 @@ def capacity(serving: ServingConfig) -> dict[str, str]:
     low = max(1, serving.min_instances)
     return {"minimum": str(low), "maximum": str(max(low, serving.max_instances)),
             "default": str(low)}
+
+
+def profiles(serving: ServingConfig, rules_: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The default profile, then one recurring profile per scheduled floor (ValueError if
+    `schedule_time_zone` has no Windows name)."""
+    out: list[dict[str, Any]] = [{"name": serving.scaling.policy, "capacity": capacity(serving),
+                                  "rules": rules_}]
+    if not serving.scaling.scheduled:
+        return out
+    windows_zone = naming.windows_time_zone(serving.scaling.schedule_time_zone,
+                                            "serving.scaling.schedule_time_zone")
+    for i, floor in enumerate(serving.scaling.scheduled, start=1):
+        low = max(1, floor.min_instances)
+        out.append({"name": f"floor-{i}", "rules": rules_,
+                    "capacity": {"minimum": str(low), "default": str(low),
+                                 "maximum": str(max(low, serving.max_instances))},
+                    "recurrence": {"frequency": "Week",
+                                   "schedule": recurrence(floor, windows_zone)}})
+    return out
+
+
+def recurrence(floor: ScheduledFloor, windows_zone: str) -> dict[str, Any]:
+    """A floor's cron as Azure's weekly schedule: days, hours and minutes (a cron's firings
+    are always their cross product)."""
+    fired = weekly_minutes(floor.cron)
+    return {"time_zone": windows_zone,
+            "days": [DAYS[d] for d in sorted({m // 1440 for m in fired})],
+            "hours": sorted({m % 1440 // 60 for m in fired}),
+            "minutes": sorted({m % 60 for m in fired})}
 
 
 def rules(scaling: ScalingConfig, endpoint_id: Any, deployment_id: Any,

@@ -53,14 +53,15 @@ def compact(project: str, env: str, suffix: str, limit: int = 24) -> str:
     return stem[: limit - len(suffix)] + suffix
 
 
-def windows_time_zone(iana: str) -> str:
-    """The Windows name of IANA zone `iana` (`training.time_zone`) for Azure ML schedules;
-    ValueError naming the field and the zones it accepts unless it is in the table."""
+def windows_time_zone(iana: str, field: str = "training.time_zone") -> str:
+    """The Windows name of IANA zone `iana` (the config's `field`) for Azure ML schedules and
+    autoscale recurrences; ValueError naming the field and the zones it accepts unless it is
+    in the table."""
     try:
         return WINDOWS_TIME_ZONES[iana]
     except KeyError:
         raise ValueError(
-            f"training.time_zone {iana!r}: Azure ML schedules take a Windows time zone and "
+            f"{field} {iana!r}: Azure takes a Windows time zone and "
             f"this zone has no mapping here; use UTC or one of: "
             f"{', '.join(sorted(set(WINDOWS_TIME_ZONES) - {'UTC', 'Etc/UTC'}))}") from None
 

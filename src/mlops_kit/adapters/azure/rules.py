@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from mlops_kit.adapters.azure import naming
+from mlops_kit.adapters.azure import autoscale, naming
 from mlops_kit.adapters.rules import (
     Problem,
     Rule,
@@ -38,6 +38,25 @@ def schedule_time_zone(loaded: LoadedConfig) -> list[Problem]:
     except ValueError as exc:
         return [problem(loaded, "training.time_zone", str(exc))]
     return []
+
+
+def scaling_floors(loaded: LoadedConfig) -> list[Problem]:
+    """Scheduled floors become recurring autoscale profiles: their zone needs a Windows name,
+    and a setting holds at most `autoscale.MAX_PROFILES` profiles (the default one too)."""
+    scaling, field = loaded.config.serving.scaling, "serving.scaling.scheduled"
+    if not scaling.scheduled:
+        return []
+    out = []
+    try:
+        naming.windows_time_zone(scaling.schedule_time_zone, "serving.scaling.schedule_time_zone")
+    except ValueError as exc:
+        out.append(problem(loaded, "serving.scaling.schedule_time_zone", str(exc)))
+    if len(scaling.scheduled) >= autoscale.MAX_PROFILES:
+        out.append(problem(loaded, field, (
+            f"{field}: {len(scaling.scheduled)} floors, but an Azure autoscale setting holds "
+            f"at most {autoscale.MAX_PROFILES} profiles (the default one included); keep at "
+            f"most {autoscale.MAX_PROFILES - 1} floors (merge those with the same minimum)")))
+    return out
 
 
 def workspace_names(loaded: LoadedConfig) -> list[Problem]:
@@ -101,8 +120,8 @@ def endpoint_names(loaded: LoadedConfig) -> list[Problem]:
 
 # The rules of one environment; then those across the file's Azure environments.
 ENVIRONMENT_RULES: tuple[Rule, ...] = (
-    pipeline_file, schedule_time_zone, workspace_names, deployment_instance_type,
-    weekly_monitor_schedule)
+    pipeline_file, schedule_time_zone, scaling_floors, workspace_names,
+    deployment_instance_type, weekly_monitor_schedule)
 FILE_RULES: tuple[Rule, ...] = (global_names, endpoint_names)
 
 
