@@ -1,4 +1,7 @@
-"""The CDK app: `cdk synth` / `cdk deploy --all -c env=NAME` (see docs/aws.md).
+"""The CDK app: `cdk synth`, `cdk deploy -c env=NAME '<project>-NAME/*'` (see docs/aws.md).
+
+Every stack sits in a Stage, so commands select them with the Stage's path pattern (the CLI's
+`--all` takes top-level stacks only); `'<project>-cicd/*'` is the delivery stack.
 
 Context: `env` (one AWS environment of the config; all of them if unset), `config` (the config
 file, default mlops.yaml) and `releases` (a JSON file mapping each model to the approved package

@@ -63,9 +63,10 @@ def delivery_configured(home: EnvSettings) -> bool:
 
 
 def delivery_stage(app: App, home: EnvSettings, order: list[EnvSettings]) -> Stage:
-    """`<project>-cicd`: the pipelines, in the home environment's account and region."""
+    """`<project>-cicd`: the pipelines, in the home environment's account and region. Deployed
+    by hand (`cdk deploy -c env=<home> '<project>-cicd/*'`), never by the pipelines themselves."""
     env = Environment(account=home.account, region=home.region)
-    stage = Stage(app, f"{home.project}-cicd", env=env)
+    stage = Stage(app, naming.cdk_stage(home.project), env=env)
     CicdStack(stage, "delivery", home=home, stack_name=f"{home.project}-cicd", stages=order,
               env=env)
     Tags.of(stage).add("project", home.project)

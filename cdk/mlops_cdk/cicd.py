@@ -1,8 +1,11 @@
 """Delivery: a git push tests, synthesizes, deploys the platform and trains; an approved model
 version is deployed to each later environment in turn, smoke-tested, and held for a manual
-approval before the last one (CodePipeline V2, CodeBuild)."""
+approval before the last one (CodePipeline V2, CodeBuild). The pipelines deploy the environments'
+Stages only: this stack is deployed by hand, so a push never changes the pipelines themselves."""
 
 from __future__ import annotations
+
+import shlex
 
 from aws_cdk import DefaultStackSynthesizer, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
@@ -24,6 +27,13 @@ from mlops_kit.adapters.aws import naming
 QUIET = {"CDK_DISABLE_CLI_TELEMETRY": "true", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
 RELEASE = ".venv/bin/python -m mlops_kit.adapters.aws.release"
 CDK = "npx cdk --no-notices"
+
+
+def deploy_command(env: EnvSettings, *context: str) -> str:
+    """`cdk deploy` of every stack of `env`'s Stage (its path pattern: `--all` selects no stack
+    inside a Stage), synthesizing only that environment; `context`: more `-c KEY=VALUE`."""
+    flags = " ".join(f"-c {pair}" for pair in (f"env={env.name}", *context))
+    return f"{CDK} deploy --require-approval never {flags} {shlex.quote(env.selector)}"
 
 
 def smoke_role_name(settings: EnvSettings) -> str:
@@ -92,8 +102,7 @@ class CicdStack(Stack):
         self.delivery.add_stage(stage_name="Test", actions=[self._build(
             "Test", ["make test", "make synth"], source)])
         self.delivery.add_stage(stage_name="Deploy-" + home.name, actions=[self._build(
-            "Deploy", [f"{CDK} deploy --all --require-approval never -c env={home.name}"],
-            source, deploys_to=home)])
+            "Deploy", [deploy_command(home)], source, deploys_to=home)])
         self.delivery.add_stage(stage_name="Train", actions=[self._build(
             "Train", [f"{RELEASE} train --env {home.name} --wait"], source, trains=True)])
 
@@ -106,8 +115,8 @@ class CicdStack(Stack):
                     additional_information=f"Deploy the approved models to {env.name}?"))
             actions.append(self._build("Deploy", [
                 f"{RELEASE} approved --env {env.name} --require --out releases.json",
-                f"{CDK} deploy --all --require-approval never -c env={env.name} "
-                "-c releases=releases.json"], source, deploys_to=env, run_order=2))
+                deploy_command(env, "releases=releases.json")], source, deploys_to=env,
+                run_order=2))
             actions.append(self._build("Smoke", [
                 f"{RELEASE} smoke --env {env.name} --role-arn "
                 f"arn:{self.partition}:iam::{env.account}:role/{smoke_role_name(env)}"],

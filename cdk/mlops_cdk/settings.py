@@ -34,6 +34,16 @@ class EnvSettings:
     def project(self) -> str:
         return self.config.project
 
+    @property
+    def stage(self) -> str:
+        """The id of this environment's Stage: its stacks' paths start with it."""
+        return naming.cdk_stage(self.project, self.name)
+
+    @property
+    def selector(self) -> str:
+        """The `cdk deploy|diff|list` pattern of every stack of this environment."""
+        return naming.cdk_selector(self.project, self.name)
+
     def prefix(self, *parts: str) -> str:
         """`<project>-<env>-<parts>`: names of resources that exist once per environment."""
         return _prefix(self.project, self.name, *parts)

@@ -14,12 +14,13 @@ from mlops_cdk.settings import EnvSettings
 
 
 class MlopsStage(Stage):
-    """`<project>-<env>`: deployed with `cdk deploy --all -c env=<env>`."""
+    """`<project>-<env>`: deployed with `cdk deploy -c env=<env> '<project>-<env>/*'`
+    (`EnvSettings.selector`; the CLI's `--all` takes top-level stacks only)."""
 
     def __init__(self, scope: Construct, *, settings: EnvSettings, root: Path,
                  releases: dict[str, Release]) -> None:
         env = Environment(account=settings.account, region=settings.region)
-        super().__init__(scope, settings.prefix(), env=env)
+        super().__init__(scope, settings.stage, env=env)
         self.settings = settings
         self.platform = PlatformStack(self, "platform", settings=settings, root=root,
                                       stack_name=settings.prefix("platform"), env=env)

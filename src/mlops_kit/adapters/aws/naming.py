@@ -52,6 +52,18 @@ def model_package_group(project: str, model: str) -> str:
     return name
 
 
+def cdk_stage(project: str, env: str | None = None) -> str:
+    """The CDK Stage of environment `env` (`<project>-<env>`, '_' as '-'), or of the delivery
+    pipelines (`<project>-cicd`) without one: the first part of its stacks' paths."""
+    return f"{project}-{env.replace('_', '-')}" if env else f"{project}-cicd"
+
+
+def cdk_selector(project: str, env: str | None = None) -> str:
+    """The `cdk deploy|diff|list` pattern of every stack in that Stage. The CLI's `--all`
+    takes top-level stacks only (aws-cdk #16865), and every stack of the app sits in a Stage."""
+    return f"{cdk_stage(project, env)}/*"
+
+
 def feature_group(project: str, env: str, group: str) -> str:
     """The environment's Feature Group: `<project>-<env>-<features.group>` with '-' for '_',
     clipped to SageMaker's 64 characters (never ending in '-', which SageMaker refuses)."""

@@ -95,8 +95,9 @@ def train(sagemaker: Any, loaded: LoadedConfig, *, wait: bool, poll_s: float = 3
                 PipelineExecutionDescription=f"mlops-kit release ({loaded.env})",
             )["PipelineExecutionArn"]
         except ClientError as exc:
+            stacks = naming.cdk_selector(loaded.config.project, str(loaded.env))
             raise ReleaseError(f"cannot start pipeline {name}: {exc} (deploy the environment "
-                               f"first: cdk deploy --all -c env={loaded.env})") from exc
+                               f"first: npx cdk deploy -c env={loaded.env} '{stacks}')") from exc
     if not wait:
         return {n: "Executing" for n in started}
     status: dict[str, str] = {}
