@@ -1,11 +1,11 @@
-"""The Azure ML registry back-end, on a stand-in MLClient that checks every Model it receives
-with azure-ai-ml's own schema and REST model, stores it as the service would, and serves it back
-through the SDK's own deserializer (`Model._from_rest_object`)."""
+"""The Azure ML registry back-end, on a stand-in MLClient (tests/cloudsim/azureml_registry.py,
+shared with the pipeline harness) that checks every Model it receives with azure-ai-ml's own
+schema and REST model, stores it as the service would, and serves it back through the SDK's own
+deserializer (`Model._from_rest_object`)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from mlops_kit.config import ConfigError, load_config
 from mlops_kit.fileio import digest_dir
 from mlops_kit.registry import RegistryError, fetch_production, open_registry, production
 from mlops_kit.steps import register as register_step
+from tests.cloudsim.azureml_registry import StandInClient
 from tests.conftest import ROOT, refuses_bad_input, register_job
 
 pytestmark = pytest.mark.filterwarnings(  # azure-ai-ml's own marshmallow 4 notices
@@ -25,75 +26,9 @@ MODEL = "churn-classifier"
 REGISTRY = "churn-azure-dev-models"
 
 
-class StandInModels:
-    """`MLClient.models` of a registry: create_or_update / list / get / download."""
-
-    def __init__(self, storage: Path) -> None:
-        self.storage = storage
-        self.wire: dict[tuple[str, str], dict[str, Any]] = {}
-        self.received: list[Any] = []
-
-    def create_or_update(self, model: Any) -> Any:
-        from azure.ai.ml.entities import Model
-        from azure.core.exceptions import ResourceExistsError
-
-        self.received.append(model)
-        again = Model._load(data=model._to_dict())  # the SDK's schema: a wrong field fails here
-        assert (again.name, again.version, again.type) == (model.name, model.version, model.type)
-        body = model._to_rest_object().as_dict()
-        key = (model.name, str(model.version))
-        local = Path(model.path) if Path(str(model.path)).is_dir() else None
-        if local is not None:
-            if key in self.wire:  # registry versions are immutable: no second upload
-                raise ResourceExistsError(f"{key} already exists")
-            shutil.copytree(local, self.storage / model.name / key[1] / local.name)
-            uri = f"https://regstore.blob.core.windows.net/{model.name}/{key[1]}/{local.name}"
-            created = "2026-11-0%sT10:00:00Z" % (len(self.wire) % 9 + 1)
-        else:
-            assert key in self.wire, "a remote path must name an existing version"
-            uri = self.wire[key]["properties"]["modelUri"]
-            created = self.wire[key]["systemData"]["createdAt"]
-        body["properties"].update(modelUri=uri, flavors={})
-        self.wire[key] = {**body, "name": key[1], "systemData": {"createdAt": created},
-                          "id": f"azureml://registries/{REGISTRY}/models/{key[0]}/versions/{key[1]}"}
-        return self._entity(key)
-
-    def list(self, name: str) -> list[Any]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        keys = [k for k in self.wire if k[0] == name]
-        if not keys:
-            raise ResourceNotFoundError(f"model container {name} not found")
-        return [self._entity(k) for k in reversed(keys)]  # the service's order is not ours
-
-    def get(self, name: str, version: str) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        if (name, version) not in self.wire:
-            raise ResourceNotFoundError(f"{name}:{version} not found")
-        return self._entity((name, version))
-
-    def download(self, name: str, version: str, download_path: str) -> None:
-        """As the SDK lays it out: `<download_path>/<name>/<uploaded folder name>/...`."""
-        source = self.storage / name / version
-        folder = next(source.iterdir())
-        shutil.copytree(folder, Path(download_path) / name / folder.name)
-
-    def _entity(self, key: tuple[str, str]) -> Any:
-        from azure.ai.ml._restclient.arm_ml_service.models import ModelVersion
-        from azure.ai.ml.entities import Model
-
-        return Model._from_rest_object(ModelVersion(json.loads(json.dumps(self.wire[key]))))
-
-
-class StandInClient:
-    def __init__(self, storage: Path) -> None:
-        self.models = StandInModels(storage)
-
-
 @pytest.fixture
 def client(tmp_path: Path) -> StandInClient:
-    return StandInClient(tmp_path / "storage")
+    return StandInClient(tmp_path / "storage", REGISTRY)
 
 
 @pytest.fixture
