@@ -11,7 +11,14 @@ import pytest
 import yaml
 
 from mlops_kit.adapters.azure import naming
-from mlops_kit.adapters.azure.pipeline import command, pipeline_job, rest_jobs
+from mlops_kit.adapters.azure.pipeline import (
+    RUN_ID,
+    command,
+    pipeline_job,
+    rest_inputs,
+    rest_jobs,
+    source_uri,
+)
 from mlops_kit.config import load_config
 from mlops_kit.pipeline import load_pipeline
 from tests.conftest import ROOT
@@ -19,10 +26,20 @@ from tests.conftest import ROOT
 MODEL_URI = "azureml://registries/reg/models/churn-churn-classifier/versions/3"
 
 
-def _load(tmp_path: Path, production: str | None) -> tuple[Any, Any, Any]:
+def _csv_config(tmp_path: Path) -> Path:
+    raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
+    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
+    raw["data"]["source"] = {"kind": "csv", "path": "data/landing"}
+    path = tmp_path / "mlops.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _load(tmp_path: Path, production: str | None,
+          config: Path = ROOT / "mlops.yaml") -> tuple[Any, Any, Any]:
     from azure.ai.ml import load_job
 
-    loaded = load_config(ROOT / "mlops.yaml", env="azure_dev")
+    loaded = load_config(config, env="azure_dev")
     pipeline = load_pipeline(loaded)
     spec = pipeline_job(loaded, pipeline, "churn-classifier", "train-cluster",
                         "acr.azurecr.io/mlops-kit:1", production)
@@ -34,9 +51,17 @@ def _load(tmp_path: Path, production: str | None) -> tuple[Any, Any, Any]:
     return loaded, pipeline, job
 
 
-@pytest.mark.parametrize("production", [None, MODEL_URI])
-def test_job_loads_and_its_rest_form_matches_ours(tmp_path: Path, production: str | None) -> None:
-    loaded, pipeline, job = _load(tmp_path, production)
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(w.title() for w in rest)
+
+
+@pytest.mark.parametrize(("production", "csv"), [(None, False), (MODEL_URI, False),
+                                                 (None, True), (MODEL_URI, True)])
+def test_job_loads_and_its_rest_form_matches_ours(tmp_path: Path, production: str | None,
+                                                  csv: bool) -> None:
+    config = _csv_config(tmp_path) if csv else ROOT / "mlops.yaml"
+    loaded, pipeline, job = _load(tmp_path, production, config)
     assert list(job.jobs) == [s.name for s in pipeline.steps]
     rest = job._to_rest_object().as_dict()["properties"]
     ours = rest_jobs(loaded, pipeline, {s.name: "id" for s in pipeline.steps},
@@ -46,7 +71,11 @@ def test_job_loads_and_its_rest_form_matches_ours(tmp_path: Path, production: st
         mine = {k: v for k, v in ours[name].items() if k != "componentId"}
         assert theirs == mine, name
     assert rest["settings"]["default_compute"] == "train-cluster"
-    assert bool(rest.get("inputs")) is (production is not None)
+    mine_inputs = {name: {_camel(k): v for k, v in spec.items()}
+                   for name, spec in rest_inputs(loaded, pipeline, production).items()}
+    assert (rest.get("inputs") or {}) == mine_inputs      # the empty ingest_date left out
+    assert ("source" in mine_inputs) is csv and ("production_model" in mine_inputs) is \
+        (production is not None)
 
 
 def test_bindings_follow_the_dag(tmp_path: Path) -> None:
@@ -61,12 +90,50 @@ def test_bindings_follow_the_dag(tmp_path: Path) -> None:
                 assert bound == f"${{{{parent.jobs.{src_step}.outputs.{out}}}}}"
 
 
-def test_published_outputs_land_in_their_lake_datastore(tmp_path: Path) -> None:
-    loaded, _, job = _load(tmp_path, None)
-    curated = job.jobs["validate"].outputs["curated"]
-    assert curated.path == "azureml://datastores/lake_curated/paths/curated_customers/"
+def test_outputs_are_per_job_and_published_ones_also_go_to_their_lake_table(
+        tmp_path: Path) -> None:
+    loaded, pipeline, job = _load(tmp_path, None)
+    for step in pipeline.steps:
+        outputs = job.jobs[step.name].outputs
+        assert all(outputs[ch].path is None for ch in step.outputs), step.name
+        zones = sorted({o.publish for o in step.outputs.values() if o.publish})
+        assert sorted(k for k in outputs if k not in step.outputs) == [f"lake_{z}" for z in zones]
+        for zone in zones:
+            lake = outputs[f"lake_{zone}"]
+            assert (lake.path, lake.mode) == (f"azureml://datastores/lake_{zone}/paths/",
+                                              "rw_mount")
+    text = job.jobs["validate"].component.command
+    assert "--output curated=${{outputs.curated}}" in text
+    assert "--publish curated=${{outputs.lake_curated}}/curated_customers" in text
+    assert "--publish quarantine=${{outputs.lake_quarantine}}/quarantine_customers" in text
+    assert "--publish offline=${{outputs.lake_features}}/customer_features" in \
+        job.jobs["features"].component.command
     assert naming.lake_table(loaded.config, "features") == "customer_features"
-    assert job.jobs["train"].outputs["model"].path is None
+
+
+def test_source_and_date_reach_ingest(tmp_path: Path) -> None:
+    _, _, job = _load(tmp_path, None, _csv_config(tmp_path))
+    ingest = job.jobs["ingest"]
+    assert job.inputs["source"].path == source_uri() == \
+        "azureml://datastores/lake_raw/paths/landing/"
+    assert job.inputs["source"].mode == "ro_mount"
+    assert str(ingest.inputs["source"]._data) == "${{parent.inputs.source}}"
+    assert str(ingest.inputs["ingest_date"]._data) == "${{parent.inputs.ingest_date}}"
+    text = ingest.component.command
+    assert "$[[--input source=${{inputs.source}}]]" in text
+    assert "$[[--param ingest_date=${{inputs.ingest_date}}]]" in text
+    _, _, generated = _load(tmp_path, None)           # a generated source reads no folder
+    assert "source" not in generated.jobs["ingest"].inputs
+    assert "source" not in (generated.inputs or {})
+
+
+def test_register_records_the_pipeline_job_and_only_train_is_reused(tmp_path: Path) -> None:
+    _, pipeline, job = _load(tmp_path, MODEL_URI)
+    assert f"--param run_id={RUN_ID}" in job.jobs["register"].component.command
+    assert RUN_ID == "$AZUREML_ROOT_RUN_ID"
+    reused = {s.name: job.jobs[s.name].component.is_deterministic for s in pipeline.steps}
+    assert reused == {s.name: s.reusable for s in pipeline.steps}
+    assert [n for n, r in reused.items() if r] == ["train"]
 
 
 def test_lake_table_names_match_the_local_lake() -> None:

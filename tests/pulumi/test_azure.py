@@ -186,6 +186,42 @@ def test_training_cluster_scales_to_zero_and_schedule_runs_the_dag(
 
 
 @pulumi.runtime.test
+def test_schedule_feeds_the_landing_folder_to_ingest_and_publishes_through_the_lake(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    import yaml
+
+    path = two_models(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["source"] = {"kind": "csv", "path": "data/landing"}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    platform = build(load_stack("azure_prod", path))
+
+    def check(_: Any) -> None:
+        job = next(c.inputs["properties"] for c in mocks.of_type("Schedule")
+                   if c.inputs["name"] == "training-churn-mlp")["action"]["jobDefinition"]
+        assert job["inputs"]["source"] == {
+            "jobInputType": "uri_folder", "mode": "ReadOnlyMount",
+            "uri": "azureml://datastores/lake_raw/paths/landing/"}
+        assert "ingest_date" not in job["inputs"]        # empty: each run ingests its day
+        ingest = job["jobs"]["ingest"]
+        assert ingest["inputs"]["source"]["value"] == "${{parent.inputs.source}}"
+        assert ingest["outputs"]["lake_raw"] == {
+            "job_output_type": "uri_folder", "mode": "ReadWriteMount",
+            "uri": "azureml://datastores/lake_raw/paths/"}
+        assert ingest["outputs"]["raw"] == {"job_output_type": "uri_folder"}
+        assert job["jobs"]["validate"]["inputs"]["raw"]["value"] == \
+            "${{parent.jobs.ingest.outputs.raw}}"
+        specs = {s["display_name"]: s for s in (
+            c.inputs["properties"]["componentSpec"] for c in mocks.of_type("ComponentVersion")
+            if c.name.startswith("training-churn-mlp-"))}
+        deterministic = sorted(n for n, s in specs.items() if s["is_deterministic"])
+        assert deterministic == ["train"]
+        assert "--publish raw=${{outputs.lake_raw}}/raw_customers" in specs["ingest"]["command"]
+        assert "--param run_id=$AZUREML_ROOT_RUN_ID" in specs["register"]["command"]
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
 def test_an_unpinned_model_gets_an_endpoint_but_no_deployment(mocks: RecordingMocks) -> Any:
     platform = build(load_stack("azure_dev", ROOT / "mlops.yaml"))
 

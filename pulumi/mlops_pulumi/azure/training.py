@@ -1,5 +1,6 @@
 """The training pipeline: a cluster that scales to zero, lake datastores, the job image, and per
-model the step components and a schedule submitting the pipeline rendered from the DAG."""
+model the step components and a schedule submitting the pipeline rendered from the DAG (its
+source folder input included; the empty ingest date is left out, so each run ingests its day)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pulumi
 from mlops_kit.adapters.azure import naming, rules
 from mlops_kit.adapters.azure import pipeline as render
 from mlops_pulumi.config import Stack, refuse
+
+# The pipeline job's data inputs (`render.rest_inputs`) as the provider's typed inputs.
+JOB_INPUTS = {"uri_folder": ml.UriFolderJobInputArgs, "custom_model": ml.CustomModelJobInputArgs}
 
 
 @dataclass(frozen=True)
@@ -102,10 +106,12 @@ class Training(pulumi.ComponentResource):
             "settings": {"default_compute": self.cluster.id, "continue_on_step_failure": False},
             "jobs": render.rest_jobs(stack.loaded, stack.pipeline, ids, version is not None),
         }
-        if version is not None:
-            uri = naming.model_uri(self._args.registry, cfg.project, model, version)
-            job["inputs"] = {render.PRODUCTION_INPUT: ml.CustomModelJobInputArgs(
-                job_input_type="custom_model", uri=uri)}
+        uri = None if version is None else naming.model_uri(self._args.registry, cfg.project,
+                                                            model, version)
+        inputs = render.rest_inputs(stack.loaded, stack.pipeline, uri)
+        if inputs:
+            job["inputs"] = {name: JOB_INPUTS[spec["job_input_type"]](**spec)
+                             for name, spec in inputs.items()}
         return ml.Schedule(
             f"{name}-{model}-schedule", name=f"{stack.pipeline.name}-{model}", **self.scope,
             opts=pulumi.ResourceOptions(parent=self),
