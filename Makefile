@@ -40,11 +40,11 @@ demo: install
 	$(BIN)/mlops-kit registry list --config mlops.yaml
 
 ## test: install, then lint (ruff, import contracts, mypy) and run the tests
-test: install lint
+test: install lint $(NODE_STAMP)
 	$(BIN)/pytest -q
 
 ## test-fast: the inner loop: the tests without the slow ones (whole pipelines, the cdk CLI)
-test-fast: install
+test-fast: install $(NODE_STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
 lint: install
