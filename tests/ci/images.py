@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.ci.shim import dockerfile
+from tests.cloudsim.container import Dockerfile
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,9 @@ def project_image(name: str, built: dict[str, Any]) -> Image:
     """The project image as an earlier `docker build` made it from docker/Dockerfile: this
     venv's python with mlops-kit installed, the Dockerfile's ENV (build arguments applied) and
     the files it copies from the build context."""
-    _, copies, env = dockerfile(Path(built["dockerfile"]), built["args"])
+    read = Dockerfile.read(Path(built["dockerfile"]), built["args"])
+    files = {target: str(source) for target, source in read.files(Path(built["context"]))}
     python = Tool(handler="project-python", version="3.11")
     return Image(name, "docker/Dockerfile: FROM python:3.11-slim, ENTRYPOINT []",
-                 {**_essential(), "python": python, "python3": python}, env=env,
-                 files={t: str(Path(built["context"]) / s) for t, s in copies.items()})
+                 {**_essential(), "python": python, "python3": python}, env=read.env,
+                 files=files)

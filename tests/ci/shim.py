@@ -1,5 +1,6 @@
 """The programs of an emulated CI image: each is a small script on the step's PATH that runs
-this machine's stand-in, or this module's handler for it (stdlib only: it starts per call).
+this machine's stand-in, or this module's handler for it (the stdlib and the harness's
+Dockerfile reading only: it starts per call).
 
 Handlers either emulate what the program does here (`apt-get`, `make`, a python without
 ensurepip, `pip install` of a listed tool) or, for programs that would reach a cloud
@@ -23,6 +24,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+if __name__ == "__main__":  # run by path with -I: the repository, for tests.cloudsim
+    sys.path.insert(0, str(ROOT))
+from tests.cloudsim.container import Dockerfile  # noqa: E402
+
 VENV = ROOT / ".venv"
 BUILTINS = {"test", "[", "cd", "echo", "true", "false", "exit", "export", "set", ":", "."}
 DEBIAN_NO_VENV = ("The virtual environment was not created successfully because ensurepip is "
@@ -68,31 +73,6 @@ def tool_at(path: str) -> dict[str, Any] | None:
     return json.loads(manifest.read_text()).get(Path(path).name) if manifest.exists() else None
 
 
-def dockerfile(path: Path, build_args: dict[str, str]
-               ) -> tuple[set[str], dict[str, str], dict[str, str]]:
-    """The ARGs a Dockerfile declares, its COPY destinations (image path -> source in the
-    context) and its ENV, with ARG defaults and `build_args` substituted."""
-    args: dict[str, str] = {}
-    copies: dict[str, str] = {}
-    env: dict[str, str] = {}
-
-    def sub(text: str) -> str:
-        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], ""), text)
-
-    for line in path.read_text().splitlines():
-        word, _, rest = line.strip().partition(" ")
-        if word == "ARG":
-            name, _, default = rest.partition("=")
-            args[name] = build_args.get(name, default.strip('"'))
-        elif word == "COPY" and not rest.startswith("--"):
-            *sources, target = sub(rest).split()
-            if len(sources) == 1 and target.startswith("/"):
-                copies[target] = sources[0]
-        elif word == "ENV":
-            env.update(dict(pair.split("=", 1) for pair in sub(rest).split()))
-    return set(args), copies, env
-
-
 # -- the handlers' context ---------------------------------------------------------------
 
 class Call:
@@ -129,8 +109,8 @@ class Call:
         if not (self.cwd / context).is_dir():
             raise Emulation(f"{self.name}: build context {context} is not a folder")
         values = dict(p.split("=", 1) for p in pairs)
-        declared, _, _ = dockerfile(self.cwd / dockerfile_name, values)
-        unknown = sorted(set(values) - declared)
+        declared = Dockerfile.read(self.cwd / dockerfile_name, values).args
+        unknown = sorted(set(values) - set(declared))
         if unknown:
             raise Emulation(f"{self.name}: --build-arg {', '.join(unknown)}: {dockerfile_name} "
                             "declares no such ARG (the value would be ignored)")

@@ -24,9 +24,9 @@ What a submission does, as Azure ML documents it:
   now: the job's outputs are then the earlier job's. `PipelineRun.stale` lists the reuses whose
   inputs' content had changed since, i.e. results computed from different data.
 
-The one thing the harness adds to a job's environment: `PYTHONPATH` with
-`azureml_site/sitecustomize.py`, which points the real `AzureMLRegistry` adapter at the
-stand-in registry client of `azureml_registry.py`, kept under the workspace folder.
+The one thing the harness adds to a job's environment (`sitehook`): the real
+`AzureMLRegistry` adapter pointed at the stand-in registry clients of `azureml_registry.py`,
+kept under the workspace folder.
 """
 
 from __future__ import annotations
@@ -46,11 +46,11 @@ from typing import Any
 import yaml
 
 from mlops_kit.fileio import digest_dir
-from tests.cloudsim.azureml_registry import StandInClient, version_folder
+from tests.cloudsim.azureml_registry import StandInClient, open_registry, version_folder
 from tests.cloudsim.container import Image, JobFailed, Sandbox
 from tests.cloudsim.project import COMMIT
+from tests.cloudsim.sitehook import write_site
 
-SITE = Path(__file__).with_name("azureml_site")
 DEFAULT_DATASTORE = "workspaceblobstore"
 DATASTORE_URI = re.compile(r"azureml://datastores/([^/]+)/paths/(.*)")
 MODEL_URI = re.compile(r"azureml://registries/([^/]+)/models/([^/]+)/versions/([^/]+)")
@@ -128,6 +128,9 @@ class Workspace:
         self.image_uri = image_uri
         self.sandbox = Sandbox(folder / "sandbox")
         self.registries = folder / "registries"
+        self.site = write_site(folder / "site", "mlops_kit.adapters.azure.registry",
+                               "tests.cloudsim.azureml_registry:install",
+                               registries=str(self.registries))
         self.reuse: dict[str, JobRun] = {}
         self.runs: list[PipelineRun] = []
 
@@ -146,8 +149,7 @@ class Workspace:
 
     def registry(self, name: str) -> StandInClient:
         """The stand-in client of a registry, as the jobs see it."""
-        folder = self.registries / name
-        return StandInClient(folder / "storage", name, folder / "state.json")
+        return open_registry(self.registries, name)
 
     def submit(self, spec: dict[str, Any], inputs: dict[str, Any] | None = None,
                check: bool = True) -> PipelineRun:
@@ -253,7 +255,7 @@ class Workspace:
         job.command = substitute(component["command"], values, targets)
         job.digests = self._digests(job.inputs)
         env = {**self.image.env, "AZUREML_RUN_ID": job.name, "AZUREML_ROOT_RUN_ID": run.name,
-               "PYTHONPATH": str(SITE), "CLOUDSIM_AZUREML_REGISTRIES": str(self.registries)}
+               **self.site}
         start = time.monotonic()
         done = self.sandbox.run(["bash", "-c", job.command], mounts=mounts, env=env,
                                 cwd=f"{wd}/exe/wd", check=False)

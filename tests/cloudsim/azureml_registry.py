@@ -4,8 +4,8 @@ REST model, stored as the service would (versions immutable, files under a stora
 served back through the SDK's own deserializer (`Model._from_rest_object`).
 
 With a `state` file the registry outlives the process (the pipeline harness's jobs each open
-it anew); without one it lives in memory (tests/test_registry_azure.py). This module imports
-nothing from the tests, so a job's `sitecustomize` can load it by path.
+it anew, `install` puts it into a job's registry adapter); without one it lives in memory
+(tests/test_registry_azure.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 EXAMPLE_REGISTRY = "churn-azure-dev-models"  # the example project's azure_dev registry
@@ -107,3 +108,19 @@ class StandInClient:
     def __init__(self, storage: Path, registry: str = EXAMPLE_REGISTRY,
                  state: Path | None = None) -> None:
         self.models = StandInModels(storage, registry, state)
+
+
+def open_registry(registries: Path, name: str) -> StandInClient:
+    """The client of registry `name` kept under `registries/<name>/` (files and state)."""
+    folder = registries / name
+    return StandInClient(folder / "storage", name, folder / "state.json")
+
+
+def install(registry: ModuleType, registries: str) -> None:
+    """Make `registry` (`mlops_kit.adapters.azure.registry`) open these stand-ins instead of
+    an `MLClient` (`_client`): each registry under the folder `registries`."""
+
+    def client(credential: Any, subscription: str, name: str) -> StandInClient:
+        return open_registry(Path(registries), name)
+
+    vars(registry)["_client"] = client

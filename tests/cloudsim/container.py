@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -33,6 +34,56 @@ class JobFailed(AssertionError):
 
 
 @dataclass
+class Dockerfile:
+    """What a Dockerfile's ARG, ENV, WORKDIR and COPY lines state, build arguments applied:
+    the one reading of it here (the harnesses build images from it, the CI emulation checks
+    `docker build` against it). Other instructions (FROM, RUN, ...) are passed over."""
+
+    args: dict[str, str]                    # every ARG declared, with its value
+    env: dict[str, str]
+    workdir: str
+    copies: list[tuple[list[str], str]]     # COPY: sources in the context, absolute target
+
+    @classmethod
+    def read(cls, path: Path, build_args: dict[str, str] | None = None) -> Dockerfile:
+        """Read `path` as `docker build --build-arg` would with `build_args`."""
+        plan = cls({}, {}, "/", [])
+        given = dict(build_args or {})
+        for verb, rest in _instructions(path.read_text()):
+            scope = {**plan.args, **plan.env}
+            if verb == "ARG":
+                name, _, default = rest.partition("=")
+                plan.args[name] = given.get(name, _expand(default.strip('"'), scope))
+            elif verb == "ENV":
+                for pair in shlex.split(rest):
+                    key, _, value = pair.partition("=")
+                    plan.env[key] = _expand(value, scope)
+            elif verb == "WORKDIR":
+                plan.workdir = _image_path(plan.workdir, _expand(rest, scope))
+            elif verb == "COPY":
+                if rest.startswith("--"):
+                    raise ValueError(f"{path}: COPY {rest}: options (--from, --chown, ...) "
+                                     "are not modelled here; copy from the context plainly")
+                *sources, target = (_expand(p, scope) for p in shlex.split(rest))
+                plan.copies.append((sources, _image_path(plan.workdir, target)))
+        return plan
+
+    def files(self, context: Path) -> list[tuple[str, Path]]:
+        """Each COPY source with the image path it lands at: a folder's contents land in the
+        target, a file at the target or, for a target ending in `/`, under its own name."""
+        return [(target + src.name if target.endswith("/") and not src.is_dir() else target,
+                 src)
+                for sources, target in self.copies for src in (context / s for s in sources)]
+
+
+def _image_path(workdir: str, target: str) -> str:
+    """`target` as an absolute image path (a relative one is under WORKDIR), keeping a
+    trailing `/` (a folder to copy into)."""
+    path = posixpath.normpath(posixpath.join(workdir, target))
+    return path.rstrip("/") + "/" if target.endswith("/") else path
+
+
+@dataclass
 class Image:
     """The files (`root`, a folder standing for `/`) and environment of a built image."""
 
@@ -43,37 +94,21 @@ class Image:
     @classmethod
     def build(cls, dockerfile: Path, context: Path, dest: Path,
               build_args: dict[str, str] | None = None) -> Image:
-        """Interpret `dockerfile`'s ARG, ENV, WORKDIR and COPY lines into `dest`."""
-        image = cls(dest)
-        args: dict[str, str] = {}
-        given = dict(build_args or {})
-        for verb, rest in _instructions(dockerfile.read_text()):
-            scope = {**args, **image.env}
-            if verb == "ARG":
-                name, _, default = rest.partition("=")
-                args[name] = given.get(name, _expand(default.strip('"'), scope))
-            elif verb == "ENV":
-                for pair in shlex.split(rest):
-                    key, _, value = pair.partition("=")
-                    image.env[key] = _expand(value, scope)
-            elif verb == "WORKDIR":
-                image.workdir = _expand(rest, scope)
-            elif verb == "COPY":
-                *sources, target = (_expand(p, scope) for p in shlex.split(rest))
-                image.copy(context, sources, target)
+        """Carry out `dockerfile`'s COPY lines into `dest`; its ENV and WORKDIR."""
+        plan = Dockerfile.read(dockerfile, build_args)
+        image = cls(dest, dict(plan.env), plan.workdir)
+        for target, src in plan.files(context):
+            image.copy(src, target)
         return image
 
-    def copy(self, context: Path, sources: list[str], target: str) -> None:
-        base = target if target.startswith("/") else f"{self.workdir.rstrip('/')}/{target}"
-        for source in sources:
-            src = context / source
-            into = self.path(base)
-            if src.is_dir():
-                shutil.copytree(src, into, dirs_exist_ok=True)
-            else:
-                dest = into / src.name if base.endswith("/") else into
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dest)
+    def copy(self, src: Path, target: str) -> None:
+        """Put the file or folder `src` at the image path `target` (a folder: its contents)."""
+        into = self.path(target)
+        if src.is_dir():
+            shutil.copytree(src, into, dirs_exist_ok=True)
+        else:
+            into.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, into)
 
     def path(self, container_path: str) -> Path:
         return self.root / container_path.lstrip("/")

@@ -4,6 +4,8 @@ Two runs on two ingest dates, each a new CSV delivered to the same landing folde
 job the GitHub workflow renders and submits (its own command line), run 2 the job with the
 version run 1 registered pinned as `production_model` (as the Schedule and the drift monitor
 render it). A second project whose gate cannot pass shows that a failed gate registers nothing.
+The registry is the real `AzureMLRegistry` on the stand-in client of `azureml_registry` (files
+and state under the workspace folder), which the harness puts into each job through `sitehook`.
 """
 
 from __future__ import annotations
