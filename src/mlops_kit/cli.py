@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
+from mlops_kit.errors import MlopsKitError
 
 console = Console(stderr=False, highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -46,7 +47,17 @@ def config_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Print any MlopsKitError as one line and exit with its code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlopsKitError as exc:
+            fail(exc.kind, exc, exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlops-kit")
 def main() -> None:
     """mlops-kit: the ML lifecycle from one config, locally and on AWS, Azure or GCP."""
