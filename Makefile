@@ -13,7 +13,7 @@ export CDK_HOME := $(CURDIR)/.cache/cdk
 export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
 
 .PHONY: install demo test test-fast lint typecheck synth bench bench-drift bench-serving bench-scaling \
-        bench-synth clean example-csv
+        bench-synth bench-faults clean example-csv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-serving: install
 ## bench-scaling: the scaling planner on the built-in week, beside target tracking, fixed, oracle
 bench-scaling: install
 	$(BIN)/python bench/scaling.py
+
+## bench-faults: fault drills (kills, corrupt state, full disk, hostile clients): what was lost
+bench-faults: install
+	$(BIN)/python bench/faults.py
 
 ## example-csv: write scikit-learn's breast-cancer data set as a CSV for examples/breast_cancer
 example-csv: install
