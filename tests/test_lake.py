@@ -117,3 +117,22 @@ def test_rebuild_skips_half_written_folders(tmp_path: Path) -> None:
     assert spec.partitions == ({"ingest_date": DAY},)
     assert pq.read_schema(next((table / f"ingest_date={DAY}").iterdir())).names[0] == \
         "_source_row"
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_cloud_job_appends_to_the_raw_zone_too(tmp_path: Path) -> None:
+    import boto3
+
+    from mlops_kit.runtime import job
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="lake-raw")
+    config = write_config(tmp_path, {"data": {"source": {"rows": 200}}})
+    for seed in (7, 8, 7):
+        out = tmp_path / f"raw{seed}"
+        assert job.main(["ingest", "--config", str(config), "--set", f"data.source.seed={seed}",
+                         "--output", f"raw={out}", "--param", f"ingest_date={DAY}",
+                         "--publish", "raw=s3://lake-raw/raw_customers"]) == 0
+    listed = s3.list_objects_v2(Bucket="lake-raw", Prefix=f"raw_customers/ingest_date={DAY}/")
+    names = sorted(o["Key"].rsplit("/", 1)[1] for o in listed["Contents"])
+    assert len(names) == 2 and all(n.startswith("part-") for n in names)

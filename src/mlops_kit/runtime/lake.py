@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import FileSource, ProjectConfig
-from mlops_kit.runtime.ports import TableSpec
+from mlops_kit.runtime.ports import Storage, TableSpec
 
 if TYPE_CHECKING:
     from mlops_kit.runtime.targets import Target
@@ -93,18 +93,26 @@ def table_spec(database: str, name: str, location: str, folder: Path,
 
 
 def _append(target: Target, loaded: LoadedConfig, part: Path, dest: str) -> None:
-    """Add the files of `part` the partition at `dest` lacks; never drop or overwrite one."""
-    from mlops_kit.fileio import link_or_copy, walk_files, work_dir
+    from mlops_kit.fileio import work_dir
 
-    held = target.lake.listing(dest)
+    with work_dir(loaded.state_dir, "append") as scratch:
+        append_dir(target.lake, part, dest, scratch)
+
+
+def append_dir(storage: Storage, part: Path, dest: str, scratch: Path) -> bool:
+    """Add the files of `part` the folder at `dest` lacks, never dropping or overwriting one
+    (`scratch`: an empty work folder); False if it held them all already."""
+    from mlops_kit.fileio import link_or_copy, walk_files
+
+    held = storage.listing(dest)
     new = {rel: path for rel, path in walk_files(part).items() if rel not in held}
     if not new:
-        return
-    with work_dir(loaded.state_dir, "append") as work:
-        merged = target.lake.get_dir(dest, work / part.name) if held else work / part.name
-        for rel, path in new.items():
-            link_or_copy(path, merged / rel)
-        target.lake.put_dir(merged, dest)
+        return False
+    merged = storage.get_dir(dest, scratch / part.name) if held else scratch / part.name
+    for rel, path in new.items():
+        link_or_copy(path, merged / rel)
+    storage.put_dir(merged, dest)
+    return True
 
 
 def rebuild_catalog(loaded: LoadedConfig) -> list[TableSpec]:
