@@ -28,7 +28,8 @@ def csv_config(tmp_path: Path, path: str) -> LoadedConfig:
 
 def test_generator_to_hive_partition(loaded: LoadedConfig, tmp_path: Path) -> None:
     summary = run_ingest(loaded, tmp_path / "raw")
-    part = tmp_path / "raw" / f"ingest_date={DATE}" / "part-00000.parquet"
+    [part] = (tmp_path / "raw" / f"ingest_date={DATE}").iterdir()
+    assert part.name == ingest.batch_file(sha256_file(part))  # named by its content
     table = pq.read_table(part)
     assert summary["rows"] == table.num_rows == 2000
     assert table.column("_source_row").to_pylist()[:3] == [0, 1, 2]

@@ -136,6 +136,24 @@ def run(loaded: LoadedConfig, target: str, no_cache: bool, ingest_date: str | No
                   soft_wrap=True)
 
 
+@main.group()
+def lake() -> None:
+    """The local lake's catalog."""
+
+
+@lake.command("repair")
+@config_options
+def lake_repair(loaded: LoadedConfig) -> None:
+    """Rebuild catalog.json from the lake's table and partition folders (a catalog that
+    cannot be read is kept as catalog.json.corrupt-<time>)."""
+    from mlops_kit.runtime.lake import rebuild_catalog
+
+    tables = rebuild_catalog(loaded)
+    parts = sum(len(t.partitions) for t in tables)
+    console.print(f"[green]rebuilt[/] {loaded.state_dir / 'catalog.json'}: {len(tables)} "
+                  f"tables, {parts} partitions", soft_wrap=True)
+
+
 @main.command()
 @config_options
 @click.argument("sql")

@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -21,7 +22,8 @@ from urllib.parse import unquote, urlparse
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write `data` as JSON to `path` through a temp file and `os.replace` (all or nothing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, default=str)
@@ -59,6 +61,47 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+# A temp sibling a writer makes on its way to `<name>`: `.<name>.<pid>.<random>.<kind>`, kind
+# tmp (a file being written), stage (a folder being filled) or old (a folder being replaced).
+# The pid lets a later process tell a dead writer's leftovers from a live writer's work.
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.(?P<kind>tmp|stage|old)"
+                       r"(?:-journal|-wal|-shm)?$")
+
+
+def temp_sibling(path: Path, kind: str) -> Path:
+    """A fresh temp sibling of `path` named by `TEMP_NAME` (not created)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.{kind}")
+
+
+def stale_temp(path: Path) -> re.Match[str] | None:
+    """The `TEMP_NAME` match of `path` if the process that made it is gone, else None."""
+    match = TEMP_NAME.match(path.name)
+    return match if match and not pid_alive(int(match["pid"])) else None
+
+
+@contextmanager
+def work_dir(state: Path, label: str) -> Iterator[Path]:
+    """A scratch folder `<state>/tmp/<pid>-<label>-<random>`, removed after the block; one a
+    killed process leaves is found by its pid and removed by the next run."""
+    folder = state / "tmp" / f"{os.getpid()}-{label}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def walk_files(folder: Path) -> dict[str, Path]:

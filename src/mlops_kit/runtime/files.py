@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from mlops_kit.errors import StateFileError
 from mlops_kit.fileio import (
     file_lock,
     fsync_dir,
     link_or_copy,
     local_path,
+    temp_sibling,
     walk_files,
     write_json_atomic,
 )
@@ -47,7 +48,7 @@ class LocalStorage:
             raise ValueError(f"put_dir: destination {dest} lies inside the source {src}")
         files = walk_files(src)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        stage = dest.parent / f".{dest.name}.stage-{uuid.uuid4().hex}"
+        stage = temp_sibling(dest, "stage")
         try:
             stage.mkdir()
             for rel, path in files.items():
@@ -72,7 +73,7 @@ class LocalStorage:
 
 def _swap_in(stage: Path, dest: Path) -> None:
     """Put the staged folder at `dest`, removing the old one; restore it if the rename fails."""
-    old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex}"
+    old = temp_sibling(dest, "old")
     had_old = dest.exists()
     if had_old:
         dest.replace(old)
@@ -114,12 +115,45 @@ class JsonCatalog:
         records = [r for r in self._read()["tables"].values() if r["database"] == database]
         return [_table_from(r) for r in sorted(records, key=lambda r: r["name"])]
 
+    def replace_all(self, tables: list[TableSpec]) -> None:
+        """Write a catalog of exactly `tables` (a rebuild), atomically, under the lock."""
+        with file_lock(self.path.with_name(self.path.name + ".lock")):
+            write_json_atomic(self.path, {"tables": {
+                f"{t.database}.{t.name}": asdict(t) for t in tables}})
+
+    def problem(self) -> str | None:
+        """What is wrong with the file (None: nothing, or no file yet)."""
+        try:
+            self._read()
+        except StateFileError as exc:
+            return exc.problem
+        return None
+
     def _read(self) -> dict[str, Any]:
+        """The file's content; StateFileError if it is empty, garbled or of another shape."""
         if not self.path.is_file():
             return {"tables": {}}
-        data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
-        data.setdefault("tables", {})
-        return data
+        raw = self.path.read_bytes()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problem = "empty (0 bytes)" if not raw.strip() else \
+                f"not valid JSON (truncated or garbled: {str(exc)[:80]})"
+            raise self._error(problem) from None
+        tables = data.get("tables", {}) if isinstance(data, dict) else None
+        if not isinstance(tables, dict) or not all(
+                isinstance(r, dict) and r.keys() >= TABLE_KEYS for r in tables.values()):
+            raise self._error('not a catalog (expected {"tables": {"<db>.<table>": {'
+                              + ", ".join(sorted(TABLE_KEYS)) + ", ...}}})")
+        return {**data, "tables": tables}
+
+    def _error(self, problem: str) -> StateFileError:
+        return StateFileError(self.path, problem, "Rebuild it from the lake's partition "
+                              "folders with `mlops-kit lake repair` (or `mlops-kit run`, which "
+                              "repairs it)")
+
+
+TABLE_KEYS = frozenset({"database", "name", "location", "columns"})
 
 
 def _check_same_keys(table: TableSpec, known: dict[str, str] | None) -> None:

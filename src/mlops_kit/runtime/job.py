@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pandas as pd
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.pipeline import EXTERNAL, Step, load_pipeline
 from mlops_kit.registry import RegistryError, fetch_production, open_registry
+from mlops_kit.runtime.lake import APPEND_ONLY, append_dir
 from mlops_kit.runtime.ports import OnlineStoreError
 from mlops_kit.steps.base import StepError, default_paths, job_main
 
@@ -50,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         return code
     try:
-        for local, uri in publications:
-            publish(local, uri, loaded)
+        for local, uri, zone in publications:
+            publish(local, uri, loaded, append=zone in APPEND_ONLY)
     except OnlineStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -79,8 +81,10 @@ def _arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, step_argv
 
 
-def _publications(step: Step, args: argparse.Namespace) -> list[tuple[Path, str]]:
-    """(output folder, lake table or feature group URI) of each `--publish OUTPUT=URI`."""
+def _publications(step: Step, args: argparse.Namespace
+                  ) -> list[tuple[Path, str, str | None]]:
+    """(output folder, lake table or feature group URI, the output's lake zone) of each
+    `--publish OUTPUT=URI`."""
     outputs = default_paths(step.spec)[1]
     outputs.update({k: Path(v) for k, _, v in (o.partition("=") for o in args.output)})
     pairs = []
@@ -89,15 +93,17 @@ def _publications(step: Step, args: argparse.Namespace) -> list[tuple[Path, str]
         if not sep or name not in outputs or uri.endswith("://"):
             raise StepError(f"--publish {item!r}: use OUTPUT=URI with OUTPUT in "
                             f"{sorted(outputs)}")
-        pairs.append((outputs[name], uri))
+        out = step.outputs.get(name)
+        pairs.append((outputs[name], uri, out.publish if out else None))
     return pairs
 
 
-def publish(local: Path, uri: str, loaded: LoadedConfig | None = None) -> None:
+def publish(local: Path, uri: str, loaded: LoadedConfig | None = None, *,
+            append: bool = False) -> None:
     """Put a step output where `uri` says: `featurestore://<group>` into that Feature Group's
     online store; otherwise into its lake table as local publishing does: each partition
-    folder (`ingest_date=...`) replaces that partition; an unpartitioned output replaces the
-    table."""
+    folder (`ingest_date=...`) replaces that partition, or with `append` (the raw zone) only
+    gains the files it lacks; an unpartitioned output replaces the table."""
     from mlops_kit.adapters.aws.naming import FEATURE_STORE_SCHEME
 
     if uri.startswith(FEATURE_STORE_SCHEME):
@@ -107,7 +113,11 @@ def publish(local: Path, uri: str, loaded: LoadedConfig | None = None) -> None:
     pairs = [(p, f"{uri.rstrip('/')}/{p.name}") for p in parts] or [(local, uri)]
     store = _storage(uri)
     for folder, dest in pairs:
-        store.put_dir(folder, dest)
+        if append and folder is not local:
+            with tempfile.TemporaryDirectory(prefix="append-") as scratch:
+                append_dir(store, folder, dest, Path(scratch))
+        else:
+            store.put_dir(folder, dest)
 
 
 def put_online(local: Path, group: str, loaded: LoadedConfig | None) -> None:

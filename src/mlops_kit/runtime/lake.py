@@ -1,7 +1,10 @@
 """The lake: zones of Parquet tables, registered in a catalog, queried with DuckDB.
 
 Publishing adds or replaces partitions (a re-run of the same ingestion date replaces that
-date only); every published table is (re)registered with its columns and partitions.
+date only), except in the raw zone, which is append-only: a partition gains the files it does
+not hold yet (ingest names each batch's file by its content, so a same-day re-ingest of other
+data adds a batch and one of the same data changes nothing). Every published table is
+(re)registered with its columns and partitions; the catalog can be rebuilt from the folders.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import pyarrow.parquet as pq
 
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import FileSource, ProjectConfig
-from mlops_kit.runtime.ports import TableSpec
+from mlops_kit.runtime.ports import Storage, TableSpec
 
 if TYPE_CHECKING:
     from mlops_kit.runtime.targets import Target
 
 ZONES = ("raw", "curated", "quarantine", "features")
+APPEND_ONLY = frozenset({"raw"})
 
 
 def table_name(loaded: LoadedConfig, zone: str) -> str:
@@ -50,24 +54,87 @@ def publish(target: Target, loaded: LoadedConfig, zone: str, local: Path) -> Tab
         raise ValueError(f"unknown lake zone {zone!r}; zones are {ZONES}")
     name = table_name(loaded, zone)
     location = target.lake.uri(zone, name)
-    parts = sorted(p for p in local.iterdir() if p.is_dir() and "=" in p.name)
-    if parts:
+    parts = partition_dirs(local)
+    if parts and zone in APPEND_ONLY:
+        for part in parts:
+            _append(target, loaded, part, f"{location}/{part.name}")
+    elif parts:
         for part in parts:
             target.lake.put_dir(part, f"{location}/{part.name}")
     else:
         target.lake.put_dir(local, location)
-    files = sorted(local.rglob("*.parquet"))
+    spec = table_spec(target.database, name, location, local, f"{zone} zone of "
+                      f"{loaded.config.project}")
+    target.catalog.register(spec)
+    return spec
+
+
+def partition_dirs(folder: Path) -> list[Path]:
+    """The Hive partition folders (`key=value`) directly under `folder`."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_dir() and "=" in p.name and not p.name.startswith("."))
+
+
+def table_spec(database: str, name: str, location: str, folder: Path,
+               description: str) -> TableSpec:
+    """A table's catalog entry from a folder of its data (columns from a Parquet schema)."""
+    parts = partition_dirs(folder)
+    files = sorted(f for f in folder.rglob("*.parquet")
+                   if not any(n.startswith(".") for n in f.relative_to(folder).parts))
     schema = pq.read_schema(files[0]) if files else pa.schema([])
     keys = {p.name.split("=", 1)[0]: "string" for p in parts}
     columns = {f.name: glue_type(f.type) for f in schema if f.name not in keys}
-    spec = TableSpec(
-        database=target.database, name=name, location=location, columns=columns,
+    return TableSpec(
+        database=database, name=name, location=location, columns=columns,
         partition_keys=keys,
         partitions=tuple({k: v for k, v in [p.name.split("=", 1)]} for p in parts),
-        description=f"{zone} zone of {loaded.config.project}",
+        description=description,
     )
-    target.catalog.register(spec)
-    return spec
+
+
+def _append(target: Target, loaded: LoadedConfig, part: Path, dest: str) -> None:
+    from mlops_kit.fileio import work_dir
+
+    with work_dir(loaded.state_dir, "append") as scratch:
+        append_dir(target.lake, part, dest, scratch)
+
+
+def append_dir(storage: Storage, part: Path, dest: str, scratch: Path) -> bool:
+    """Add the files of `part` the folder at `dest` lacks, never dropping or overwriting one
+    (`scratch`: an empty work folder); False if it held them all already."""
+    from mlops_kit.fileio import link_or_copy, walk_files
+
+    held = storage.listing(dest)
+    new = {rel: path for rel, path in walk_files(part).items() if rel not in held}
+    if not new:
+        return False
+    merged = storage.get_dir(dest, scratch / part.name) if held else scratch / part.name
+    for rel, path in new.items():
+        link_or_copy(path, merged / rel)
+    storage.put_dir(merged, dest)
+    return True
+
+
+def rebuild_catalog(loaded: LoadedConfig) -> list[TableSpec]:
+    """Rewrite the local catalog from the lake's table folders (`lake/<zone>/<table>`); a
+    catalog that cannot be read is kept beside it as `catalog.json.corrupt-<time>`."""
+    import datetime as dt
+
+    from mlops_kit.runtime.files import JsonCatalog
+    from mlops_kit.runtime.targets import database_name
+
+    catalog = JsonCatalog(loaded.state_dir / "catalog.json")
+    if catalog.problem() is not None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        catalog.path.replace(catalog.path.with_name(f"{catalog.path.name}.corrupt-{stamp}"))
+    db, lake = database_name(loaded.config.project), loaded.state_dir / "lake"
+    specs = [table_spec(db, folder.name, str(folder.resolve()), folder,
+                        f"{zone} zone of {loaded.config.project}")
+             for zone in ZONES if (lake / zone).is_dir()
+             for folder in sorted((lake / zone).iterdir())
+             if folder.is_dir() and not folder.name.startswith(".")]
+    catalog.replace_all(specs)
+    return specs
 
 
 GLUE_TYPES = {"int": "bigint", "float": "double", "string": "string", "category": "string",

@@ -10,7 +10,6 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-import tempfile
 import time
 import traceback
 import uuid
@@ -23,10 +22,11 @@ import pandas as pd
 
 import mlops_kit
 from mlops_kit.config import LoadedConfig
-from mlops_kit.fileio import digest_dir
+from mlops_kit.fileio import digest_dir, work_dir
 from mlops_kit.pipeline import Pipeline, Step, load_pipeline
 from mlops_kit.registry import fetch_production
 from mlops_kit.runtime import lake
+from mlops_kit.runtime.recovery import recover
 from mlops_kit.runtime.targets import Target, open_target
 from mlops_kit.steps.base import Job, StepError, read_json, write_json
 
@@ -118,7 +118,14 @@ class Runner:
         start = time.perf_counter()
         records = [StepRecord(s.name) for s in self.pipeline.steps]
         result = RunResult(self.run_id, self.run_dir, self.target.name, records)
-        work = Path(tempfile.mkdtemp(prefix="mlops-run-"))
+        recover(self.loaded)
+        with work_dir(self.loaded.state_dir, self.run_id) as work:
+            self._steps(records, result, work, start)
+        return result
+
+    def _steps(self, records: list[StepRecord], result: RunResult, work: Path,
+               start: float) -> None:
+        """Run each step in `work`; the manifest is written however the run ends."""
         try:
             for step, rec in zip(self.pipeline.steps, records, strict=True):
                 self.listener("start", rec)
@@ -130,11 +137,9 @@ class Runner:
                 self.listener("end", rec)
             result.status = "succeeded"
         finally:
-            shutil.rmtree(work, ignore_errors=True)
             result.seconds = time.perf_counter() - start
             result.manifest = self._manifest(result)
             write_json(result.manifest, self.run_dir / "manifest.json")
-        return result
 
     def _fail(self, rec: StepRecord, exc: Exception, records: list[StepRecord],
               result: RunResult, out: Path) -> None:

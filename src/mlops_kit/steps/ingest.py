@@ -1,4 +1,5 @@
-"""Ingest: source data into the lake's raw zone, Hive-partitioned by ingestion date.
+"""Ingest: source data into the lake's raw zone, Hive-partitioned by ingestion date, one
+file per batch named by its content (`ingest_date=D/part-<data version>.parquet`).
 
 The raw zone keeps the source as it came (CSV values stay text), plus `_source_row` so that
 any row found bad later can be traced back to its line in the source.
@@ -85,6 +86,12 @@ def ingest(frame: pd.DataFrame, ingest_date: dt.date) -> pd.DataFrame:
     return out
 
 
+def batch_file(data_version: str) -> str:
+    """The raw file of one ingested batch, named by its content: the raw zone is append-only,
+    so a same-day batch of other data lands beside this one and the same data lands on it."""
+    return f"part-{data_version[:16]}.parquet"
+
+
 def run(job: Job) -> dict[str, Any]:
     cfg = job.config.config
     date = dt.date.fromisoformat(job.params.get("ingest_date") or dt.date.today().isoformat())
@@ -93,9 +100,10 @@ def run(job: Job) -> dict[str, Any]:
     if override is not None and isinstance(source, FileSource):
         source = source.model_copy(update={"path": str(override)})
     frame = ingest(read_source(source, job.config.root), date)
-    part = job.output("raw") / f"ingest_date={date.isoformat()}" / "part-00000.parquet"
-    write_parquet(frame, part)
-    version = sha256_file(part)
+    folder = job.output("raw") / f"ingest_date={date.isoformat()}"
+    written = write_parquet(frame, folder / "batch.parquet")
+    version = sha256_file(written)
+    written.replace(folder / batch_file(version))
     meta = {"table": cfg.table.table, "rows": len(frame), "columns": list(frame.columns),
             "data_version": version, "ingest_date": date.isoformat(), "source": source.kind}
     write_json(meta, job.output("raw") / "_dataset.json")

@@ -31,7 +31,7 @@ from mlops_kit.steps.base import (
     write_json,
 )
 from mlops_kit.steps.features import LABEL
-from mlops_kit.tracking import Tracker
+from mlops_kit.tracking import Tracker, open_tracker
 
 SPEC = StepSpec("train", "training", inputs=("training_set",), outputs=("model",))
 
@@ -110,7 +110,7 @@ def run(job: Job) -> dict[str, Any]:
     _, classes = encode_labels(pd.concat([train[LABEL], val[LABEL]]), cfg.model.task)
     meta = ModelMeta(framework=cfg.model.framework, task=cfg.model.task, columns=spec["columns"],
                      classes=classes, seed=cfg.model.seed, threads=cfg.model.threads)
-    tracker = Tracker(loaded) if job.params.get("tracking", "on") != "off" else None
+    tracker = open_tracker(loaded) if job.params.get("tracking", "on") != "off" else None
     lineage = read_lineage(data)
     tags = {"data_version": str(lineage.get("data_version", "")), "config": loaded.digest[:12]}
     with tracker.run("train", tags=tags) if tracker else nullcontext("") as run_id:
