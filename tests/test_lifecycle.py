@@ -54,7 +54,8 @@ def test_local_lifecycle_end_to_end(config_path: Path) -> None:
     status = {s.name: s.status for s in second.steps}
     assert status == {"ingest": "cached", "validate": "cached", "features": "cached",
                       "train": "cached", "evaluate": "ran", "register": "ran"}
-    assert second.step("register").summary == {"registered": False, "already_version": 1}
+    assert second.step("register").summary == {
+        "registered": False, "unchanged": "same as version 1", "already_version": 1}
     assert len(registry.versions("churn-classifier")) == 1
 
     changed = load_config(config_path, sets=["model.params.max_depth=2"])

@@ -9,6 +9,7 @@ import pytest
 
 from mlops_kit.config import load_config
 from mlops_kit.fileio import digest_dir
+from mlops_kit.registry.base import RUN_FILE
 from mlops_kit.registry.local import LocalRegistry
 from mlops_kit.steps import register
 from mlops_kit.steps.base import Job, StepError
@@ -76,8 +77,27 @@ def test_failed_gate_is_never_registered(tmp_path: Path) -> None:
 def test_same_model_is_not_registered_twice(tmp_path: Path) -> None:
     reg = LocalRegistry(tmp_path / "reg")
     register.run(job(tmp_path, True, registry=reg))
-    assert register.run(job(tmp_path, True, registry=reg)) == {"registered": False,
-                                                               "already_version": 1}
+    assert register.run(job(tmp_path, True, registry=reg)) == {
+        "registered": False, "unchanged": "same as version 1", "already_version": 1}
+
+
+def test_a_retrained_identical_model_is_unchanged(tmp_path: Path) -> None:
+    """Timings and run ids live in the run file, outside the digest: the same model trained
+    again (new seconds, new MLflow run) is version 1, whose lineage stays its own run's."""
+    reg = LocalRegistry(tmp_path / "reg")
+    model = model_dir(tmp_path)
+    (model / RUN_FILE).write_text(json.dumps({"mlflow_run_id": "first", "fit_seconds": 1.5}))
+    assert register.run(job(tmp_path, True, registry=reg))["version"] == 1
+    assert reg.get("churn-classifier", 1).lineage["mlflow_run_id"] == "first"
+    (model / RUN_FILE).write_text(json.dumps({"mlflow_run_id": "second", "fit_seconds": 0.2}))
+    again = job(tmp_path, True, registry=reg)
+    again.params["run_id"] = "run-2"
+    assert register.run(again)["unchanged"] == "same as version 1"
+    out = json.loads((tmp_path / "out" / "registration.json").read_text())
+    assert out["reasons"] == ["unchanged: same as version 1"] and out["already"]["version"] == 1
+    assert out["lineage"]["mlflow_run_id"] == "second" and out["lineage"]["pipeline_run"] == "run-2"
+    assert out["lineage"]["model_digest"] == reg.get("churn-classifier", 1).digest
+    assert [v.lineage["pipeline_run"] for v in reg.versions("churn-classifier")] == ["run-1"]
 
 
 def test_no_registry_service_is_an_error(tmp_path: Path) -> None:

@@ -165,7 +165,7 @@ def test_register_step_on_azureml(tmp_path: Path, client: StandInClient, env: st
     assert v.metrics == {"roc_auc": 0.88} and v.params == {"eta": 0.1}
     assert client.models.received[0].tags["lineage.model_digest"] == digest
     assert register_step.run(register_job(tmp_path, env, "azureml", reg)) == {
-        "registered": False, "already_version": 1}
+        "registered": False, "unchanged": "same as version 1", "already_version": 1}
 
 
 def test_job_fetches_production_through_azureml(tmp_path: Path, client: StandInClient,

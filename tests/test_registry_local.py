@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from mlops_kit.config import load_config
+from mlops_kit.errors import StateFileError
 from mlops_kit.registry import (
     STATUSES,
     ModelVersion,
@@ -21,6 +23,7 @@ from mlops_kit.registry import (
     production,
 )
 from mlops_kit.registry import local as local_module
+from mlops_kit.registry.base import Mismatch, model_digest
 from mlops_kit.registry.local import LocalRegistry
 
 CONFIG = """
@@ -177,17 +180,141 @@ def test_failure_writing_the_index_rolls_back(tmp_path: Path, model_dir: Path,
     assert not (tmp_path / "reg" / "churn" / "2").exists()
 
 
-def test_leftovers_of_a_crashed_writer_are_swept(tmp_path: Path, model_dir: Path) -> None:
+def test_only_staged_leftovers_are_swept(tmp_path: Path, model_dir: Path) -> None:
+    """A writer removes the temp folders and files writers stage, never a version folder:
+    one the index lacks (a register killed after its rename) keeps its number."""
     reg = LocalRegistry(tmp_path / "reg")
     folder = tmp_path / "reg" / "churn"
-    (folder / "1").mkdir(parents=True)
-    (folder / "1" / "half.bin").write_text("partial")
+    register(reg, model_dir)
     (folder / ".tmp-dead").mkdir()
-    assert reg.versions("churn") == []
-    v1 = register(reg, model_dir)
-    assert v1.version == 1
-    assert not (folder / "1" / "half.bin").exists() and not (folder / ".tmp-dead").exists()
-    assert (folder / "1" / "model.json").is_file()
+    (folder / ".registry.json.abc.tmp").write_bytes(b"")
+    (folder / "1" / ".version.json.abc.tmp").write_bytes(b"")
+    shutil.copytree(folder / "1", folder / "2")  # renamed into place, never named in the index
+    record = json.loads((folder / "2" / "version.json").read_text())
+    (folder / "2" / "version.json").write_text(json.dumps({**record, "version": 2}))
+    (folder / "5").mkdir()  # a folder this registry never wrote
+    (folder / "5" / "notes.txt").write_text("mine")
+    assert reg.unindexed("churn") == [2, 5]
+    assert register(reg, model_dir).version == 6
+    assert not (folder / ".tmp-dead").exists()
+    assert not (folder / ".registry.json.abc.tmp").exists()
+    assert not (folder / "1" / ".version.json.abc.tmp").exists()
+    assert (folder / "2" / "model.json").is_file() and (folder / "5" / "notes.txt").is_file()
+    report = reg.repair("churn")
+    assert report.versions == [1, 2, 6] and report.index_problem is None
+    assert len(report.problems) == 1 and f"{folder / '5' / 'version.json'}" in report.problems[0]
+    assert (folder / "5" / "notes.txt").is_file()
+    assert reg.get("churn", 2).artifact_uri == (folder / "2").as_uri()
+
+
+def test_lost_index_is_refused_and_repaired(tmp_path: Path, model_dir: Path) -> None:
+    reg = LocalRegistry(tmp_path / "reg")
+    for _ in range(3):
+        register(reg, model_dir)
+    reg.set_status("churn", 2, "Rejected")
+    before = reg.versions("churn")
+    index = tmp_path / "reg" / "churn" / "registry.json"
+    index.unlink()
+    for action in (lambda: reg.versions("churn"), lambda: register(reg, model_dir),
+                   lambda: reg.set_status("churn", 1, "Rejected")):
+        with pytest.raises(StateFileError) as err:
+            action()
+        assert str(err.value).startswith(f"{index}: is missing, but version folders 1, 2, 3")
+        assert "mlops-kit registry repair" in str(err.value)
+    assert sorted(p.name for p in index.parent.iterdir() if p.name.isdigit()) == ["1", "2", "3"]
+    report = reg.repair("churn")
+    assert report.versions == [1, 2, 3] and not report.problems and not report.restored
+    assert reg.versions("churn") == before
+    assert register(reg, model_dir).version == 4
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"", "is empty"),
+    (b"\n  ", "is empty"),
+    (b'{"model": "churn", "versions": [{"vers', "is not valid JSON"),
+    (b"\xff\xfe garbage", "is not UTF-8"),
+    (b"[1, 2]", "wrong shape"),
+    (b'{"model": "other", "versions": []}', "index of model 'other'"),
+    (b'{"model": "churn", "versions": [{"version": 1, "model": "churn"}]}',
+     "versions[0] has status None"),
+    (b'{"model": "churn", "versions": [{"version": "1"}]}', "versions[0] has no valid"),
+])
+def test_corrupt_index_is_one_clear_error_and_repairable(
+        tmp_path: Path, model_dir: Path, content: bytes, problem: str) -> None:
+    reg = LocalRegistry(tmp_path / "reg")
+    register(reg, model_dir, run="r1")
+    index = tmp_path / "reg" / "churn" / "registry.json"
+    index.write_bytes(content)
+    with pytest.raises(StateFileError) as err:
+        reg.get("churn", 1)
+    message = str(err.value)
+    assert message.startswith(f"{index}: ") and problem in message and "\n" not in message
+    assert "mlops-kit registry repair" in message
+    report = reg.repair("churn")
+    assert report.index_problem and problem in report.index_problem
+    assert reg.get("churn", 1).lineage == {"run": "r1"}
+
+
+def test_corrupt_version_json_is_restored_from_the_index(tmp_path: Path,
+                                                          model_dir: Path) -> None:
+    reg = LocalRegistry(tmp_path / "reg")
+    register(reg, model_dir, run="r1")
+    register(reg, model_dir, run="r2")
+    folder = tmp_path / "reg" / "churn"
+    (folder / "1" / "version.json").write_text('{"model": "churn", "vers')  # truncated
+    (folder / "2" / "version.json").write_text('{"model": "churn", "version": 9}')
+    report = reg.repair("churn")
+    assert report.restored == [1, 2] and not report.problems
+    assert json.loads((folder / "1" / "version.json").read_text())["lineage"] == {"run": "r1"}
+    (folder / "2" / "version.json").write_bytes(b"")
+    (folder / "registry.json").unlink()  # now nothing can tell what version 2 was
+    report = reg.repair("churn")
+    assert report.versions == [1] and report.index_problem
+    assert report.problems == [
+        f"{folder / '2' / 'version.json'}: is empty (0 bytes). Restore it from a backup, or "
+        "move the folder out of the registry (version 2 is left out of the index)"]
+    assert (folder / "2" / "model.json").is_file()
+    assert register(reg, model_dir).version == 3
+
+
+def test_each_version_records_its_digest_and_files(tmp_path: Path, model_dir: Path) -> None:
+    reg = LocalRegistry(tmp_path / "reg")
+    v = register(reg, model_dir)
+    assert v.digest == model_digest(model_dir)["digest"] == v.expected_digest
+    assert set(v.files) == {"extra/features.txt", "model.json"}
+    assert v.files["model.json"]["bytes"] == len('{"trees": 3}')
+    stored = json.loads((tmp_path / "reg" / "churn" / "1" / "version.json").read_text())
+    assert stored["digest"] == v.digest and stored["files"] == v.files
+    assert reg.verify(v) is None
+    (tmp_path / "reg" / "churn" / "1" / "model.json").write_text('{"tre')
+    mismatch = reg.verify(v)
+    assert mismatch == Mismatch("model.json", "digest mismatch", "5 bytes, expected 12")
+    with pytest.raises(RegistryError, match="files changed after model_digest"):
+        register(reg, model_dir, model_digest="0" * 64)
+
+
+def test_repair_gives_older_versions_a_digest(tmp_path: Path, model_dir: Path) -> None:
+    """Records from before per-version digests: the lineage's model_digest where there is
+    one (so a file changed since shows), else the files as they are."""
+    reg = LocalRegistry(tmp_path / "reg")
+    register(reg, model_dir)
+    register(reg, model_dir)
+    folder = tmp_path / "reg" / "churn"
+    index = json.loads((folder / "registry.json").read_text())
+    for record in index["versions"]:
+        del record["digest"], record["files"]
+        (folder / str(record["version"]) / "version.json").write_text(json.dumps(record))
+    index["versions"][1]["lineage"] = {"model_digest": "f" * 64}
+    (folder / "2" / "version.json").write_text(json.dumps(index["versions"][1]))
+    del index["format"]
+    (folder / "registry.json").write_text(json.dumps(index))
+    assert reg.verify(reg.get("churn", 1)) is None  # nothing to check against yet
+    report = reg.repair("churn")
+    assert report.digested == [1]
+    assert reg.get("churn", 1).digest == model_digest(model_dir)["digest"]
+    assert reg.verify(reg.get("churn", 2)) == Mismatch(
+        None, "digest mismatch", f"the files do not match model_digest {'f' * 12} "
+                                 f"(they give {model_digest(model_dir)['digest'][:12]})")
 
 
 def test_concurrent_writers_get_distinct_versions(tmp_path: Path, model_dir: Path) -> None:

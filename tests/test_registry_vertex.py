@@ -211,7 +211,7 @@ def test_register_step_on_vertex(tmp_path: Path, models: StandInModels,
     assert v.lineage["model_digest"] == digest_dir(tmp_path / "trained")["digest"]
     assert v.lineage["curated_version"] == "c" * 64 and v.params == {"eta": 0.1}
     assert register_step.run(register_job(tmp_path, env, "vertex", reg)) == {
-        "registered": False, "already_version": 1}
+        "registered": False, "unchanged": "same as version 1", "already_version": 1}
 
 
 def test_job_fetches_production_through_vertex(tmp_path: Path, models: StandInModels,

@@ -13,6 +13,7 @@ from mlops_kit.config import LoadedConfig, load_config
 from mlops_kit.config.model import QualityGate, SearchConfig
 from mlops_kit.datasets.churn import generate
 from mlops_kit.models import load_model
+from mlops_kit.registry.base import RUN_FILE, model_digest
 from mlops_kit.steps import evaluate, features, train, validate
 from mlops_kit.steps.base import Job, write_parquet
 from tests.conftest import write_config
@@ -51,7 +52,12 @@ def test_training_is_deterministic_and_tracked(loaded: LoadedConfig, tmp_path: P
     np.testing.assert_array_equal(p1, p2)
     record = json.loads((tmp_path / "m2" / "training.json").read_text())
     assert len(record["trials"]) == summary["trials"] == 2
-    assert record["mlflow_run_id"]
+    run = json.loads((tmp_path / "m2" / RUN_FILE).read_text())
+    assert run["mlflow_run_id"] and len(run["trial_seconds"]) == 2 and run["fit_seconds"] > 0
+    assert run["mlflow_run_id"] != json.loads((tmp_path / "m1" / RUN_FILE).read_text())[
+        "mlflow_run_id"]
+    # same data, config and seed: the same model digest (timings are not in the digested files)
+    assert model_digest(tmp_path / "m1") == model_digest(tmp_path / "m2")
     import mlflow
 
     runs = mlflow.search_runs(search_all_experiments=True)

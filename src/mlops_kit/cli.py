@@ -396,26 +396,71 @@ def _captured_to_file(loaded: LoadedConfig, version: int | None,
 
 @main.group()
 def registry() -> None:
-    """List, approve and reject model versions."""
+    """List, approve, reject and repair model versions."""
 
 
 @registry.command("list")
 @config_options
 def registry_list(loaded: LoadedConfig) -> None:
-    """Every version of the config's model."""
+    """Every version of the config's model; a version whose files fail their digest is
+    marked corrupt and never shown as production."""
     from mlops_kit.registry import open_registry, production
+    from mlops_kit.registry.local import LocalRegistry
 
     reg = open_registry(loaded)
     model = loaded.config.model.name
+    versions = reg.versions(model)
     current = production(reg, model)
+    local = reg if isinstance(reg, LocalRegistry) else None  # clouds check files on download
+    bad = {v.version: m for v in versions if local and (m := local.verify(v)) is not None}
     metric = loaded.config.quality_gate.metric
     table = Table("version", "status", metric, "data version", "git", "created", "production")
-    for v in reg.versions(model):
-        table.add_row(str(v.version), v.status, f"{v.metrics.get(metric, float('nan')):.4f}",
+    for v in versions:
+        live = bool(current and current.version == v.version)
+        status = f"{v.status} (corrupt: {bad[v.version].reason})" if v.version in bad else v.status
+        table.add_row(str(v.version), status, f"{v.metrics.get(metric, float('nan')):.4f}",
                       str(v.lineage.get("data_version") or "")[:12],
                       str((v.lineage.get("git") or {}).get("commit") or "")[:10], v.created,
-                      "*" if current and current.version == v.version else "")
+                      ("corrupt" if v.version in bad else "*") if live else "")
     console.print(table)
+    for v in versions:
+        if local and v.version in bad:
+            m = bad[v.version]
+            err.print(f"[bold red]corrupt[/]: version {v.version}: "
+                      f"{escape(m.where(local.path(v)))}: {escape(m.what)}; it cannot be "
+                      f"loaded or deployed: restore the file, or reject it "
+                      f"(mlops-kit registry reject {v.version})", soft_wrap=True)
+    unindexed = local.unindexed(model) if local else []
+    if unindexed:
+        err.print(f"[yellow]warning[/]: version folders {', '.join(map(str, unindexed))} are not "
+                  "in the index (a register was interrupted): `mlops-kit registry repair` adds "
+                  "them", soft_wrap=True)
+
+
+@registry.command()
+@config_options
+def repair(loaded: LoadedConfig) -> None:
+    """Rebuild the local registry's index (registry.json) from its version folders."""
+    from mlops_kit.registry import open_registry
+    from mlops_kit.registry.local import LocalRegistry
+
+    reg = open_registry(loaded)
+    if not isinstance(reg, LocalRegistry):
+        fail("usage error", f"the {loaded.config.registry.backend} registry keeps its own "
+             "index: there is nothing to repair", 2)
+    report = reg.repair(loaded.config.model.name)
+    if report.index_problem:
+        console.print(f"{report.index} {escape(report.index_problem)}: rebuilt", soft_wrap=True)
+    console.print(f"{report.index}: {len(report.versions)} version(s) "
+                  f"({', '.join(map(str, report.versions)) or 'none'})", soft_wrap=True)
+    for n in report.restored:
+        console.print(f"  version {n}: version.json restored from the index")
+    for n in report.digested:
+        console.print(f"  version {n}: no digest was recorded; recorded its files as they are")
+    for problem in report.problems:
+        err.print(f"[bold red]not repaired[/]: {escape(problem)}", soft_wrap=True)
+    if report.problems:
+        sys.exit(1)
 
 
 def _set_status(loaded: LoadedConfig, version: int, status: str) -> None:

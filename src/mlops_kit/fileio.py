@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from mlops_kit.errors import StateFileError
+
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write `data` as JSON to `path` through a temp file and `os.replace` (all or nothing)."""
@@ -35,6 +37,24 @@ def write_json_atomic(path: Path, data: Any) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def read_json_state(path: Path, fix: str) -> Any:
+    """A JSON state file's data; StateFileError naming `path`, what is wrong and `fix` when it
+    cannot be read, is empty, is not UTF-8 or is not JSON (the caller checks its shape)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StateFileError(path, f"cannot be read ({exc.strerror or exc})", fix) from exc
+    if not raw.strip():
+        raise StateFileError(path, f"is empty ({len(raw)} bytes)", fix)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise StateFileError(path, f"is not UTF-8 text (byte {exc.start})", fix) from exc
+    except json.JSONDecodeError as exc:
+        raise StateFileError(path, f"is not valid JSON (line {exc.lineno} column {exc.colno}: "
+                             f"{exc.msg}; truncated or garbled)", fix) from exc
 
 
 def fsync_dir(folder: Path) -> None:
@@ -125,12 +145,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def digest_dir(folder: Path) -> dict[str, Any]:
+def digest_dir(folder: Path, exclude: Iterable[str] = ()) -> dict[str, Any]:
     """Per-file sha256 and size, and one digest over them all: a folder's content hash, the
-    same wherever the folder was written (a local run, a cloud job, an unpacked tarball)."""
+    same wherever the folder was written (a local run, a cloud job, an unpacked tarball).
+    Files whose relative path is in `exclude` are left out."""
+    skip = frozenset(exclude)
     files: dict[str, dict[str, Any]] = {}
     total = hashlib.sha256()
     for rel, path in walk_files(folder).items():
+        if rel in skip:
+            continue
         sha = sha256_file(path)
         files[rel] = {"sha256": sha, "bytes": path.stat().st_size}
         total.update(f"{rel}:{sha}\n".encode())

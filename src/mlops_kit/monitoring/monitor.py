@@ -28,6 +28,7 @@ from mlops_kit.monitoring.drift import (
 from mlops_kit.monitoring.plots import plot_drift
 from mlops_kit.monitoring.sink import MetricsSink, drift_metrics, open_sink
 from mlops_kit.registry import ModelVersion, Registry, open_registry, production
+from mlops_kit.registry.base import download_verified
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv",)
@@ -99,7 +100,7 @@ def monitor(loaded: LoadedConfig, input_path: Path, version: int | None = None,
     chosen = resolve_version(registry, cfg.model.name, version)
     out = Path(output) if output else default_output(loaded)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = registry.download(cfg.model.name, chosen.version, Path(tmp) / "model")
+        folder = download_verified(registry, chosen, Path(tmp) / "model")
         try:
             baseline = read_baseline(folder / "baseline")
             report = compute_drift(rows, baseline, cfg.monitoring)

@@ -12,12 +12,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from mlops_kit.errors import MlopsKitError
+from mlops_kit.fileio import digest_dir
+
 Status = Literal["PendingManualApproval", "Approved", "Rejected"]
 STATUSES: tuple[Status, ...] = ("PendingManualApproval", "Approved", "Rejected")
 
+# A model folder's timings and run ids (fit seconds, MLflow run): kept with the model, never
+# digested, so the same data, config and seed give the same `model_digest`.
+RUN_FILE = "_run.json"
+# Files a model digest leaves out: the run file and what the registry and its caches add.
+UNDIGESTED = frozenset({RUN_FILE, "version.json", "registry_version.json", ".complete"})
 
-class RegistryError(Exception):
+
+class RegistryError(MlopsKitError):
     """A registry operation that cannot be done; the message says why."""
+
+    kind = "registry error"
+
+
+class CorruptVersionError(RegistryError):
+    """A version whose stored files no longer match its digest: it cannot be loaded."""
 
 
 @dataclass(frozen=True)
@@ -33,13 +48,91 @@ class ModelVersion:
     lineage: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     description: str = ""
+    digest: str = ""  # model_digest of the stored files ("" where a back-end keeps none)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # rel -> sha256, bytes
+
+    @property
+    def expected_digest(self) -> str:
+        """The digest its files must have: its own, else the lineage's (older versions)."""
+        return self.digest or str(self.lineage.get("model_digest") or "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "version": self.version, "status": self.status,
             "artifact_uri": self.artifact_uri, "metrics": self.metrics, "params": self.params,
             "lineage": self.lineage, "created": self.created, "description": self.description,
+            "digest": self.digest, "files": self.files,
         }
+
+
+def model_digest(folder: Path) -> dict[str, Any]:
+    """A model folder's content hash (`digest`) and per-file sha256 and bytes (`files`),
+    without the files in UNDIGESTED: one rule for register, the registry and every load."""
+    return digest_dir(folder, exclude=UNDIGESTED)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """How a copy of a version differs from its digest: which file (None: the whole folder),
+    the short reason ("digest mismatch", "folder missing") and the detail."""
+
+    file: str | None
+    reason: str
+    detail: str = ""
+
+    @property
+    def what(self) -> str:
+        return f"{self.detail} ({self.reason})" if self.detail else self.reason
+
+    def where(self, folder: Path | str) -> str:
+        """The file (or folder) to name in a message."""
+        return f"{str(folder).rstrip('/')}/{self.file}" if self.file else str(folder)
+
+
+def digest_mismatch(folder: Path, version: ModelVersion) -> Mismatch | None:
+    """How `folder` differs from `version`'s digest; None if it matches or none is known."""
+    expected = version.expected_digest
+    if not expected:
+        return None
+    if not folder.is_dir():
+        return Mismatch(None, "folder missing")
+    got = model_digest(folder)
+    if got["digest"] == expected:
+        return None
+    have: dict[str, dict[str, Any]] = got["files"]
+    for rel, want in version.files.items():
+        if rel not in have:
+            return Mismatch(rel, "digest mismatch", "missing")
+        if have[rel]["sha256"] != want.get("sha256"):
+            return Mismatch(rel, "digest mismatch",
+                            f"{have[rel]['bytes']} bytes, expected {want.get('bytes')}")
+    extra = sorted(set(have) - set(version.files)) if version.files else []
+    if extra:
+        return Mismatch(extra[0], "digest mismatch", "not part of the version")
+    return Mismatch(None, "digest mismatch", f"the files do not match model_digest "
+                                             f"{expected[:12]} (they give {got['digest'][:12]})")
+
+
+def corrupt_version(version: ModelVersion, mismatch: Mismatch) -> CorruptVersionError:
+    """The error for a version whose registry copy is bad, naming the file and the fixes."""
+    where = mismatch.where(version.artifact_uri.removeprefix("file://"))
+    return CorruptVersionError(
+        f"{where}: {mismatch.what}: {version.model} version {version.version} is corrupt in "
+        f"the registry. Restore that file from a backup, or reject the version "
+        f"(mlops-kit registry reject {version.version}) and deploy another")
+
+
+def download_verified(registry: Registry, version: ModelVersion, dest: Path) -> Path:
+    """Download `version` into `dest` and check its digest; CorruptVersionError if the
+    registry's copy does not match (the bad download is removed)."""
+    import shutil
+
+    registry.download(version.model, version.version, dest)
+    mismatch = digest_mismatch(dest, version)
+    if mismatch is not None:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise corrupt_version(version, mismatch)
+    return dest
 
 
 class Registry(Protocol):
@@ -75,13 +168,14 @@ def production(registry: Registry, model: str) -> ModelVersion | None:
 
 
 def fetch_production(registry: Registry, model: str, dest: Path) -> ModelVersion | None:
-    """Download the production version into `dest` with `registry_version.json`; None if none."""
+    """Download the production version into `dest` with `registry_version.json`, its digest
+    checked; None if there is none."""
     import json
 
     current = production(registry, model)
     if current is None:
         return None
-    registry.download(model, current.version, dest)
+    download_verified(registry, current, dest)
     (dest / "registry_version.json").write_text(json.dumps(current.to_dict(), default=str))
     return current
 

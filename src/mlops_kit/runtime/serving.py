@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from mlops_kit.config import LoadedConfig
-from mlops_kit.registry import ModelVersion, RegistryError, open_registry, production
+from mlops_kit.registry import ModelVersion, Registry, RegistryError, open_registry, production
+from mlops_kit.registry.base import digest_mismatch, download_verified
 from mlops_kit.serving.app import ServeSettings
+
+log = logging.getLogger("mlops_kit.registry")
 
 
 def fetch_version(loaded: LoadedConfig, version: int | None = None) -> tuple[Path, ModelVersion]:
-    """The local folder of a registry version (production if None), downloaded once."""
+    """The local folder of a registry version (production if None). A cached copy is used
+    only if its digest matches; otherwise the version is downloaded again and checked, and
+    CorruptVersionError names the file when the registry's copy is bad too."""
     registry = open_registry(loaded)
     model = loaded.config.model.name
     chosen = registry.get(model, version) if version else production(registry, model)
@@ -21,14 +27,31 @@ def fetch_version(loaded: LoadedConfig, version: int | None = None) -> tuple[Pat
         raise RegistryError(f"{model} has no approved version to serve: run `mlops-kit run`, "
                             "approve one (`mlops-kit registry approve N`) or pass --version")
     dest = loaded.state_dir / "serving" / "models" / model / str(chosen.version)
-    if not (dest / ".complete").is_file():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=dest.parent))
-        registry.download(model, chosen.version, tmp)
+    if (dest / ".complete").is_file():
+        mismatch = digest_mismatch(dest, chosen)
+        if mismatch is None:
+            return dest, chosen
+        log.warning("%s: %s; fetching %s version %s again from the registry",
+                    mismatch.where(dest), mismatch.what, model, chosen.version)
+    _download(registry, chosen, dest)
+    return dest, chosen
+
+
+def _download(registry: Registry, chosen: ModelVersion, dest: Path) -> None:
+    """Download and check `chosen` beside `dest`, then swap it in."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=dest.parent))
+    try:
+        download_verified(registry, chosen, tmp)
         (tmp / ".complete").touch()
         shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
-    return dest, chosen
+        try:
+            tmp.rename(dest)
+        except OSError:  # another process put a copy there first: fine if it checks out
+            if not (dest / ".complete").is_file() or digest_mismatch(dest, chosen):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def capture_root(loaded: LoadedConfig) -> Path:
@@ -64,6 +87,9 @@ def endpoint_settings(loaded: LoadedConfig, version: int | None = None, *,
         cfg = loaded.config.serving.deployment.model_copy(update={"strategy": "all_at_once",
                                                                   "termination_wait_s": 0})
         Deployer(loaded, deployment=cfg).deploy(version)
+    state = store.read()
+    for variant in [*state.variants, *([state.shadow] if state.shadow else [])]:
+        fetch_version(loaded, variant.version)  # check (or fetch again) what workers load
     folder = endpoint_dir(loaded)
     settings = serve_settings(loaded, Path(), "", workers=workers, capture=capture)
     settings.endpoint_state = str(store.path)

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from mlops_kit.fileio import digest_dir
-from mlops_kit.registry import Registry, Status
+from mlops_kit.registry import ModelVersion, Registry, Status
+from mlops_kit.registry.base import RUN_FILE, model_digest
 from mlops_kit.steps.base import (
     Job,
     StepError,
@@ -55,9 +55,12 @@ def package_versions() -> dict[str, str]:
 
 def lineage(job: Job, model_dir: Path, training: dict[str, Any]) -> dict[str, Any]:
     """Everything needed to reproduce the version: data, code, config, packages, runs. The
-    data versions come with the model (`_lineage.json`), its digest from its own files, so
-    every cloud records the same lineage from the step's inputs alone."""
+    data versions come with the model (`_lineage.json`), its digest from its own files (not
+    the run file's timings), so every cloud records the same lineage from the step's inputs
+    alone. The MLflow run id is in the run file (`training.json` in older model folders)."""
     data = read_lineage(model_dir)
+    run_file = model_dir / RUN_FILE
+    training = {**training, **(read_json(run_file) if run_file.is_file() else {})}
     return {
         "data_version": data.get("data_version"),
         "curated_version": data.get("curated_version"),
@@ -68,7 +71,7 @@ def lineage(job: Job, model_dir: Path, training: dict[str, Any]) -> dict[str, An
         "packages": package_versions(),
         "pipeline_run": job.params.get("run_id"),
         "mlflow_run_id": training.get("mlflow_run_id"),
-        "model_digest": digest_dir(model_dir)["digest"],
+        "model_digest": model_digest(model_dir)["digest"],
     }
 
 
@@ -87,12 +90,9 @@ def run(job: Job) -> dict[str, Any]:
     training = read_json(model_dir / "training.json")
     record = lineage(job, model_dir, training)
     same = [v for v in registry.versions(cfg.model.name)
-            if v.lineage.get("model_digest") == record["model_digest"]]
+            if v.expected_digest == record["model_digest"]]
     if same:
-        write_json({"registered": False, "already": same[-1].to_dict(),
-                    "reasons": [f"this exact model is already version {same[-1].version}"]},
-                   out / "registration.json")
-        return {"registered": False, "already_version": same[-1].version}
+        return unchanged(same[-1], record, out)
     status: Status = "Approved" if cfg.registry.approval == "auto" else "PendingManualApproval"
     version = registry.register(
         cfg.model.name, model_dir, status=status, metrics=evaluation["metrics"],
@@ -101,6 +101,16 @@ def run(job: Job) -> dict[str, Any]:
     )
     write_json({"registered": True, **version.to_dict()}, out / "registration.json")
     return {"registered": True, "version": version.version, "status": version.status}
+
+
+def unchanged(same: ModelVersion, record: dict[str, Any], out: Path) -> dict[str, Any]:
+    """No new version for a model identical to `same`: the registration names it and keeps
+    this run's own lineage apart (the version's lineage stays the run that made it)."""
+    reason = f"unchanged: same as version {same.version}"
+    write_json({"registered": False, "unchanged": True, "already": same.to_dict(),
+                "lineage": record, "reasons": [reason]}, out / "registration.json")
+    return {"registered": False, "unchanged": f"same as version {same.version}",
+            "already_version": same.version}
 
 
 def main(argv: list[str] | None = None) -> int:

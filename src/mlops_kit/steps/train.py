@@ -11,6 +11,7 @@ import math
 import shutil
 import time
 from contextlib import nullcontext
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from mlops_kit import metrics
 from mlops_kit.config.model import Choice, FloatRange, IntRange, ProjectConfig, SearchConfig
 from mlops_kit.models import fit
 from mlops_kit.models.base import ModelMeta
+from mlops_kit.registry.base import RUN_FILE
 from mlops_kit.steps.base import (
     LINEAGE_FILE,
     Job,
@@ -113,20 +115,28 @@ def run(job: Job) -> dict[str, Any]:
     tracker = open_tracker(loaded) if job.params.get("tracking", "on") != "off" else None
     lineage = read_lineage(data)
     tags = {"data_version": str(lineage.get("data_version", "")), "config": loaded.digest[:12]}
+    started = datetime.now(UTC).isoformat()
     with tracker.run("train", tags=tags) if tracker else nullcontext("") as run_id:
         best, trials = search(cfg, meta, train, val, tracker)
         meta.params = best
         both = pd.concat([train, val], ignore_index=True)
         y, _ = encode_labels(both[LABEL], meta.task, classes)
+        fit_start = time.perf_counter()
         model = fit(meta.framework, matrix(both, meta.columns), y, meta, best)
+        fit_seconds = round(time.perf_counter() - fit_start, 3)
         out = job.output("model")
         model.save(out)
         shutil.copy2(data / "feature_spec.json", out / "feature_spec.json")
         write_json(lineage, out / LINEAGE_FILE)
         if (data / "baseline").is_dir():  # drift baseline of the training rows (monitoring)
             shutil.copytree(data / "baseline", out / "baseline")
-        write_json({"trials": trials, "best_params": best, "mlflow_run_id": run_id,
-                    "importance": model.importance()}, out / "training.json")
+        # training.json is digested with the model, so it holds no timings or run ids.
+        write_json({"trials": [{k: v for k, v in t.items() if k != "seconds"} for t in trials],
+                    "best_params": best, "importance": model.importance()},
+                   out / "training.json")
+        write_json({"mlflow_run_id": run_id, "started": started,
+                    "finished": datetime.now(UTC).isoformat(), "fit_seconds": fit_seconds,
+                    "trial_seconds": [t["seconds"] for t in trials]}, out / RUN_FILE)
         if tracker:
             tracker.log(best, {f"best_val_{k}": v for k, v in _best_metrics(trials, best).items()})
             tracker.artifacts(out, "model")
