@@ -153,7 +153,12 @@ class LimitedProtocol(HttpToolsProtocol):
             self._stop(431, self._head_message())
         self.in_head = False
         super().on_headers_complete()
-        self._arm(self.limits.body_timeout_s, "request body")
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        """The body's clock starts with its request's turn (a pipelined one waits unread)."""
+        super()._start_asgi_task(cycle, app)
+        if self.reading and not self.in_head:
+            self._arm(self.limits.body_timeout_s, "request body")
 
     def on_message_complete(self) -> None:
         self._cancel()
