@@ -405,12 +405,28 @@ class DeploymentConfig(Strict):
     shadow_percent: float = Field(20, gt=0, le=100, description="Traffic mirrored in shadow.")
 
 
+class LimitsConfig(Strict):
+    """What one request may send, and how slowly (hostile or broken clients)."""
+
+    max_header_kb: float = Field(16, gt=0, le=1024,
+                                 description="Request line and headers, in all; else 431.")
+    max_headers: int = Field(100, ge=1, le=10_000, description="Header count; else 431.")
+    max_line_kb: float = Field(8, gt=0, le=1024, description="The request line; else 414.")
+    header_timeout_s: float = Field(
+        10, gt=0, le=3600, description="From a request's first byte to its last header; else 408.")
+    body_timeout_s: float = Field(
+        30, gt=0, le=3600, description="From the last header to the body's end; else 408.")
+    keep_alive_s: float = Field(
+        75, gt=0, le=3600, description="An idle connection (a new one too) closes after this.")
+
+
 class ServingConfig(Strict):
     instance_type: str = "ml.m5.large"
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
     port: int = Field(8080, ge=1, le=65535)
     workers: int | None = Field(None, ge=1, le=64, description="Processes; CPU count if unset.")
     max_payload_mb: float = Field(6.0, gt=0, le=100)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     min_instances: int = Field(1, ge=0)
     max_instances: int = Field(4, ge=1)

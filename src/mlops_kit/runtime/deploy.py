@@ -4,7 +4,8 @@ Blue/green: the new version (green) joins the endpoint with no traffic and must 
 then shifts all at once, canary (a share, bake, the rest) or linear (equal steps, bake after
 each). During every bake, and for `termination_wait_s` after the full shift, the green
 variant's alarms are evaluated each `alarm_period_s` on the metrics the serving workers write:
-error rate (4xx + 5xx) over `max_error_rate`, or p99 latency over `serving.latency_p99_ms`.
+5xx rate (plus 4xx with `alarm_on_4xx`) over `max_error_rate`, or p99 latency (from each
+request's arrival, 4xx excluded) over `serving.latency_p99_ms`.
 An alarm rolls all traffic back to blue at once. A period with fewer than `min_invocations`
 requests is insufficient data and never an alarm, as with CloudWatch.
 """

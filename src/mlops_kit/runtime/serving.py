@@ -72,6 +72,7 @@ def serve_settings(loaded: LoadedConfig, model_dir: Path, version: str, *,
         capture_dir=str(capture_root(loaded)) if on else None,
         sampling_percent=serving.capture.sampling_percent,
         capture_inputs=serving.capture.inputs,
+        **serving.limits.model_dump(),
     )
 
 

@@ -4,6 +4,8 @@ variants by traffic weight plus an optional shadow variant (see `endpoint.py`).
 
 A model that fails to load leaves the server up with `/ping` answering 503 and the reason;
 bad requests get a 4xx with a message, unexpected errors a 500, and the worker keeps serving.
+Predictions run on one thread beside the event loop, so the loop keeps reading requests (and
+their arrival times) while a model works; latency counts from a request's first byte.
 """
 
 from __future__ import annotations
@@ -19,19 +21,23 @@ import socket
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops_kit.serving.capture import Capture
-from mlops_kit.serving.codec import BadRequest, media_type
+from mlops_kit.serving.codec import BadRequest, media_type, shorten
 from mlops_kit.serving.endpoint import EndpointStore, Variant
 from mlops_kit.serving.handler import handle, model_fn
 from mlops_kit.serving.metrics import MetricsWriter
+from mlops_kit.serving.protocol import Limits, arrived, protocol_class
 from mlops_kit.serving.shadow import ShadowLog
 
 ENV = "MLOPS_SERVE_SETTINGS"
 TICK_SECONDS = 0.25
+ERROR_CHARS = 500  # an error message never echoes more of the request than this
+CLOSE = (b"connection", b"close")
 log = logging.getLogger("mlops_kit.serving")
 
 Scope = dict[str, Any]
@@ -58,6 +64,19 @@ class ServeSettings:
     endpoint_state: str | None = None
     metrics_dir: str | None = None
     shadow_dir: str | None = None
+    max_header_kb: float = 16.0
+    max_headers: int = 100
+    max_line_kb: float = 8.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_s: float = 75.0
+
+    def limits(self) -> Limits:
+        """What one request may send, and how slowly (see `protocol.py`)."""
+        return Limits(head_bytes=int(self.max_header_kb * 1024), headers=self.max_headers,
+                      line_bytes=int(self.max_line_kb * 1024),
+                      header_timeout_s=self.header_timeout_s,
+                      body_timeout_s=self.body_timeout_s)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -108,6 +127,7 @@ class InferenceApp:
         self.weights: list[tuple[float, Slot]] = []
         self.shadow: tuple[float, Slot] | None = None
         self.seen: tuple[int, int, int] | None = None
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         self.reload()
 
     # --- variants ---------------------------------------------------------------------------
@@ -183,11 +203,11 @@ class InferenceApp:
                                               "weight": w} for w, s in self.weights]})
 
     async def _invocations(self, scope: Scope, receive: Any, send: Any) -> None:
-        started = time.perf_counter()
+        started = arrived(scope) or time.perf_counter()
         slot = self.route()
         if slot is None or slot.model is None:
             error = slot.error if slot else "no variant has traffic"
-            await _send(send, 503, {"error": error}, slot.headers if slot else None)
+            await _send(send, 503, {"error": error}, [*(slot.headers if slot else []), CLOSE])
             self._observe(slot, 503, started)
             return
         headers = dict(scope["headers"])
@@ -195,10 +215,13 @@ class InferenceApp:
         accept = headers.get(b"accept", b"").decode("latin-1") or None
         try:
             body = await self._body(headers, receive)
-            answer, answer_type = handle(slot.model, body, content_type, accept)
+        except BadRequest as exc:  # the body is not all read: close once the client is done
+            await self._refuse(send, slot, exc, started, [*slot.headers, CLOSE])
+            return
+        try:
+            answer, answer_type = await self._predict(slot, body, content_type, accept)
         except BadRequest as exc:
-            await _send(send, exc.status, {"error": str(exc)}, slot.headers)
-            self._observe(slot, exc.status, started)
+            await self._refuse(send, slot, exc, started, slot.headers)
             return
         except Exception as exc:  # the worker must keep serving
             log.exception("invocation failed")
@@ -212,22 +235,35 @@ class InferenceApp:
             slot.capture.record(body, media_type(content_type), answer, answer_type,
                                 latency_ms=latency)
         if self.shadow is not None and random.random() < self.shadow[0]:
-            self._mirror(self.shadow[1], slot, body, content_type, answer, latency)
+            await self._mirror(self.shadow[1], slot, body, content_type, answer, latency)
+
+    async def _predict(self, slot: Slot, body: bytes, content_type: str,
+                       accept: str | None) -> tuple[bytes, str]:
+        """`handle` on the prediction thread: the event loop keeps serving meanwhile."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, handle, slot.model, body, content_type,
+                                          accept)
+
+    async def _refuse(self, send: Any, slot: Slot, exc: BadRequest, started: float,
+                      headers: list[tuple[bytes, bytes]]) -> None:
+        await _send(send, exc.status, {"error": str(exc)}, headers)
+        self._observe(slot, exc.status, started)
 
     def _observe(self, slot: Slot | None, status: int, started: float) -> float:
+        """Record one request; its latency (ms) counts from its arrival to the reply."""
         latency = (time.perf_counter() - started) * 1e3
         if self.metrics is not None and slot is not None:
             self.metrics.observe(slot.variant.name, slot.variant.version, status, latency)
         return latency
 
-    def _mirror(self, shadow: Slot, live: Slot, body: bytes, content_type: str,
-                answer: bytes, latency: float) -> None:
+    async def _mirror(self, shadow: Slot, live: Slot, body: bytes, content_type: str,
+                      answer: bytes, latency: float) -> None:
         """Send the request to the shadow variant too; log both answers, never reply."""
         started = time.perf_counter()
         try:
             if shadow.model is None:
                 raise RuntimeError(shadow.error)
-            mirrored, _ = handle(shadow.model, body, content_type, "text/csv")
+            mirrored, _ = await self._predict(shadow, body, content_type, "text/csv")
             error = None
         except Exception as exc:  # a failing shadow never affects the caller
             mirrored, error = b"", f"{type(exc).__name__}: {exc}"
@@ -237,12 +273,15 @@ class InferenceApp:
                                    (time.perf_counter() - started) * 1e3, error)
 
     async def _body(self, headers: dict[bytes, bytes], receive: Any) -> bytes:
-        length = headers.get(b"content-length")
-        if length is not None and int(length) > self.limit:
-            raise BadRequest(self._too_big(int(length)), 413)
+        length = _content_length(headers.get(b"content-length"))
+        if length is not None and length > self.limit:
+            raise BadRequest(self._too_big(length), 413)
         chunks, size = [], 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BadRequest("the request body did not arrive in full: the client closed "
+                                 "the connection, or it was too slow", 408)
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
@@ -301,7 +340,27 @@ async def _raw(send: Any, status: int, body: bytes, content_type: str,
 
 async def _send(send: Any, status: int, doc: dict[str, Any],
                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    if "error" in doc:
+        doc = {**doc, "error": shorten(str(doc["error"]), ERROR_CHARS)}
     await _raw(send, status, json.dumps(doc).encode(), "application/json", extra)
+
+
+def _content_length(value: bytes | None) -> int | None:
+    """The declared body size; BadRequest if it is not a whole number."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"Content-Length {shorten(repr(value.decode('latin-1')))} is not a "
+                         "number of bytes") from None
+
+
+def uvicorn_options(settings: ServeSettings) -> dict[str, Any]:
+    """The uvicorn settings every server uses: the limited HTTP protocol, no WebSockets."""
+    return {"http": protocol_class(settings.limits()), "ws": "none", "lifespan": "on",
+            "timeout_keep_alive": settings.keep_alive_s, "access_log": False,
+            "server_header": False, "date_header": False}
 
 
 def create_app() -> InferenceApp:
@@ -341,8 +400,8 @@ def _run_worker(host: str, port: int, log_level: str, single: bool = False) -> N
     import uvicorn
 
     config = uvicorn.Config("mlops_kit.serving.app:create_app", factory=True, host=host,
-                            port=port, lifespan="on", access_log=False, log_level=log_level,
-                            timeout_keep_alive=75, server_header=False, date_header=False)
+                            port=port, log_level=log_level,
+                            **uvicorn_options(ServeSettings.from_env()))
     server = uvicorn.Server(config)
     if single:
         server.run()
@@ -391,7 +450,7 @@ class BackgroundServer:
         import uvicorn
 
         self.config = uvicorn.Config(InferenceApp(settings), host=host, port=port,
-                                     lifespan="on", access_log=False, log_level="warning")
+                                     log_level="warning", **uvicorn_options(settings))
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, name="mlops-serve", daemon=True)
 

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,14 @@ class BadRequest(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def shorten(text: str, limit: int = 100) -> str:
+    """`text` cut to `limit` characters, saying how much was cut: errors never echo unbounded
+    input back."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 @dataclass
@@ -66,7 +75,8 @@ def decode(body: bytes, content_type: str | None) -> Payload:
     if kind == JSONL:
         lines = [line for line in text.splitlines() if line.strip()]
         return Payload([_json(line, i) for i, line in enumerate(lines, 1)], kind)
-    raise BadRequest(f"unsupported content type {kind!r}: send {CSV}, {JSON} or {JSONL}", 415)
+    raise BadRequest(f"unsupported content type {shorten(repr(kind))}: send {CSV}, {JSON} or "
+                     f"{JSONL}", 415)
 
 
 def csv_rows(text: str) -> list[list[str]]:
@@ -87,6 +97,10 @@ def _json(text: str, line: int | None = None) -> Any:
     except json.JSONDecodeError as exc:
         where = f"line {line}: " if line else ""
         raise BadRequest(f"malformed JSON: {where}{exc}") from exc
+    except ValueError as exc:  # an integer longer than Python converts
+        where = f"line {line}: " if line else ""
+        raise BadRequest(f"malformed JSON: {where}an integer has more than "
+                         f"{sys.get_int_max_str_digits()} digits") from exc
 
 
 def _json_rows(doc: Any) -> list[Any]:
@@ -135,7 +149,8 @@ def _by_name(rows: list[Any], names: list[str], known: set[str]) -> list[Sequenc
         if isinstance(row, dict):
             unknown = sorted(set(row) - known)
             if unknown:
-                raise BadRequest(f"row {i}: unknown field(s) {unknown}; fields are {names}")
+                raise BadRequest(f"row {i}: unknown field(s) {shorten(repr(unknown))}; "
+                                 f"fields are {names}")
             for n in names:
                 by_name[n].append(row.get(n))
         elif isinstance(row, list):
@@ -145,7 +160,8 @@ def _by_name(rows: list[Any], names: list[str], known: set[str]) -> list[Sequenc
             for n, v in zip(names, row, strict=True):
                 by_name[n].append(v)
         else:
-            raise BadRequest(f"row {i}: a row is a list of values or an object, got {row!r}")
+            raise BadRequest(f"row {i}: a row is a list of values or an object, got "
+                             f"{shorten(repr(row))}")
     return [by_name[n] for n in names]
 
 
@@ -335,4 +351,4 @@ def accept_type(header: str | None, content_type: str) -> str:
             return JSON
         if kind in ("", "*/*", "application/*", "text/*"):
             return CSV if content_type == CSV else JSON
-    raise BadRequest(f"cannot answer in {header!r}: accept {CSV} or {JSON}", 406)
+    raise BadRequest(f"cannot answer in {shorten(repr(header))}: accept {CSV} or {JSON}", 406)

@@ -1,6 +1,9 @@
 """Invocation metrics per variant, as CloudWatch's `AWS/SageMaker` namespace has them:
 Invocations, Invocation4XXErrors, Invocation5XXErrors and ModelLatency (here a histogram, so
 percentiles merge across workers). Each worker appends one line per second and variant.
+
+Latency counts from a request's arrival to its reply, and only for requests the server
+answered (2xx, 5xx): a client's bad or slow request (4xx) never moves the latency guardrail.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ class Window:
         self.invocations += 1
         if 400 <= status < 500:
             self.errors_4xx += 1
-        elif status >= 500:
+            return  # the client's doing: not the server's latency
+        if status >= 500:
             self.errors_5xx += 1
         self.latency[bisect.bisect_left(BOUNDS, latency_ms)] += 1
 
