@@ -393,7 +393,10 @@ def test_taken_artifact_folder_is_skipped(registry: SageMakerRegistry, model_dir
     ("0 6 * * 1-5", "cron(0 6 ? * 2-6 *)"),
     ("0 6 * * 0,6", "cron(0 6 ? * 1,7 *)"),
     ("0 6 * * 7", "cron(0 6 ? * 1 *)"),
-    ("0 6 * * MON-FRI", "cron(0 6 ? * MON-FRI *)"),
+    ("0 6 * * MON-FRI", "cron(0 6 ? * 2-6 *)"),
+    ("0 6 * * 1-7", "cron(0 6 ? * 1-7 *)"),  # Monday to Sunday: never a reversed 2-1
+    ("0 6 * * 5-7", "cron(0 6 ? * 1,6,7 *)"),
+    ("0 6 * * */2", "cron(0 6 ? * 1,3,5,7 *)"),
 ])
 def test_cron_becomes_eventbridge_cron(cron: str, aws: str) -> None:
     from mlops_kit.adapters.aws.cron import aws_cron
@@ -402,8 +405,8 @@ def test_cron_becomes_eventbridge_cron(cron: str, aws: str) -> None:
 
 
 @pytest.mark.parametrize(("cron", "problem"), [
-    ("0 3 1 * 1", "cannot combine"), ("0 3 * *", "give 5 fields"), ("0 3 * * */2", "steps"),
-    ("0 3 * * 9", "weekday 9"),
+    ("0 3 1 * 1", "cannot combine"), ("0 3 * *", "give 5 fields"),
+    ("0 3 * * 9", "'9' is not within 0-7"), ("0 25 * * *", "the hour field"),
 ])
 def test_cron_that_eventbridge_cannot_express_is_refused(cron: str, problem: str) -> None:
     from mlops_kit.adapters.aws.cron import aws_cron

@@ -59,9 +59,14 @@ CASES = {
                           models=["short", "m" * 41]),
     "eventbridge-cron": Case({"training": {"schedule": "0 3 1 * 1"}}, ("dev",),
                              "training.schedule"),
-    "scaling-floor-cron": Case({"serving": {"scaling": {"scheduled": [
-        {"cron": "0 8 * * */2", "min_instances": 2}]}}}, ("dev",),
-        "serving.scaling.scheduled[0].cron"),
+    "cron-out-of-range": Case({"training": {"schedule": "0 25 * * *"}},
+                              ("dev", "azure_dev", "gcp_dev"), "training.schedule"),
+    "cicd-stage-twice": Case({"cicd": {"stages": ["staging", "staging"]}}, ("dev",),
+                             "cicd.stages"),
+    "gcp-machine-size": Case({"gcp": {"training_machine_type": "n1-standard-3"}}, ("gcp_dev",),
+                             "gcp.training_machine_type"),
+    "azure-vm-size": Case({"azure": {"training_vm_size": "Banana"}}, ("azure_dev",),
+                          "azure.training_vm_size"),
     "shared-aws-target": Case({"environments": {"qa": ENVS["dev"]}}, ("dev",),
                               "same AWS account and region"),
     "no-windows-time-zone": Case({"training": {"time_zone": "Asia/Kolkata"}}, ("azure_dev",),
@@ -126,7 +131,9 @@ def test_validate_refuses_what_the_deploy_refuses_with_the_same_line(
     assert all(line.startswith("config error: ") for line in printed), printed
     validated = {line.removeprefix("config error: ") for line in printed}
     for env in case.refused_by:
-        lines = refusal(tmp_path, env).splitlines()
+        # an error in the shared config says which environment's overrides it was read with
+        lines = [line.removesuffix(f" (after environment '{env}' overrides)")
+                 for line in refusal(tmp_path, env).splitlines()]
         assert lines, env
         assert set(lines) <= validated, (env, lines, validated)
         assert any(case.field in line for line in lines), (env, lines)

@@ -131,17 +131,6 @@ def test_aws_schedule_time_zone(tmp_path: Path) -> None:
     assert fields(found) == ["training.time_zone"]
 
 
-def test_aws_scaling_floors(tmp_path: Path) -> None:
-    def floors(cron: str) -> dict[str, Any]:
-        return {"serving": {"scaling": {"scheduled": [{"cron": "0 20 * * *", "min_instances": 1},
-                                                      {"cron": cron, "min_instances": 2}]}}}
-
-    assert aws.scaling_floors(loaded(tmp_path, "dev", floors("55 7 * * 1-5"))) == []
-    found = aws.scaling_floors(loaded(tmp_path, "dev", floors("0 8 * * */2")))
-    assert fields(found) == ["serving.scaling.scheduled[1].cron"]
-    assert "steps in the weekday field" in found[0].message
-
-
 def test_aws_monitor_schedule(tmp_path: Path) -> None:
     daily = {"monitoring": {"schedule": "0 4 * * *"}}
     assert aws.monitor_schedule(loaded(tmp_path, "dev", daily)) == []
@@ -259,6 +248,46 @@ def test_gcp_training_machine(tmp_path: Path) -> None:
         "gcp": {"training_machine_type": "a2-ultragpu-1g"}}))
     assert fields(found) == ["gcp.training_machine_type"]
     assert "expected a predefined type" in found[0].message
+
+
+def test_gcp_machine_sizes_and_the_monitoring_machine(tmp_path: Path) -> None:
+    for field, value in (("training_machine_type", "n1-standard-3"),
+                         ("training_machine_type", "zz9-standard-4"),
+                         ("monitoring_machine_type", "banana")):
+        found = gcp.training_machine(loaded(tmp_path, "gcp_dev", {"gcp": {field: value}}))
+        assert fields(found) == [f"gcp.{field}"], value
+    assert "1, 2, 4, 8" in gcp.training_machine(loaded(tmp_path, "gcp_dev", {
+        "gcp": {"training_machine_type": "n1-standard-3"}}))[0].message
+    found = gcp.serving_machine(loaded(tmp_path, "gcp_dev", {"gcp": {"machine_type": "foo-bar"}}))
+    assert fields(found) == ["gcp.machine_type"]
+
+
+def test_azure_vm_sizes(tmp_path: Path) -> None:
+    sized = {"azure": {"instance_type": "Standard_F4s_v2", "training_vm_size": "Standard_E4s_v3"}}
+    assert azure.vm_sizes(loaded(tmp_path, "azure_dev", sized)) == []
+    bad = {"azure": {"instance_type": "Banana", "training_vm_size": "standard_ds3_v2"}}
+    found = azure.vm_sizes(loaded(tmp_path, "azure_dev", bad))
+    assert fields(found) == ["azure.instance_type", "azure.training_vm_size"]
+
+
+def test_cicd_stages_are_distinct_and_not_the_home_environment(tmp_path: Path) -> None:
+    for stages, said in ((["staging", "staging"], "listed twice"),
+                         (["dev", "staging"], "the environment the pipelines run in")):
+        result = CliRunner().invoke(main, ["validate", "--config", str(
+            config(tmp_path, {"cicd": {"stages": stages}}))])
+        assert result.exit_code == 2, stages
+        assert f"cicd.stages: '{stages[0]}' is" in result.output and said in result.output
+        assert "got {" not in result.output  # the field's line, not the whole config echoed
+
+
+def test_every_cron_field_is_range_checked(tmp_path: Path) -> None:
+    for field, value in (("training.schedule", "0 25 * * *"), ("training.schedule", "0 3 32 * *"),
+                         ("training.schedule", "0 3 * 13 *"), ("training.schedule", "a b c d e"),
+                         ("gcp.feature_sync_schedule", "0 99 * * *")):
+        result = CliRunner().invoke(main, ["validate", "--config", str(config(tmp_path)),
+                                           "--set", f"{field}={value}"])
+        assert result.exit_code == 2, value
+        assert field in result.output and "field" in result.output, result.output
 
 
 def test_gcp_serving_machine(tmp_path: Path) -> None:

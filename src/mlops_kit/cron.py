@@ -1,7 +1,9 @@
-"""Weekly 5-field cron expressions (minute hour day month weekday) as minutes of the week.
+"""5-field cron expressions (minute hour day month weekday): checked, and weekly ones as
+minutes of the week.
 
 Fields take `*`, numbers, ranges `a-b`, lists `a,b` and steps `*/n` or `a-b/n`; weekdays are
-0-7 (Sunday 0 or 7) or MON..SUN. Day of month and month must be `*`: a weekly schedule."""
+0-7 (Sunday 0 or 7) or MON..SUN, months 1-12 or JAN..DEC. A weekly schedule has day of month
+and month `*`."""
 
 from __future__ import annotations
 
@@ -10,29 +12,52 @@ from zoneinfo import ZoneInfo
 
 MINUTES_PER_WEEK = 7 * 1440
 _DAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
+_MONTHS = {m: i for i, m in enumerate(
+    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
+# Each field's name, range and the names it accepts.
+FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS), ("weekday", 0, 7, _DAYS))
 
 
-def _values(field: str, low: int, high: int, expr: str) -> set[int]:
+def check(expr: str) -> list[set[int]]:
+    """The values each of `expr`'s five fields selects; ValueError naming the field that is
+    out of its range or does not parse (what every cloud's scheduler would refuse)."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron {expr!r}: give 5 fields (minute hour day month weekday)")
+    out = []
+    for text, (name, low, high, names) in zip(fields, FIELDS, strict=True):
+        try:
+            out.append(_values(text, low, high, expr, names))
+        except ValueError as exc:
+            raise ValueError(f"{exc} (the {name} field)") from None
+    return out
+
+
+def _values(field: str, low: int, high: int, expr: str,
+            names: dict[str, int] | None = None) -> set[int]:
     """The numbers a cron field selects, each within [low, high]."""
     out: set[int] = set()
     for part in field.split(","):
         spec, _, step_text = part.partition("/")
-        step = _number(step_text, expr) if step_text else 1
+        step = _number(step_text, expr, {}) if step_text else 1
         if spec == "*":
             first, last = low, high
         else:
             a, _, b = spec.partition("-")
-            first = _number(a, expr)
-            last = _number(b, expr) if b else (high if step_text else first)
+            first = _number(a, expr, names)
+            last = _number(b, expr, names) if b else (high if step_text else first)
         if step < 1 or not low <= first <= last <= high:
             raise ValueError(f"cron {expr!r}: {part!r} is not within {low}-{high}")
         out.update(range(first, last + 1, step))
     return out
 
 
-def _number(text: str, expr: str) -> int:
-    if text.upper() in _DAYS:
-        return _DAYS[text.upper()]
+def _number(text: str, expr: str, names: dict[str, int] | None) -> int:
+    names = _DAYS if names is None else names
+    if text.upper() in names:
+        return names[text.upper()]
     if not text.isdigit():
         raise ValueError(f"cron {expr!r}: {text!r} is not a number")
     return int(text)
@@ -40,15 +65,10 @@ def _number(text: str, expr: str) -> int:
 
 def weekly_minutes(expr: str) -> list[int]:
     """The minutes of the week (0 = Monday 00:00) at which `expr` fires, sorted."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"cron {expr!r}: give 5 fields (minute hour day month weekday)")
-    minute, hour, day, month, weekday = fields
-    if day != "*" or month != "*":
+    minutes, hours, _, _, weekdays = check(expr)
+    if expr.split()[2:4] != ["*", "*"]:
         raise ValueError(f"cron {expr!r}: a weekly schedule needs day of month and month `*`")
-    minutes = _values(minute, 0, 59, expr)
-    hours = _values(hour, 0, 23, expr)
-    days = {d % 7 for d in _values(weekday, 0, 7, expr)}  # cron: Sunday 0 (or 7)
+    days = {d % 7 for d in weekdays}  # cron: Sunday 0 (or 7)
     return sorted(((d - 1) % 7) * 1440 + h * 60 + m  # Monday first
                   for d in days for h in hours for m in minutes)
 

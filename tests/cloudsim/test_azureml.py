@@ -40,6 +40,7 @@ from tests.conftest import ROOT
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1800),  # one module fixture runs every pipeline run
     pytest.mark.skipif(not namespaces_available(), reason="needs user and mount namespaces"),
     pytest.mark.filterwarnings("ignore::marshmallow.warnings.Marshmallow4Warning"),
 ]

@@ -26,7 +26,7 @@ from tests.cloudsim import project
 from tests.cloudsim.container import Image, Sandbox, namespaces_available
 
 cdk = pytest.importorskip("aws_cdk")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.skipif(
     not namespaces_available(), reason="needs user and mount namespaces (unshare -Urm)")]
 
 ACCOUNT, REGION, GATE_REGION = "111111111111", "eu-west-1", "eu-central-1"

@@ -30,7 +30,7 @@ from tests.cloudsim.container import Image, Sandbox, namespaces_available
 
 pytest.importorskip("kfp")
 pytest.importorskip("google.cloud.aiplatform_v1")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.skipif(
     not namespaces_available(), reason="needs user and mount namespaces (unshare -Urm)")]
 
 MODEL = "churn-classifier"

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,18 +149,31 @@ def _format(exc: ValidationError, path: Path, node: yaml.Node | None, env: str |
     lines = []
     for err in exc.errors(include_url=False):
         loc = [p for p in err["loc"] if not _is_union_tag(p)]
-        field = _dotted(loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a whole-config rule: its message starts with the field it is about
+            named = re.match(r"[a-z_]+(\.[a-z_]+|\[\d+\])*(?=[ :])", msg)
+            line = _line_of(node, _parts(named.group())) if named else None
+            lines.append(f"{path}:{line or 1}: {msg}{_via(env)}")
+            continue
+        field = _dotted(loc)
         line = _line_of(node, loc)
         where = f"{path}:{line}" if line else str(path)
-        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling; see docs/config.md for the fields)"
         elif err["type"] == "missing":
             msg = "required field is missing"
         value = "" if err["type"] == "missing" else f"got {_short(err.get('input'))}: "
-        via = f" (after environment '{env}' overrides)" if env else ""
-        lines.append(f"{where}: {field}: {value}{msg}{via}")
+        lines.append(f"{where}: {field}: {value}{msg}{_via(env)}")
     return "\n".join(dict.fromkeys(lines))
+
+
+def _parts(dotted: str) -> list[str | int]:
+    """`features.declared[7]` -> ['features', 'declared', 7]."""
+    return [int(p) if p.isdigit() else p for p in re.findall(r"[a-z_]+|\d+", dotted)]
+
+
+def _via(env: str | None) -> str:
+    return f" (after environment '{env}' overrides)" if env else ""
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -6,8 +6,9 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlops_kit.cron import check as check_cron
 from mlops_kit.cron import weekly_minutes
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
@@ -16,7 +17,15 @@ Name = Annotated[str, Field(pattern=NAME)]
 CLOUD_NAME = r"^[a-z](-?[a-z0-9]){1,40}$"
 CloudName = Annotated[str, Field(pattern=CLOUD_NAME)]
 CRON = r"^\S+( \S+){4}$"
-Cron = Annotated[str, Field(pattern=CRON, description="5-field cron: min hour day month weekday")]
+
+
+def _cron(value: str) -> str:
+    check_cron(value)  # ValueError names the field out of range
+    return value
+
+
+Cron = Annotated[str, Field(pattern=CRON, description="5-field cron: min hour day month weekday"),
+                 AfterValidator(_cron)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
@@ -686,6 +695,16 @@ class ProjectConfig(Strict):
         for name in [self.cicd.environment, *self.cicd.stages]:
             if name is not None and name not in aws:
                 raise ValueError(f"cicd: {name!r} is not an AWS environment; AWS ones: {aws}")
+        home = self.cicd.environment or (aws[0] if aws else None)
+        seen: set[str] = set()
+        for name in self.cicd.stages:
+            if name == home:
+                raise ValueError(f"cicd.stages: {name!r} is the environment the pipelines run "
+                                 "in (the delivery pipeline deploys it on push); list only the "
+                                 "environments a release goes to after it")
+            if name in seen:
+                raise ValueError(f"cicd.stages: {name!r} is listed twice; give each once")
+            seen.add(name)
 
     @property
     def all_models(self) -> list[ModelConfig]:

@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-import re
-
-_DAYS = re.compile(r"\d+")
+from mlops_kit.cron import check
 
 
 def aws_cron(expr: str) -> str:
     """`0 3 * * 1` → `cron(0 3 ? * 2 *)`; ValueError for what EventBridge cannot express."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"cron {expr!r}: give 5 fields (minute hour day month weekday)")
-    minute, hour, day, month, weekday = fields
+    weekdays = check(expr)[4]
+    minute, hour, day, month, weekday = expr.split()
     if day != "*" and weekday != "*":
         raise ValueError(f"cron {expr!r}: EventBridge cannot combine a day of the month with a "
                          "day of the week; set one of them to *")
     if weekday == "*":
         return f"cron({minute} {hour} {day} {month} ? *)"
-    return f"cron({minute} {hour} ? {month} {_weekdays(weekday, expr)} *)"
+    return f"cron({minute} {hour} ? {month} {_weekdays(weekdays)} *)"
 
 
-def _weekdays(field: str, expr: str) -> str:
-    """Cron's 0-7 (Sunday 0 or 7) as EventBridge's 1-7 (Sunday 1); names pass unchanged."""
-    if "/" in field:
-        raise ValueError(f"cron {expr!r}: steps in the weekday field are not supported")
-
-    def shift(match: re.Match[str]) -> str:
-        day = int(match.group())
-        if day > 7:
-            raise ValueError(f"cron {expr!r}: weekday {day} is not 0-7")
-        return str(day % 7 + 1)
-
-    return _DAYS.sub(shift, field)
+def _weekdays(days: set[int]) -> str:
+    """Cron's weekdays (0-7, Sunday 0 or 7) as EventBridge's (1-7, Sunday 1), as ascending
+    ranges and single days, so a range ending on Sunday (`1-7`) never comes out reversed."""
+    numbers = sorted({day % 7 + 1 for day in days})
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
 
 
 def monitor_cron(expr: str) -> str:

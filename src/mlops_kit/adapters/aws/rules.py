@@ -80,18 +80,6 @@ def schedule_time_zone(loaded: LoadedConfig) -> list[Problem]:
     return time_zone(loaded) if loaded.config.training.schedule else []
 
 
-def scaling_floors(loaded: LoadedConfig) -> list[Problem]:
-    """Each scheduled capacity floor's cron is one Application Auto Scaling can express."""
-    out = []
-    for i, floor in enumerate(loaded.config.serving.scaling.scheduled):
-        try:
-            aws_cron(floor.cron)
-        except ValueError as exc:
-            field = f"serving.scaling.scheduled[{i}].cron"
-            out.append(problem(loaded, field, f"{field}: {exc}"))
-    return out
-
-
 def monitor_schedule(loaded: LoadedConfig) -> list[Problem]:
     """`monitoring.schedule` is hourly or daily: the only schedules Model Monitor takes (the
     data quality schedule of every endpoint with a training baseline)."""
@@ -165,7 +153,7 @@ def shared_targets(loaded: LoadedConfig) -> list[Problem]:
 # The rules of one environment; then those across the file's AWS environments.
 ENVIRONMENT_RULES: tuple[Rule, ...] = (
     pipeline_file, buckets, package_groups, training_schedule, schedule_time_zone,
-    scaling_floors, monitor_schedule, lake_zones, pipeline_definition)
+    monitor_schedule, lake_zones, pipeline_definition)
 FILE_RULES: tuple[Rule, ...] = (shared_targets,)
 
 

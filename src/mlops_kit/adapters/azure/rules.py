@@ -72,6 +72,10 @@ def workspace_names(loaded: LoadedConfig) -> list[Problem]:
         f"environment name ({len(name)} characters)"))]
 
 
+# An Azure VM size: `Standard_` then the series and size (Standard_DS3_v2, Standard_F4s_v2).
+VM_SIZE = re.compile(r"Standard_[A-Z]+[0-9]+[a-z]*(-[0-9]+[a-z]*)?(_[A-Za-z0-9]+)*")
+
+
 def deployment_instance_type(loaded: LoadedConfig) -> list[Problem]:
     """A model pinned in `azure.deploy_versions` is deployed on a SKU: `azure.instance_type`,
     or the one `serving.instance_type` maps to."""
@@ -82,6 +86,17 @@ def deployment_instance_type(loaded: LoadedConfig) -> list[Problem]:
     except ValueError as exc:
         return [problem(loaded, "serving.instance_type", str(exc))]
     return []
+
+
+def vm_sizes(loaded: LoadedConfig) -> list[Problem]:
+    """`azure.instance_type` and `azure.training_vm_size` name Azure VM sizes, which Azure ML
+    refuses at `pulumi up` otherwise."""
+    azure = loaded.config.azure
+    return [problem(loaded, field, f"{field} {value!r} is not an Azure VM size; give "
+                    "one such as Standard_DS3_v2 or Standard_F4s_v2 (case matters)")
+            for field, value in (("azure.instance_type", azure.instance_type),
+                                 ("azure.training_vm_size", azure.training_vm_size))
+            if value is not None and not VM_SIZE.fullmatch(value)]
 
 
 def global_names(loaded: LoadedConfig) -> list[Problem]:
@@ -121,7 +136,7 @@ def endpoint_names(loaded: LoadedConfig) -> list[Problem]:
 # The rules of one environment; then those across the file's Azure environments.
 ENVIRONMENT_RULES: tuple[Rule, ...] = (
     pipeline_file, schedule_time_zone, scaling_floors, workspace_names,
-    deployment_instance_type, weekly_monitor_schedule)
+    deployment_instance_type, vm_sizes, weekly_monitor_schedule)
 FILE_RULES: tuple[Rule, ...] = (global_names, endpoint_names)
 
 

@@ -31,22 +31,27 @@ ONLINE_SUFFIXES = ("_online", "_latest")  # the online store's and the feature v
 
 
 def training_machine(loaded: LoadedConfig) -> list[Problem]:
-    """`gcp.training_machine_type` is a predefined type: the training step's CPU and memory
-    limits are read from its name."""
-    try:
-        machine_resources(loaded.config.gcp.training_machine_type)
-    except ValueError as exc:
-        return [problem(loaded, "gcp.training_machine_type", str(exc))]
-    return []
+    """`gcp.training_machine_type` and `gcp.monitoring_machine_type` are predefined types
+    (the training step's CPU and memory limits are read from the name)."""
+    gcp = loaded.config.gcp
+    out = []
+    for field, value in (("gcp.training_machine_type", gcp.training_machine_type),
+                         ("gcp.monitoring_machine_type", gcp.monitoring_machine_type)):
+        try:
+            machine_resources(value, field)
+        except ValueError as exc:
+            out.append(problem(loaded, field, str(exc)))
+    return out
 
 
 def serving_machine(loaded: LoadedConfig) -> list[Problem]:
-    """The Vertex deployment pools have a machine: `gcp.machine_type`, or the one
+    """The Vertex deployment pools have a predefined machine: `gcp.machine_type`, or the one
     `serving.instance_type` maps to."""
     try:
-        gcp_machine_type(loaded.config)
+        machine_resources(gcp_machine_type(loaded.config), "gcp.machine_type")
     except ValueError as exc:
-        return [problem(loaded, "serving.instance_type", str(exc))]
+        field = "gcp.machine_type" if loaded.config.gcp.machine_type else "serving.instance_type"
+        return [problem(loaded, field, str(exc))]
     return []
 
 
