@@ -439,6 +439,12 @@ class MonitoringConfig(Strict):
     """Drift thresholds (see docs/monitoring.md) and where drift metrics go."""
 
     psi_threshold: float = Field(0.2, gt=0)
+    noise_pvalue: float = Field(
+        0.01, gt=0, lt=1, description="Chance that sampling alone flags a PSI or a rise of "
+        "missing values (their noise allowance).")
+    min_rows: int = Field(
+        50, ge=1, description="Fewer values in a column: its distribution is insufficient "
+        "data, neither drift nor ok (10 PSI buckets x 5 values each).")
     ks_pvalue: float = Field(0.01, gt=0, lt=1)
     ks_min_statistic: float = Field(
         0.05, ge=0, le=1, description="KS drift also needs this distance, so huge batches "
