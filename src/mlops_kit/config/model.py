@@ -386,6 +386,12 @@ class CaptureConfig(Strict):
     enabled: bool = True
     sampling_percent: float = Field(100.0, ge=0, le=100)
     inputs: bool = Field(True, description="false keeps request bodies out of the log.")
+    retention_days: int = Field(
+        30, ge=1, le=3650, description="Captured records are deleted after this many days "
+        "(local files, and the cloud capture storage's lifecycle rules).")
+    max_mb: float = Field(
+        1024, ge=1, le=1_048_576, description="Local capture only: beyond this size the "
+        "oldest whole files are deleted.")
 
 
 class DeploymentConfig(Strict):

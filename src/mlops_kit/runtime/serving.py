@@ -49,6 +49,8 @@ def serve_settings(loaded: LoadedConfig, model_dir: Path, version: str, *,
         capture_dir=str(capture_root(loaded)) if on else None,
         sampling_percent=serving.capture.sampling_percent,
         capture_inputs=serving.capture.inputs,
+        capture_retention_days=serving.capture.retention_days,
+        capture_max_mb=serving.capture.max_mb,
     )
 
 
