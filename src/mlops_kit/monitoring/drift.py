@@ -28,6 +28,7 @@ from mlops_kit.monitoring.columns import Numbers, Texts, numbers, texts
 
 PRIOR_COUNT = 0.5  # added to each bucket's count (Jeffreys), so an empty bucket stays finite
 NULL_DRAWS = 1000  # samples of the PSI's no-drift distribution (see `psi_null`)
+CHI2_MIN_COUNT = 5  # values expected per bucket for the chi-square law of PSI (Cochran)
 TABLE_CELLS = 1 << 16
 EXACT_KS_SIZE = 10_000
 OK, DRIFT, INSUFFICIENT = "ok", "drift", "insufficient data"
@@ -178,15 +179,21 @@ def _psi(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
 
 def psi_null(expected: np.ndarray, actual: np.ndarray, pvalue: float) -> tuple[float, float]:
     """The PSI of two samples (of the sizes of `expected` and `actual`) of one distribution:
-    its mean and the value it exceeds with chance `pvalue`. A parametric bootstrap: both
-    samples drawn `NULL_DRAWS` times from the pooled bucket shares (seeded, so a report is
-    reproducible). It holds at any size, where the chi-square rule (k - 1)(1/n + 1/m) for k
-    buckets gives only the mean and fails with a few values per bucket."""
+    its mean and the value it exceeds with chance `pvalue`. With at least `CHI2_MIN_COUNT`
+    values expected in every bucket of both samples, PSI is chi-square distributed,
+    chi2(k - 1) * (1/n + 1/m) for k buckets; with fewer that misses the long tail, so both
+    samples are drawn `NULL_DRAWS` times from the pooled bucket shares instead (a seeded
+    parametric bootstrap, so a report is reproducible)."""
+    from scipy.stats import chi2
+
     e, a = np.asarray(expected, dtype="float64"), np.asarray(actual, dtype="float64")
     m, n = int(e.sum()), int(a.sum())
     if not m or not n:
         return 0.0, 0.0
     pooled = (e + a) / (m + n)
+    if pooled.min() * min(m, n) >= CHI2_MIN_COUNT:
+        scale, k = 1 / n + 1 / m, len(pooled)
+        return float((k - 1) * scale), float(chi2.ppf(1.0 - pvalue, k - 1) * scale)
     rng = np.random.default_rng(0)
     draws = _psi(rng.multinomial(m, pooled, NULL_DRAWS).astype("float64"),
                  rng.multinomial(n, pooled, NULL_DRAWS).astype("float64"))
