@@ -118,10 +118,11 @@ def test_read_baseline_errors(tmp_path: Path) -> None:
 
 
 def test_psi_by_hand() -> None:
-    expected = 0.25 * np.log(2) + 0.25 * np.log(1.5)  # shares 0.5/0.5 -> 0.25/0.75
+    q = 25.5 / 101  # each count plus half a value: 50.5/50.5 against 25.5/75.5
+    expected = (q - 0.5) * np.log(q / 0.5) + (0.5 - q) * np.log((1 - q) / 0.5)
     assert psi(np.array([50, 50]), np.array([25, 75])) == pytest.approx(expected)
     assert psi(np.array([10, 10]), np.array([1, 1])) == 0.0
-    empty = 0.5 * np.log(1 / 0.5) + (1e-4 - 0.5) * np.log(1e-4 / 0.5)  # an empty bucket: 1e-4
+    empty = 0.45 * np.log(0.5 / 0.05) + 0.45 * np.log(0.95 / 0.5)  # empty: half a value
     assert psi(np.array([5, 5]), np.array([0, 9])) == pytest.approx(empty)
 
 
@@ -215,6 +216,61 @@ def test_bad_input_is_refused(churn_baseline: Any) -> None:
         compute_drift(churn(100, seed=2).drop(columns="age"), churn_baseline)
     with pytest.raises(DriftInputError, match="no rows"):
         compute_drift(churn(100, seed=2).iloc[:0], churn_baseline)
+
+
+def false_drift(base: Any, rows: int, trials: int, shift: float = 0.0,
+                cfg: MonitoringConfig | None = None) -> dict[str, float]:
+    """Per feature, the share of `trials` fresh samples of `rows` flagged as drift."""
+    flagged: dict[str, int] = dict.fromkeys(MONITORED, 0)
+    for trial in range(trials):
+        report = compute_drift(churn(rows, seed=500 + trial, shift=shift), base, cfg)
+        for name in report.drifted_features:
+            flagged[name] += 1
+    return {name: count / trials for name, count in flagged.items()}
+
+
+@pytest.mark.parametrize(("rows", "min_rows"), [(30, 1), (100, 50)])
+def test_small_same_distribution_samples_rarely_drift(churn_baseline: Any, rows: int,
+                                                      min_rows: int) -> None:
+    """Before: 30 rows flagged PSI drift in about 40% of the numeric features (an empty bucket
+    weighed 1e-4, and the noise allowance was the null's mean, not a quantile)."""
+    rates = false_drift(churn_baseline, rows, 40, cfg=MonitoringConfig(min_rows=min_rows))
+    assert max(rates.values()) <= 0.05, rates
+
+
+@pytest.mark.parametrize("rows", [100, 1000])
+def test_real_drift_is_still_caught_in_small_samples(churn_baseline: Any, rows: int) -> None:
+    rates = false_drift(churn_baseline, rows, 10, shift=1.5)
+    assert rates["monthly_charges"] == 1.0 and rates["tenure_months"] >= 0.9, rates
+    assert rates["event_time"] == 0.0
+
+
+def test_too_few_rows_are_insufficient_data_not_drift_or_ok(churn_baseline: Any) -> None:
+    rows = churn(30, seed=2, shift=1.5)
+    report = compute_drift(rows, churn_baseline)
+    assert report.verdict == "insufficient data" and report.drifted_features == []
+    assert {f.status for f in report.features} == {"insufficient data"}
+    doc = report.to_dict()
+    assert doc["insufficient_features"] == MONITORED and doc["features"][0]["status"] == (
+        "insufficient data")
+    rows.loc[:1, "contract"] = "lifetime"  # a broken constraint counts at any size
+    report = compute_drift(rows, churn_baseline)
+    contract = next(f for f in report.features if f.name == "contract")
+    assert contract.status == "drift" and report.verdict == "drift"
+    assert contract.reasons == ["domain"]
+
+
+def test_missing_values_in_a_non_nullable_column_are_violations(churn_baseline: Any,
+                                                                schema: Schema) -> None:
+    rows = churn(1000, seed=2)
+    rows.loc[:2, "monthly_charges"] = np.nan   # nullable: false in mlops.yaml
+    rows.loc[:2, "age"] = np.nan               # nullable
+    report = compute_drift(rows, churn_baseline, schema=schema)
+    by_name = {f.name: f for f in report.features}
+    assert by_name["monthly_charges"].violations["null"] == 3
+    assert by_name["monthly_charges"].reasons == ["null"]
+    assert "null" not in by_name["age"].violations and not by_name["age"].drifted
+    assert report.drifted_features == ["monthly_charges"]
 
 
 def test_report_is_json_and_plots_are_written(churn_baseline: Any, tmp_path: Path) -> None:
@@ -339,6 +395,23 @@ def test_cli_monitor_exit_codes(trained: Trained, state: Path, tmp_path: Path) -
     assert res.exit_code == 3, res.output
     assert "drift" in res.output and "monthly_charges" in res.output
     assert len(list((state / "monitoring").glob("*/drift.json"))) == 1
+
+
+def test_cli_monitor_reports_an_unseen_label(trained: Trained, state: Path,
+                                             tmp_path: Path) -> None:
+    """Before: one label the model never saw made `monitor` exit 2 with no report."""
+    rows = trained.rows.copy()
+    rows.loc[rows.index[:3], "churned"] = 7
+    rows.to_parquet(tmp_path / "labels.parquet")
+    res = invoke(trained.config, "--input", str(tmp_path / "labels.parquet"),
+                 "--output", str(tmp_path / "out"))
+    assert res.exit_code == 3, res.output
+    doc = json.loads((tmp_path / "out" / "drift.json").read_text())
+    target = next(f for f in doc["features"] if f["name"] == "churned")
+    assert target["kind"] == "target" and target["violations"] == {"unseen_label": 3}
+    assert target["new_values"] == ["7"] and target["reasons"] == ["unseen_label"]
+    assert doc["drifted_features"] == ["churned"]
+    assert doc["quality"]["rows"] == len(rows) - 3  # quality on the labels the model knows
 
 
 def test_cli_monitor_bad_input(trained: Trained, state: Path, tmp_path: Path) -> None:

@@ -97,6 +97,22 @@ def test_weekly_monitor_schedule(tmp_path: Path) -> None:
     assert rules.weekly_monitor_schedule(loaded(tmp_path, "gcp_dev", no_monitor)) == []
 
 
+def test_capture_retention(tmp_path: Path) -> None:
+    mondays = {"monitoring": {"schedule": "0 3 * * 1"},
+               "serving": {"capture": {"retention_days": 7}}}
+    assert rules.capture_retention(loaded(tmp_path, "gcp_dev", mondays)) == []
+    short = deep_merge(mondays, {"serving": {"capture": {"retention_days": 6}}})
+    found = rules.capture_retention(loaded(tmp_path, "azure_dev", short))
+    assert fields(found) == ["serving.capture.retention_days"]
+    assert "window of 7 days" in found[0].message and "keep at least 7 days" in found[0].message
+    weekdays = deep_merge(short, {"monitoring": {"schedule": "0 3 * * 1-5"}})  # Fri -> Mon: 3
+    assert rules.capture_retention(loaded(tmp_path, "gcp_dev", weekdays)) == []
+    off = deep_merge(short, {"serving": {"capture": {"enabled": False}}})
+    assert rules.capture_retention(loaded(tmp_path, "gcp_dev", off)) == []
+    assert "serving.capture.retention_days" in fields(
+        check(config(tmp_path, short), env="gcp_dev").problems)
+
+
 # --- AWS --------------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from mlops_cdk import defaults
 from mlops_cdk.settings import EnvSettings
 from mlops_kit.runtime.lake import LakeTable, lake_tables
 
+CAPTURE_PREFIX = "capture"  # the endpoints' data capture, `capture/<model>/` (endpoint.py)
 PARQUET = {
     "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
     "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
@@ -45,8 +46,13 @@ class DataLake(Construct):
                                          lifecycle_rules=rules.get(zone, [keep]))
             for zone in ("raw", "curated", "quarantine", "features")
         }
+        # endpoints capture to `capture/<model>/`: kept `serving.capture.retention_days`
+        capture = s3.LifecycleRule(id="capture-retention", prefix=f"{CAPTURE_PREFIX}/",
+                                   expiration=Duration.days(
+                                       settings.config.serving.capture.retention_days))
         self.artifacts = defaults.secure_bucket(self, "Artifacts", name=settings.artifacts_bucket,
-                                                key=key, logs=self.logs, lifecycle_rules=[keep])
+                                                key=key, logs=self.logs,
+                                                lifecycle_rules=[keep, capture])
         self.tables = lake_tables(settings.config)
         self.database = glue.CfnDatabase(self, "Database", catalog_id=settings.account,
                                          database_input={"name": settings.database,

@@ -18,6 +18,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from mlops_cdk import defaults
+from mlops_cdk.data_lake import CAPTURE_PREFIX
 from mlops_cdk.home import read_home_registry
 from mlops_cdk.props import camel
 from mlops_cdk.settings import EnvSettings
@@ -69,7 +70,8 @@ class ModelEndpoint(Construct):
         variant = {"variantName": VARIANT, "modelName": production.attr_model_name,
                    "initialInstanceCount": max(1, serving.min_instances),
                    "instanceType": serving.instance_type, "initialVariantWeight": 1.0}
-        capture = data_capture(serving, f"s3://{artifacts.bucket_name}/capture/{model.name}")
+        capture = data_capture(serving,
+                               f"s3://{artifacts.bucket_name}/{CAPTURE_PREFIX}/{model.name}")
         shadow = []
         if release.shadow_package_arn:
             shadow_model = self._model("ShadowModel", release.shadow_package_arn,
@@ -154,7 +156,7 @@ class ModelEndpoint(Construct):
         role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description=f"Serves {self.name}")
         artifacts.grant_read(role, f"models/{group}/*")
-        artifacts.grant_put(role, f"capture/{model}/*")
+        artifacts.grant_put(role, f"{CAPTURE_PREFIX}/{model}/*")
         defaults.grant_volume_encryption(key, role)
         image.grant_pull(role)
         if self.settings.home_account != self.settings.account:

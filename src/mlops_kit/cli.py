@@ -528,7 +528,8 @@ def monitor(loaded: LoadedConfig, input_path: str | None, captured: bool,
                       _num(row.ks_pvalue, ".2g"),
                       f"{row.missing_baseline:.1%} -> {row.missing_current:.1%}",
                       ", ".join(f"{k} {v}" for k, v in row.violations.items() if v),
-                      f"[red]{', '.join(row.reasons)}[/]" if row.drifted else "")
+                      f"[red]{', '.join(row.reasons)}[/]" if row.drifted else
+                      "[yellow]insufficient data[/]" if row.insufficient else "")
     console.print(table)
     q = report.quality
     if q is not None:
@@ -536,8 +537,12 @@ def monitor(loaded: LoadedConfig, input_path: str | None, captured: bool,
                       f"(registered {q.baseline:.4f}, change {q.change:+.4f})"
                       + (" [red]degraded[/]" if q.degraded else ""))
     drifted = report.drifted_features
+    few = report.insufficient_features
     verdict = (f"[red]drift[/]: {len(drifted)} of {len(report.features)} features "
-               f"({', '.join(drifted)})" if drifted else "[green]no feature drift[/]")
+               f"({', '.join(drifted)})" if drifted else
+               f"[yellow]insufficient data[/] for {', '.join(few)} (fewer than "
+               f"monitoring.min_rows = {loaded.config.monitoring.min_rows} values)" if few else
+               "[green]no feature drift[/]")
     console.print(f"{result.model} version {result.version}, {report.rows} rows: {verdict}; "
                   f"{result.published} metrics published; report in {result.output}",
                   soft_wrap=True)

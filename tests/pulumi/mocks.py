@@ -62,6 +62,8 @@ def _computed(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "azure-native:machinelearningservices:Compute" and "identity" in inputs:
         ids = inputs["identity"].get("userAssignedIdentities", [])  # the output is a map
         return {"identity": {**inputs["identity"], "userAssignedIdentities": {i: {} for i in ids}}}
+    if typ == "azure-native:machinelearningservices:Workspace":
+        return {"workspaceId": "00000000-0000-0000-0000-00000000b001"}
     if typ == "azure-native:applicationinsights:Component":
         return {"connectionString": "InstrumentationKey=ikey-1;IngestionEndpoint="
                                     "https://westeurope-5.in.applicationinsights.azure.com/"}

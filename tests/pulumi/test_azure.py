@@ -29,6 +29,7 @@ def _done(platform: Any) -> pulumi.Output[Any]:
     ids += [a.id for a in platform.monitoring.alerts.values()]
     ids += [r.id for r in platform.identity.roles.values()]
     ids += [d.id for m in platform.serving.models.values() for d in m.capture.values()]
+    ids += [platform.workspace.capture_retention.id]
     return pulumi.Output.all(*ids)
 
 
@@ -73,6 +74,25 @@ def test_lake_is_hns_encrypted_and_private(mocks: RecordingMocks) -> Any:
         workspace_store = next(c.inputs for c in mocks.of_type("storage:StorageAccount")
                                if c.name == "ml-storage")
         assert workspace_store["isHnsEnabled"] is False
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_captured_payloads_expire_after_the_retention_days(tmp_path: Path,
+                                                           mocks: RecordingMocks) -> Any:
+    platform = _two_model_platform(tmp_path, {"serving": {"capture": {"retention_days": 12}}})
+
+    def check(_: Any) -> None:
+        (policy,) = [c.inputs for c in mocks.of_type("storage:ManagementPolicy")]
+        # the workspace's storage account (its `name` output; the mock names it by resource)
+        assert policy["accountName"] == "ml-storage" and policy["managementPolicyName"] == (
+            "default")
+        (rule,) = policy["policy"]["rules"]
+        assert rule["name"] == "capture-retention" and rule["enabled"] is True
+        assert rule["definition"]["filters"]["prefixMatch"] == [
+            "azureml-blobstore-00000000-0000-0000-0000-00000000b001/modelDataCollector/"]
+        assert rule["definition"]["actions"]["baseBlob"]["delete"] == {
+            "daysAfterModificationGreaterThan": 12}
     return _done(platform).apply(check)
 
 

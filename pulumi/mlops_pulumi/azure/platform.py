@@ -57,8 +57,9 @@ def build(stack: Stack) -> AzurePlatform:
     shared = {"resource_group": rg, "key_vault_id": foundation.key_vault.id,
               "insights_id": foundation.insights.id,
               "registry_id": foundation.container_registry.id}
-    workspace = MlWorkspace("ml", WorkspaceArgs(storage_sku=cfg.azure.storage_sku,
-                                                **shared, **base), opts)
+    workspace = MlWorkspace("ml", WorkspaceArgs(
+        storage_sku=cfg.azure.storage_sku,
+        capture_retention_days=cfg.serving.capture.retention_days, **shared, **base), opts)
     schema = cfg.table
     entity = schema.entity_id or schema.columns[0].name
     feature_store = FeatureStore("features", FeatureStoreArgs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pulumi_azure_native import machinelearningservices as ml
 from pulumi_azure_native import storage
@@ -22,7 +23,20 @@ class WorkspaceArgs:
     insights_id: pulumi.Input[str]
     registry_id: pulumi.Input[str]
     storage_sku: str
+    capture_retention_days: int   # serving.capture.retention_days
     tags: dict[str, str]
+
+
+def capture_retention(container: str, days: int) -> dict[str, Any]:
+    """The storage management policy that deletes captured payloads (the data collector's
+    blobs under `<container>/modelDataCollector/`) `days` after they were written."""
+    return {"rules": [{
+        "name": "capture-retention", "enabled": True, "type": "Lifecycle",
+        "definition": {
+            "filters": {"blob_types": ["blockBlob", "appendBlob"],
+                        "prefix_match": [f"{container}/{naming.CAPTURE_ROOT}/"]},
+            "actions": {"base_blob": {"delete": {
+                "days_after_modification_greater_than": days}}}}}]}
 
 
 class MlWorkspace(pulumi.ComponentResource):
@@ -45,6 +59,13 @@ class MlWorkspace(pulumi.ComponentResource):
             storage_account=self.storage.id, key_vault=args.key_vault_id,
             application_insights=args.insights_id, container_registry=args.registry_id,
             system_datastores_auth_mode="identity", tags=args.tags, opts=child)
+        # the datastore `workspaceblobstore` is the container Azure ML names after the workspace
+        self.capture_retention = storage.ManagementPolicy(
+            f"{name}-capture-retention", account_name=self.storage.name,
+            resource_group_name=args.resource_group, management_policy_name="default",
+            policy=self.workspace.workspace_id.apply(lambda ws: capture_retention(
+                naming.workspace_blob_container(ws), args.capture_retention_days)),
+            opts=child)
         self.registry = ml.Registry(
             f"{name}-registry", registry_name=naming.registry(args.project, args.env),
             resource_group_name=args.resource_group, location=args.location,

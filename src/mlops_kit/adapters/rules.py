@@ -34,6 +34,7 @@ class Problem:
 
 
 Rule = Callable[[LoadedConfig], list[Problem]]
+WEEK_MINUTES = 7 * 1440
 
 
 def problem(loaded: LoadedConfig, field: str, message: str) -> Problem:
@@ -111,3 +112,25 @@ def weekly_monitor_schedule(loaded: LoadedConfig) -> list[Problem]:
             f"monitoring.schedule {expr!r}: the drift monitor needs a weekly cron, with day of "
             f"month and month `*` (e.g. '0 3 * * *', or '0 3 * * 1' for Mondays): {exc}"))]
     return []
+
+
+def capture_retention(loaded: LoadedConfig) -> list[Problem]:
+    """`serving.capture.retention_days` keeps at least the drift monitor's longest window (the
+    longest gap between `monitoring.schedule`'s firings), or the lifecycle rules would delete
+    traffic before it is checked."""
+    config = loaded.config
+    if not requests_logged(config):
+        return []
+    try:
+        fired = weekly_minutes(config.monitoring.schedule)
+    except ValueError:  # not weekly: `weekly_monitor_schedule` says so
+        return []
+    gap = max(b - a for a, b in zip(fired, [*fired[1:], fired[0] + WEEK_MINUTES], strict=True))
+    days = config.serving.capture.retention_days
+    if days * 1440 >= gap:
+        return []
+    return [problem(loaded, "serving.capture.retention_days", (
+        f"serving.capture.retention_days {days}: shorter than the drift monitor's window of "
+        f"{gap / 1440:g} days (monitoring.schedule {config.monitoring.schedule!r}), so captured "
+        f"traffic would be deleted before it is checked; keep at least {-(-gap // 1440)} days "
+        "or run the monitor more often"))]

@@ -395,6 +395,12 @@ class CaptureConfig(Strict):
     enabled: bool = True
     sampling_percent: float = Field(100.0, ge=0, le=100)
     inputs: bool = Field(True, description="false keeps request bodies out of the log.")
+    retention_days: int = Field(
+        30, ge=1, le=3650, description="Captured records are deleted after this many days "
+        "(local files, and the cloud capture storage's lifecycle rules).")
+    max_mb: float = Field(
+        1024, ge=1, le=1_048_576, description="Local capture only: beyond this size the "
+        "oldest whole files are deleted.")
 
 
 class DeploymentConfig(Strict):
@@ -464,6 +470,12 @@ class MonitoringConfig(Strict):
     """Drift thresholds (see docs/monitoring.md) and where drift metrics go."""
 
     psi_threshold: float = Field(0.2, gt=0)
+    noise_pvalue: float = Field(
+        0.01, gt=0, lt=1, description="Chance that sampling alone flags a PSI or a rise of "
+        "missing values (their noise allowance).")
+    min_rows: int = Field(
+        50, ge=1, description="Fewer values in a column: its distribution is insufficient "
+        "data, neither drift nor ok (10 PSI buckets x 5 values each).")
     ks_pvalue: float = Field(0.01, gt=0, lt=1)
     ks_min_statistic: float = Field(
         0.05, ge=0, le=1, description="KS drift also needs this distance, so huge batches "

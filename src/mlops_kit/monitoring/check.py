@@ -17,7 +17,7 @@ import pandas as pd
 
 from mlops_kit.config.model import ProjectConfig
 from mlops_kit.monitoring.baseline import Baseline
-from mlops_kit.monitoring.drift import DriftReport, compute_drift
+from mlops_kit.monitoring.drift import INSUFFICIENT, DriftReport, compute_drift
 
 NO_TRAFFIC = "no traffic"
 NO_USABLE_TRAFFIC = "no usable traffic"
@@ -85,7 +85,7 @@ def check(rows: pd.DataFrame, baseline: Baseline | None, cfg: ProjectConfig, mod
                           previous_drift)
     if baseline is None:
         raise ValueError(f"{model}: rows to check but no baseline")
-    report = compute_drift(rows, baseline, cfg.monitoring)
+    report = compute_drift(rows, baseline, cfg.monitoring, cfg.table)
     retrain, reason = decide(report, cfg, previous_drift)
     return DriftCheck(model, window, len(rows), skipped, reasons, report, retrain, reason,
                       previous_drift)
@@ -95,6 +95,9 @@ def decide(report: DriftReport, cfg: ProjectConfig,
            previous_drift: bool = False) -> tuple[bool, str]:
     """Retrain on the change into drift when `training.retrain_on_drift` is on (a window that
     drifts after a drifting one belongs to the same episode); the reason either way."""
+    if report.verdict == INSUFFICIENT:
+        return False, (f"insufficient data ({', '.join(report.insufficient_features)}: fewer "
+                       f"than monitoring.min_rows = {cfg.monitoring.min_rows} values)")
     if report.verdict != "drift":
         return False, "no drift"
     what = ", ".join(report.drifted_features) or "model quality"

@@ -101,9 +101,9 @@ def violations(report: DriftReport | None) -> dict[str, list[dict[str, str]]]:
 
 def _check(reason: str) -> str:
     text = reason.lower()
-    if "missing" in text:
+    if "missing" in text or text == "null":
         return "completeness_check"
-    if "categor" in text or "new value" in text:
+    if "categor" in text or "new value" in text or text in ("domain", "unseen_label"):
         return "categorical_values_check"
     if "type" in text:
         return "data_type_check"

@@ -24,6 +24,7 @@ from mlops_kit.monitoring.drift import (
     QualityResult,
     compute_drift,
     compute_quality,
+    label_check,
 )
 from mlops_kit.monitoring.plots import plot_drift
 from mlops_kit.monitoring.sink import MetricsSink, drift_metrics, open_sink
@@ -103,13 +104,13 @@ def monitor(loaded: LoadedConfig, input_path: Path, version: int | None = None,
         folder = download_verified(registry, chosen, Path(tmp) / "model")
         try:
             baseline = read_baseline(folder / "baseline")
-            report = compute_drift(rows, baseline, cfg.monitoring)
+            report = compute_drift(rows, baseline, cfg.monitoring, cfg.table)
         except BaselineError as exc:
             raise MonitorInputError(f"version {chosen.version} of {cfg.model.name} has no "
                                     f"usable baseline ({exc}); retrain to make one") from exc
         except DriftInputError as exc:
             raise MonitorInputError(f"{input_path}: {exc}") from exc
-        report.quality = _quality(loaded, folder, rows, chosen)
+        report.quality = _quality(loaded, folder, rows, chosen, report)
     write_json_atomic(out / "drift.json", {
         "model": cfg.model.name, "version": chosen.version, "input": str(input_path),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **report.to_dict()})
@@ -123,8 +124,9 @@ def monitor(loaded: LoadedConfig, input_path: Path, version: int | None = None,
 
 
 def _quality(loaded: LoadedConfig, folder: Path, rows: pd.DataFrame,
-             version: ModelVersion) -> QualityResult | None:
-    """Quality on the rows that carry a label, against the version's registered metric."""
+             version: ModelVersion, report: DriftReport) -> QualityResult | None:
+    """Quality on the rows that carry a label the model knows, against the version's
+    registered metric; labels it does not know become the target's row of `report`."""
     from mlops_kit.models import load_model
     from mlops_kit.steps.base import StepError
     from mlops_kit.steps.train import encode_labels
@@ -137,6 +139,12 @@ def _quality(loaded: LoadedConfig, folder: Path, rows: pd.DataFrame,
     if labelled.empty:
         return None
     model = load_model(folder)
+    if model.meta.classes:
+        report.features.append(label_check(labelled[target], model.meta.classes,
+                                           cfg.monitoring))
+        labelled = labelled[labelled[target].isin(model.meta.classes)]
+        if labelled.empty:
+            return None
     try:
         y, _ = encode_labels(labelled[target], model.meta.task, model.meta.classes or None)
         pred = model.predict_source(labelled)

@@ -73,6 +73,8 @@ def serve_settings(loaded: LoadedConfig, model_dir: Path, version: str, *,
         sampling_percent=serving.capture.sampling_percent,
         capture_inputs=serving.capture.inputs,
         **serving.limits.model_dump(),
+        capture_retention_days=serving.capture.retention_days,
+        capture_max_mb=serving.capture.max_mb,
     )
 
 

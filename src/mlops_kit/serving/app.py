@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_kit.serving.capture import Capture
+from mlops_kit.serving.capture import Capture, Retention
 from mlops_kit.serving.codec import BadRequest, media_type, shorten
 from mlops_kit.serving.endpoint import EndpointStore, Variant
 from mlops_kit.serving.handler import handle, model_fn
@@ -61,6 +61,8 @@ class ServeSettings:
     capture_dir: str | None = None
     sampling_percent: float = 100.0
     capture_inputs: bool = True
+    capture_retention_days: float = 30.0
+    capture_max_mb: float = 1024.0
     endpoint_state: str | None = None
     metrics_dir: str | None = None
     shadow_dir: str | None = None
@@ -108,7 +110,9 @@ class Slot:
             self.capture = Capture(Path(settings.capture_dir), model=settings.model,
                                    version=self.label, variant=variant.name,
                                    sampling_percent=settings.sampling_percent,
-                                   inputs=settings.capture_inputs)
+                                   inputs=settings.capture_inputs,
+                                   retention=Retention(settings.capture_retention_days,
+                                                       settings.capture_max_mb))
         self.headers = [(b"x-amzn-invoked-production-variant", variant.name.encode()),
                         (b"x-mlops-model-version", self.label.encode())]
 

@@ -1,7 +1,11 @@
 """Data capture: requests and responses as JSON Lines, in SageMaker's data-capture layout.
 
-Each worker appends to its own file under `<root>/<YYYY>/<MM>/<DD>/<HH>/`, so there is no
-locking; records are buffered and flushed at least every second and on shutdown.
+Each writer (a model variant in one worker) appends to its own file under
+`<root>/<YYYY>/<MM>/<DD>/<HH>/`, so there is no locking; records are buffered and flushed at
+least every second and on shutdown. A writer starts a new file each hour and when its file
+reaches 1/16 of `serving.capture.max_mb`, so retention (`enforce_retention`, run by every
+writer at most once a minute) can delete whole files: older than `retention_days`, then the
+oldest beyond `max_mb`, never a writer's newest file (the one it appends to).
 """
 
 from __future__ import annotations
@@ -9,10 +13,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,83 @@ from mlops_kit.steps.features import FeatureSet
 
 FLUSH_SECONDS, FLUSH_RECORDS = 1.0, 500
 PREFIX = "capture"
+SWEEP_SECONDS = 60.0  # a writer applies retention at most this often
+ROLL_PARTS = 16  # a file rolls over at max_mb / ROLL_PARTS, so retention drops whole files
+MIN_ROLL_BYTES = 64 * 1024
+WRITING_SECONDS = 3900.0  # a writer's newest file may still be appended to within this
+SEQUENCE = re.compile(r"-\d{6}$")  # `<writer>-<sequence>.jsonl`
+log = logging.getLogger("mlops_kit.serving")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How much local capture is kept (`serving.capture.retention_days` and `max_mb`)."""
+
+    days: float = 30.0
+    max_mb: float = 1024.0
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 2**20)
+
+    @property
+    def roll_bytes(self) -> int:
+        return max(MIN_ROLL_BYTES, self.max_bytes // ROLL_PARTS)
+
+
+def enforce_retention(root: Path, retention: Retention, now: float | None = None) -> list[Path]:
+    """Delete whole capture files under `root` last written over `retention.days` ago, then the
+    oldest until the rest fit in `retention.max_mb`; a writer's newest file written in the
+    last hour is kept, since it may be appended to. The deleted paths, oldest first."""
+    now = time.time() if now is None else now
+    files = sorted(_capture_files(root))
+    live = _writing(files, now)
+    total = sum(size for _, _, size in files)
+    cutoff = now - retention.days * 86400
+    deleted = []
+    for mtime, path, size in files:
+        if mtime >= cutoff and total <= retention.max_bytes:
+            break
+        if path in live:
+            continue
+        path.unlink(missing_ok=True)
+        total -= size
+        deleted.append(path)
+    _prune_folders(root, deleted)
+    return deleted
+
+
+def _capture_files(root: Path) -> list[tuple[float, Path, int]]:
+    """(mtime, path, size) of every capture file; files that vanish meanwhile are left out."""
+    out = []
+    for path in root.rglob("*.jsonl"):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        out.append((st.st_mtime, path, st.st_size))
+    return out
+
+
+def _writing(files: list[tuple[float, Path, int]], now: float) -> set[Path]:
+    """Each writer's newest file, if written within `WRITING_SECONDS` (`files` sorted by
+    mtime). Writes go to the current hour's folder, so an older file gets no more lines."""
+    newest: dict[str, Path] = {}
+    for mtime, path, _ in files:
+        if now - mtime <= WRITING_SECONDS:
+            newest[SEQUENCE.sub("", path.stem)] = path
+    return set(newest.values())
+
+
+def _prune_folders(root: Path, deleted: list[Path]) -> None:
+    """Remove the hour, day, month and year folders that deleting left empty."""
+    for folder in sorted({p.parent for p in deleted}, reverse=True):
+        while folder != root and root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or gone already
+                break
+            folder = folder.parent
 
 
 def encoded(body: bytes, content_type: str) -> tuple[str, str]:
@@ -40,14 +124,19 @@ class Capture:
     """Samples and logs invocations of one model version (one worker's writer)."""
 
     def __init__(self, root: Path, *, model: str, version: str, variant: str = "AllTraffic",
-                 sampling_percent: float = 100.0, inputs: bool = True) -> None:
+                 sampling_percent: float = 100.0, inputs: bool = True,
+                 retention: Retention | None = None) -> None:
         self.root = root
         self.meta = {"model": model, "modelVersion": version, "variant": variant}
         self.sampling = sampling_percent / 100.0
         self.inputs = inputs
+        self.retention = retention or Retention()
         self.buffer: list[str] = []
         self.last_flush = time.monotonic()
-        self.name = worker_file()
+        self.last_sweep = -SWEEP_SECONDS
+        self.writer = worker_file("")
+        self.sequence = 0
+        self.path: Path | None = None  # the file being appended to
 
     def record(self, body: bytes, content_type: str, answer: bytes, answer_type: str,
                *, latency_ms: float) -> None:
@@ -78,13 +167,32 @@ class Capture:
             self.flush()
 
     def flush(self) -> None:
-        """Append the buffered records to this hour's file."""
+        """Append the buffered records to this hour's file, then apply retention if due."""
         self.last_flush = time.monotonic()
-        if not self.buffer:
-            return
+        if self.buffer:
+            lines, self.buffer = self.buffer, []
+            append_lines(self._file(), lines)
+        if self.last_flush - self.last_sweep >= SWEEP_SECONDS:
+            self.last_sweep = self.last_flush
+            try:
+                enforce_retention(self.root, self.retention)
+            except OSError:  # retention must never stop capture; the next sweep retries
+                log.exception("capture retention under %s failed", self.root)
+
+    def _file(self) -> Path:
+        """This writer's file: a new one each hour and once it reaches the roll size."""
         folder = self.root / dt.datetime.now(dt.UTC).strftime("%Y/%m/%d/%H")
-        lines, self.buffer = self.buffer, []
-        append_lines(folder / self.name, lines)
+        if self.path is None or self.path.parent != folder or self._size() >= \
+                self.retention.roll_bytes:
+            self.sequence += 1
+            self.path = folder / f"{self.writer}-{self.sequence:06d}.jsonl"
+        return self.path
+
+    def _size(self) -> int:
+        try:
+            return self.path.stat().st_size if self.path else 0
+        except FileNotFoundError:
+            return 0
 
 
 def read_capture(root: Path, since: dt.datetime | None = None) -> list[dict[str, Any]]:

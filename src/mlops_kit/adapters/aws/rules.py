@@ -16,6 +16,7 @@ from mlops_kit.adapters.aws.pipeline import PipelineSettings, check, render
 from mlops_kit.adapters.rules import (
     Problem,
     Rule,
+    capture_retention,
     pipeline_file,
     problem,
     run,
@@ -153,7 +154,7 @@ def shared_targets(loaded: LoadedConfig) -> list[Problem]:
 # The rules of one environment; then those across the file's AWS environments.
 ENVIRONMENT_RULES: tuple[Rule, ...] = (
     pipeline_file, buckets, package_groups, training_schedule, schedule_time_zone,
-    monitor_schedule, lake_zones, pipeline_definition)
+    monitor_schedule, lake_zones, pipeline_definition, capture_retention)
 FILE_RULES: tuple[Rule, ...] = (shared_targets,)
 
 

@@ -92,6 +92,12 @@ def deployment(version: str) -> str:
     return f"v{version}".replace(".", "-").replace("_", "-").lower()
 
 
+def workspace_blob_container(workspace_id: str) -> str:
+    """The blob container behind a workspace's `workspaceblobstore` datastore: Azure ML names
+    it after the workspace's immutable id (a GUID)."""
+    return f"azureml-blobstore-{workspace_id}"
+
+
 def capture_folder(endpoint_name: str, deployment_name: str, collection: str) -> str:
     """A collection's folder in the capture datastore; Azure ML adds `YYYY/MM/DD/HH/`."""
     return f"{CAPTURE_ROOT}/{endpoint_name}/{deployment_name}/{collection}"

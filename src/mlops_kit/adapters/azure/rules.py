@@ -13,6 +13,7 @@ from mlops_kit.adapters.azure import autoscale, naming
 from mlops_kit.adapters.rules import (
     Problem,
     Rule,
+    capture_retention,
     listing,
     pipeline_file,
     problem,
@@ -136,7 +137,7 @@ def endpoint_names(loaded: LoadedConfig) -> list[Problem]:
 # The rules of one environment; then those across the file's Azure environments.
 ENVIRONMENT_RULES: tuple[Rule, ...] = (
     pipeline_file, schedule_time_zone, scaling_floors, workspace_names,
-    deployment_instance_type, vm_sizes, weekly_monitor_schedule)
+    deployment_instance_type, vm_sizes, weekly_monitor_schedule, capture_retention)
 FILE_RULES: tuple[Rule, ...] = (global_names, endpoint_names)
 
 

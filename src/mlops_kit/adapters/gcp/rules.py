@@ -16,6 +16,7 @@ from mlops_kit.adapters.gcp.machines import machine_resources
 from mlops_kit.adapters.rules import (
     Problem,
     Rule,
+    capture_retention,
     listing,
     pipeline_file,
     problem,
@@ -117,7 +118,7 @@ def shared_projects(loaded: LoadedConfig) -> list[Problem]:
 # The rules of one environment; then those across the file's Google Cloud environments.
 ENVIRONMENT_RULES: tuple[Rule, ...] = (
     pipeline_file, time_zone, training_machine, serving_machine, cpu_target,
-    feature_store_ids, model_ids, weekly_monitor_schedule)
+    feature_store_ids, model_ids, weekly_monitor_schedule, capture_retention)
 FILE_RULES: tuple[Rule, ...] = (shared_projects,)
 
 
