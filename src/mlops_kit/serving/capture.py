@@ -7,6 +7,7 @@ locking; records are buffered and flushed at least every second and on shutdown.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import random
@@ -23,6 +24,7 @@ from mlops_kit.serving.codec import CSV, JSON, JSONL
 from mlops_kit.steps.features import FeatureSet
 
 FLUSH_SECONDS, FLUSH_RECORDS = 1.0, 500
+MAX_BUFFERED = 20 * FLUSH_RECORDS  # records kept while writes fail; older ones are dropped
 PREFIX = "capture"
 
 
@@ -48,6 +50,7 @@ class Capture:
         self.buffer: list[str] = []
         self.last_flush = time.monotonic()
         self.name = worker_file()
+        self.dropped = 0
 
     def record(self, body: bytes, content_type: str, answer: bytes, answer_type: str,
                *, latency_ms: float) -> None:
@@ -75,16 +78,28 @@ class Capture:
         self.buffer.append(json.dumps(record, separators=(",", ":")))
         if (len(self.buffer) >= FLUSH_RECORDS
                 or time.monotonic() - self.last_flush >= FLUSH_SECONDS):
-            self.flush()
+            with contextlib.suppress(OSError):  # kept buffered: the worker's tick retries, logs
+                self.flush()
 
     def flush(self) -> None:
-        """Append the buffered records to this hour's file."""
+        """Append the buffered records to this hour's file; on a failed write (a full disk)
+        they stay buffered, up to MAX_BUFFERED, and the error is raised."""
         self.last_flush = time.monotonic()
         if not self.buffer:
             return
         folder = self.root / dt.datetime.now(dt.UTC).strftime("%Y/%m/%d/%H")
         lines, self.buffer = self.buffer, []
-        append_lines(folder / self.name, lines)
+        try:
+            append_lines(folder / self.name, lines)
+        except OSError:
+            self.buffer, self.dropped = keep(lines + self.buffer, MAX_BUFFERED, self.dropped)
+            raise
+
+
+def keep(lines: list[str], most: int, dropped: int) -> tuple[list[str], int]:
+    """The newest `most` lines, and `dropped` plus how many older ones did not fit."""
+    over = max(0, len(lines) - most)
+    return lines[over:], dropped + over
 
 
 def read_capture(root: Path, since: dt.datetime | None = None) -> list[dict[str, Any]]:
