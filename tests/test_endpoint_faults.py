@@ -264,7 +264,7 @@ def test_server_ends_a_canary_whose_deployer_was_killed(trained: Trained, tmp_pa
                     break
             deployer.send_signal(signal.SIGKILL)  # after its first shift, mid-bake
             deployer.wait(10)
-            record = wait_for(lambda: (d := endpoint_store(served.loaded).read().current)
+            record = wait_for(lambda: (d := endpoint_store(served.loaded).read().deployments[-1])
                               and d["status"] != "InProgress" and d, 60,
                               "nobody ended the deployment")
         state = served.settled()
