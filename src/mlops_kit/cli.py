@@ -254,7 +254,7 @@ def deploy(loaded: LoadedConfig, version: int | None, strategy: str | None,
     style = "green" if result.status in ("Succeeded", "NoChange") else "bold red"
     console.print(f"[{style}]{result.status}[/]: version {result.version}"
                   + (f" ({escape(result.reason)})" if result.reason else ""), soft_wrap=True)
-    if result.status in ("RolledBack", "Failed"):
+    if result.status not in ("Succeeded", "NoChange"):
         sys.exit(1)
 
 
@@ -273,12 +273,22 @@ def rollback(loaded: LoadedConfig) -> None:
 
 @main.command()
 @config_options
-def endpoint(loaded: LoadedConfig) -> None:
-    """The endpoint's variants, traffic, shadow and recent deployments."""
-    from mlops_kit.runtime.deploy import endpoint_store
+@click.argument("action", type=click.Choice(["show", "reset"]), default="show")
+def endpoint(loaded: LoadedConfig, action: str) -> None:
+    """The endpoint's variants, traffic, shadow, recent deployments and server workers; or
+    `reset`: rebuild its state with the registry's production version (a corrupt state file
+    is kept as a backup)."""
+    from mlops_kit.runtime.deploy import endpoint_store, reset_endpoint
 
+    if action == "reset":
+        version, backup = _endpoint_or_fail(lambda: reset_endpoint(loaded))
+        console.print(f"endpoint state rebuilt: version {version} (production) has all traffic"
+                      + (f"; the old file is kept as {backup}" if backup else ""),
+                      soft_wrap=True)
+        return
     state = endpoint_store(loaded).read()
-    table = Table("variant", "version", "traffic", title=f"endpoint {state.name}")
+    table = Table("variant", "version", "traffic",
+                  title=f"endpoint {state.name} (generation {state.generation})")
     for v in state.variants:
         table.add_row(v.name, str(v.version), f"{v.weight:.0%}")
     if state.shadow:
@@ -290,6 +300,45 @@ def endpoint(loaded: LoadedConfig) -> None:
         history.add_row(d["id"], str(d["version"]), str(d["previous"] or ""), d["strategy"],
                         d["status"], d["started"], escape(d.get("reason") or ""))
     console.print(history)
+    if state.current is not None:
+        console.print(f"last deployment: {escape(_deployment_status(state.current))}",
+                      soft_wrap=True)
+    _print_workers(endpoint_store(loaded).folder, state.generation)
+
+
+def _deployment_status(record: dict[str, Any]) -> str:
+    """One line: the deployment's status, who holds or ended it, and why."""
+    import time
+
+    text = f"{record['id']} {record['status']}"
+    lease = record.get("lease")
+    if record["status"] == "InProgress" and lease:
+        left = float(lease["until"]) - time.time()
+        return text + (f", run by {lease['owner']} (lease {left:.0f} s more)" if left >= 0 else
+                       f", its deployer {lease['owner']} is gone (lease expired {-left:.0f} s "
+                       "ago): a running `mlops-kit serve` finishes or rolls it back")
+    by = record.get("by")
+    return text + (f" by {by}" if by else "") + (
+        f": {record['reason']}" if record.get("reason") else "")
+
+
+def _print_workers(folder: Any, generation: int) -> None:
+    import time
+
+    from mlops_kit.serving import acks
+
+    workers = acks.live(folder / acks.FOLDER)
+    if not workers:
+        console.print("server workers: none running")
+        return
+    table = Table("worker pid", "generation", "heartbeat", "errors", "last error",
+                  title="server workers")
+    for a in workers:
+        behind = "" if a.generation >= generation else " (behind)"
+        table.add_row(str(a.pid), f"{a.generation}{behind}",
+                      f"{time.time() - a.heartbeat:.1f} s ago", str(a.errors),
+                      escape(a.last_error))
+    console.print(table)
 
 
 @main.group()

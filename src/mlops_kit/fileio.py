@@ -3,6 +3,7 @@ JSON Lines logs each serving worker appends to."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -185,12 +186,24 @@ def worker_file(suffix: str = ".jsonl") -> str:
 
 
 def append_lines(path: Path, lines: list[str]) -> None:
-    """Append lines to a file only this process writes (no lock needed)."""
+    """Append lines to a file only this process writes (no lock needed): all of them or, on
+    an error such as a full disk, none (a partial append is cut off again)."""
     if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+    data = memoryview(("\n".join(lines) + "\n").encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def read_json_lines(paths: Iterable[Path]) -> Iterator[Any]:

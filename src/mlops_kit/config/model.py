@@ -418,6 +418,14 @@ class DeploymentConfig(Strict):
     min_invocations: int = Field(10, ge=1, description="Fewer in a period: insufficient data.")
     alarm_period_s: float = Field(10, gt=0, le=600)
     shadow_percent: float = Field(20, gt=0, le=100, description="Traffic mirrored in shadow.")
+    lease_s: float = Field(
+        30, ge=1, le=3600,
+        description="The deployer's lease: a deployment not renewed for this long is finished "
+                    "or rolled back by the server.")
+    ack_timeout_s: float = Field(
+        30, gt=0, le=600,
+        description="How long deploy, rollback and shadow wait for every server worker to "
+                    "serve the change.")
 
 
 class LimitsConfig(Strict):

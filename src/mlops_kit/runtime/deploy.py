@@ -8,10 +8,18 @@ variant's alarms are evaluated each `alarm_period_s` on the metrics the serving 
 request's arrival, 4xx excluded) over `serving.latency_p99_ms`.
 An alarm rolls all traffic back to blue at once. A period with fewer than `min_invocations`
 requests is insufficient data and never an alarm, as with CloudWatch.
+
+Every change waits until each live server worker serves it (`serving/acks.py`), and the
+deployer holds a lease in the deployment's record, so the server finishes or rolls back a
+deployment whose deployer died (`serving/rollout.py`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -21,8 +29,10 @@ from typing import Any
 
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import DeploymentConfig
+from mlops_kit.errors import MlopsKitError
 from mlops_kit.registry import RegistryError, open_registry
 from mlops_kit.runtime.serving import fetch_version
+from mlops_kit.serving import acks
 from mlops_kit.serving.endpoint import (
     EndpointState,
     EndpointStore,
@@ -31,15 +41,14 @@ from mlops_kit.serving.endpoint import (
     now,
 )
 from mlops_kit.serving.handler import model_fn
-from mlops_kit.serving.metrics import read_window
+from mlops_kit.serving.rollout import Plan, Rollout, lease
+from mlops_kit.serving.rollout import alarm as plan_alarm
 
 
-class DeployError(Exception):
+class DeployError(MlopsKitError):
     """A deployment that cannot start (unknown or unapproved version, one already running)."""
 
-
-class Stopped(DeployError):
-    """Another command (mlops-kit rollback) ended this deployment while it ran."""
+    kind = "deploy error"
 
 
 def endpoint_dir(loaded: LoadedConfig) -> Path:
@@ -56,7 +65,7 @@ def _name(loaded: LoadedConfig) -> str:
 
 @dataclass
 class DeployResult:
-    status: str  # Succeeded, RolledBack, Failed, NoChange
+    status: str  # Succeeded, RolledBack, Failed, NoChange (InProgress: taken over)
     version: int
     previous: int | None
     reason: str = ""
@@ -75,6 +84,19 @@ def shifts(cfg: DeploymentConfig) -> list[float]:
         [1.0] if step * count < 1 - 1e-9 else [])
 
 
+def plan(cfg: DeploymentConfig, latency_p99_ms: float) -> Plan:
+    """The plan a deployment's record carries (so the server can resume it)."""
+    return Plan(shifts(cfg), cfg.wait_s, cfg.termination_wait_s, cfg.alarm_period_s,
+                cfg.min_invocations, cfg.max_error_rate, cfg.alarm_on_4xx, latency_p99_ms,
+                cfg.lease_s, cfg.ack_timeout_s)
+
+
+def confirm(loaded: LoadedConfig, generation: int) -> int:
+    """Wait until every live server worker serves `generation` (WorkersNotConfirmed if not)."""
+    return acks.confirm(endpoint_dir(loaded) / acks.FOLDER, generation,
+                        loaded.config.serving.deployment.ack_timeout_s)
+
+
 class Deployer:
     """Runs one blue/green deployment to completion or rollback."""
 
@@ -83,12 +105,13 @@ class Deployer:
                  deployment: DeploymentConfig | None = None) -> None:
         self.loaded = loaded
         self.cfg = deployment or loaded.config.serving.deployment
-        self.latency_ms = loaded.config.serving.latency_p99_ms
+        self.plan = plan(self.cfg, loaded.config.serving.latency_p99_ms)
         self.store = endpoint_store(loaded)
         self.metrics = endpoint_dir(loaded) / "metrics"
         self.sleep = sleep
         self.on_event = on_event or (lambda message: None)
         self.events: list[str] = []
+        self.owner = f"mlops-kit deploy (pid {os.getpid()} on {socket.gethostname()})"
 
     def _event(self, message: str) -> None:
         self.events.append(message)
@@ -105,104 +128,66 @@ class Deployer:
         with self.store.update() as state:
             blue = state.live
             if blue is None:
-                _healthy(green)
-                green.weight = 1.0
-                state.variants = [green]
-                record = _record(deployment_id, green, None, "initial", "Succeeded")
-                record["ended"] = record["started"]
-                state.deployments.append(record)
-                self._event(f"endpoint created with version {green.version} (all traffic)")
-                return DeployResult("Succeeded", green.version, None, events=self.events)
-            if blue.version == green.version and len(state.variants) == 1:
+                result = self._initial(state, deployment_id, green)
+            elif blue.version == green.version and len(state.variants) == 1:
                 return DeployResult("NoChange", green.version, blue.version,
                                     f"version {green.version} is already live")
-            if state.deployments and state.deployments[-1]["status"] == "InProgress":
-                raise DeployError("a deployment is already in progress "
-                                  f"({state.deployments[-1]['id']}): wait, or mlops-kit rollback")
-            state.variants = [blue, green]
-            state.deployments.append(_record(deployment_id, green, blue.version,
-                                             self.cfg.strategy, "InProgress"))
+            else:
+                self._start(state, deployment_id, blue, green)
+        if blue is None:
+            confirm(self.loaded, state.generation)
+            return result
         self._event(f"deployment {deployment_id}: version {blue.version} -> {green.version} "
                     f"({self.cfg.strategy})")
-        return self._run(deployment_id, blue, green)
-
-    def _run(self, deployment_id: str, blue: Variant, green: Variant) -> DeployResult:
+        rollout = Rollout(self.store, deployment_id, self.owner, sleep=self.sleep,
+                          on_event=self._event, check=self.alarm)
         try:
             _healthy(green)
         except DeployError as exc:
-            return self._finish(deployment_id, blue, green, "Failed", str(exc))
-        self._event(f"version {green.version} loaded and healthy")
-        try:
-            for share in shifts(self.cfg):
-                self._set_share(deployment_id, blue, green, share)
-                wait = self.cfg.wait_s if share < 1.0 else self.cfg.termination_wait_s
-                alarm = self._bake(deployment_id, green, wait)
-                if alarm is not None:
-                    return self._finish(deployment_id, blue, green, "RolledBack", alarm)
-        except Stopped:
-            pass  # _finish reports the stop recorded by the other command
-        return self._finish(deployment_id, blue, green, "Succeeded", "")
+            status, reason = rollout.finish("Failed", str(exc))
+        else:
+            self._event(f"version {green.version} loaded and healthy")
+            status, reason = rollout.run()
+        return DeployResult(status, green.version, blue.version, reason, self.events)
 
-    def _set_share(self, deployment_id: str, blue: Variant, green: Variant, share: float) -> None:
-        with self.store.update() as state:
-            self._still_ours(state, deployment_id)
-            state.variant(blue.name).weight = round(1.0 - share, 6)
-            state.variant(green.name).weight = share
-        self._event(f"traffic: {share:.0%} on version {green.version}, "
-                    f"{1 - share:.0%} on version {blue.version}")
+    def _start(self, state: EndpointState, deployment_id: str, blue: Variant,
+               green: Variant) -> None:
+        """Add green with no traffic and the deployment's record (plan and lease)."""
+        running = state.current
+        if running and running["status"] == "InProgress":
+            raise DeployError(f"a deployment is already in progress ({running['id']}, "
+                              f"{_holder(running)}): wait, or mlops-kit rollback")
+        state.variants = [blue, green]
+        record = _record(deployment_id, green, blue.version, self.cfg.strategy, "InProgress")
+        record.update(plan=self.plan.to_dict(), step=-1,
+                      lease=lease(self.owner, self.plan.lease_s))
+        state.deployments.append(record)
 
-    def _bake(self, deployment_id: str, green: Variant, seconds: float) -> str | None:
-        """Watch green's alarms for `seconds`; the alarm's reason if one fires."""
-        start = time.time()
-        end = start + seconds
-        while True:
-            step = min(self.cfg.alarm_period_s, max(0.0, end - time.time()))
-            if step <= 0:
-                return None
-            self.sleep(step)
-            self._still_ours(self.store.read(), deployment_id)
-            alarm = self.alarm(green.version, max(start, time.time() - self.cfg.alarm_period_s))
-            if alarm:
-                return alarm
+    def _initial(self, state: EndpointState, deployment_id: str,
+                 green: Variant) -> DeployResult:
+        _healthy(green)
+        green.weight = 1.0
+        state.variants = [green]
+        record = _record(deployment_id, green, None, "initial", "Succeeded")
+        record["ended"] = record["started"]
+        state.deployments.append(record)
+        self._event(f"endpoint created with version {green.version} (all traffic)")
+        return DeployResult("Succeeded", green.version, None, events=self.events)
 
     def alarm(self, version: int, since: float) -> str | None:
         """Why version's metrics since `since` breach a guardrail, or None."""
-        window = read_window(self.metrics, since=int(since), versions=[version])
-        if window.invocations < self.cfg.min_invocations:
-            return None
-        failed = window.errors_5xx + (window.errors_4xx if self.cfg.alarm_on_4xx else 0)
-        rate = failed / window.invocations
-        if rate > self.cfg.max_error_rate:
-            kind = "4xx or 5xx" if self.cfg.alarm_on_4xx else "5xx"
-            return (f"error-rate alarm: {rate:.1%} of {window.invocations} requests failed "
-                    f"with {kind} (limit {self.cfg.max_error_rate:.1%})")
-        p99 = window.percentile(99)
-        if p99 > self.latency_ms:
-            return f"latency alarm: p99 {p99:.1f} ms > {self.latency_ms:g} ms"
-        return None
+        return plan_alarm(self.plan, self.metrics, version, since)
 
-    def _still_ours(self, state: EndpointState, deployment_id: str) -> None:
-        current = next((d for d in state.deployments if d["id"] == deployment_id), None)
-        if current is None or current["status"] != "InProgress":
-            raise Stopped(f"deployment {deployment_id} was stopped by another command")
 
-    def _finish(self, deployment_id: str, blue: Variant, green: Variant, status: str,
-                reason: str) -> DeployResult:
-        keep = green if status == "Succeeded" else blue
-        with self.store.update() as state:
-            record = next(d for d in state.deployments if d["id"] == deployment_id)
-            if record["status"] != "InProgress":  # stopped meanwhile (mlops-kit rollback)
-                status, reason = record["status"], record["reason"]
-            else:
-                state.variants = [replace(keep, weight=1.0)]
-                record.update(status=status, ended=now(), reason=reason)
-        if status == "Succeeded":
-            self._event(f"version {green.version} took all traffic; version {blue.version} "
-                        "retired")
-        else:
-            word = "rolled back" if status == "RolledBack" else "failed"
-            self._event(f"{word}: {reason}; all traffic on version {blue.version}")
-        return DeployResult(status, green.version, blue.version, reason, self.events)
+def _holder(record: dict[str, Any]) -> str:
+    held = record.get("lease")
+    if not held:
+        return "no lease"
+    left = float(held["until"]) - time.time()
+    if left >= 0:
+        return f"held by {held['owner']} for {left:.0f} s more"
+    return (f"its deployer {held['owner']} is gone: a running `mlops-kit serve` finishes or "
+            "rolls it back")
 
 
 def _healthy(variant: Variant) -> None:
@@ -222,28 +207,71 @@ def _record(deployment_id: str, green: Variant, previous: int | None, strategy: 
 
 
 def rollback(loaded: LoadedConfig) -> DeployResult:
-    """Return all traffic at once to the previous approved version that was live."""
+    """Return all traffic at once to the previous approved version that was live; confirmed
+    by every live server worker."""
     store = endpoint_store(loaded)
     registry = open_registry(loaded)
     model = loaded.config.model.name
     with store.update() as state:
-        running = state.deployments[-1] if state.deployments else None
+        running = state.current
         if running and running["status"] == "InProgress":
             blue = state.variant(f"v{running['previous']}")
             state.variants = [replace(blue, weight=1.0)]
-            running.update(status="RolledBack", ended=now(), reason="stopped by mlops-kit rollback")
-            return DeployResult("RolledBack", running["version"], blue.version, running["reason"])
-        live = state.live
-        if live is None:
-            raise DeployError("the endpoint has no version yet: mlops-kit deploy first")
-        target = _previous_approved(state, live.version, registry, model)
-        model_dir, _ = fetch_version(loaded, target)
-        state.variants = [Variant(f"v{target}", target, str(model_dir), 1.0)]
-        record = _record(uuid.uuid4().hex[:8], state.variants[0], live.version, "rollback",
-                         "Succeeded")
-        record["ended"] = record["started"]
+            running.update(status="RolledBack", ended=now(), reason="stopped by mlops-kit rollback",
+                           by="mlops-kit rollback", lease=None)
+            result = DeployResult("RolledBack", running["version"], blue.version,
+                                  running["reason"])
+        else:
+            live = state.live
+            if live is None:
+                raise DeployError("the endpoint has no version yet: mlops-kit deploy first")
+            target = _previous_approved(state, live.version, registry, model)
+            model_dir, _ = fetch_version(loaded, target)
+            state.variants = [Variant(f"v{target}", target, str(model_dir), 1.0)]
+            record = _record(uuid.uuid4().hex[:8], state.variants[0], live.version, "rollback",
+                             "Succeeded")
+            record["ended"] = record["started"]
+            state.deployments.append(record)
+            result = DeployResult("Succeeded", target, live.version, "rolled back")
+    confirm(loaded, state.generation)
+    return result
+
+
+def reset_endpoint(loaded: LoadedConfig) -> tuple[int, Path | None]:
+    """Rebuild the endpoint state with the registry's production version live (all traffic);
+    the version and the backup of the old file (None if there was none). Works on a file
+    that cannot be read; a readable file keeps its history."""
+    store = endpoint_store(loaded)
+    model_dir, chosen = fetch_version(loaded, None)
+    with store.lock():
+        old, backup = _readable(store), None
+        if store.path.exists():
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+            backup = store.path.with_name(f"{store.path.name}.bad-{stamp}")
+            shutil.copy2(store.path, backup)
+        state = old or EndpointState(store.name)
+        for record in state.deployments:
+            if record["status"] == "InProgress":
+                record.update(status="Failed", ended=now(), lease=None,
+                              reason="ended by mlops-kit endpoint reset")
+        seen = [a.generation for a in acks.live(store.folder / acks.FOLDER)]
+        state.generation = max([state.generation, *seen]) + 1  # above any worker's ack
+        state.variants = [Variant(f"v{chosen.version}", chosen.version, str(model_dir), 1.0)]
+        state.shadow = None
+        record = _record(uuid.uuid4().hex[:8], state.variants[0], None, "reset", "Succeeded")
+        record.update(ended=record["started"], reason="rebuilt from the registry's production "
+                      "version" + (f"; the old file is kept as {backup.name}" if backup else ""))
         state.deployments.append(record)
-    return DeployResult("Succeeded", target, live.version, "rolled back")
+        store.write(state)
+    confirm(loaded, state.generation)
+    return chosen.version, backup
+
+
+def _readable(store: EndpointStore) -> EndpointState | None:
+    try:
+        return store.read() if store.path.exists() else None
+    except MlopsKitError:
+        return None
 
 
 def _previous_approved(state: EndpointState, live: int, registry: Any, model: str) -> int:
@@ -272,10 +300,12 @@ def set_shadow(loaded: LoadedConfig, version: int | None, percent: float | None 
     with store.update() as state:
         if version is None:
             state.shadow = None
-            return
-        if state.live is None:
+        elif state.live is None:
             raise DeployError("the endpoint has no live version to shadow")
-        model_dir, chosen = fetch_version(loaded, version)
-        share = (percent or loaded.config.serving.deployment.shadow_percent) / 100
-        state.shadow = Variant(f"shadow-v{chosen.version}", chosen.version, str(model_dir), share)
-        state.shadow_started = time.time()
+        else:
+            model_dir, chosen = fetch_version(loaded, version)
+            share = (percent or loaded.config.serving.deployment.shadow_percent) / 100
+            state.shadow = Variant(f"shadow-v{chosen.version}", chosen.version, str(model_dir),
+                                   share)
+            state.shadow_started = time.time()
+    confirm(loaded, state.generation)

@@ -26,18 +26,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_kit.errors import MlopsKitError
+from mlops_kit.serving import acks
 from mlops_kit.serving.capture import Capture, Retention
 from mlops_kit.serving.codec import BadRequest, media_type, shorten
-from mlops_kit.serving.endpoint import EndpointStore, Variant
+from mlops_kit.serving.endpoint import EndpointState, EndpointStore, Variant
 from mlops_kit.serving.handler import handle, model_fn
 from mlops_kit.serving.metrics import MetricsWriter
 from mlops_kit.serving.protocol import Limits, arrived, protocol_class
+from mlops_kit.serving.rollout import expired, take_over
 from mlops_kit.serving.shadow import ShadowLog
 
 ENV = "MLOPS_SERVE_SETTINGS"
 TICK_SECONDS = 0.25
 ERROR_CHARS = 500  # an error message never echoes more of the request than this
 CLOSE = (b"connection", b"close")
+EXIT_STATE = 3  # a worker's exit code when the endpoint state file cannot be used
+REPEAT_LOG_S = 10.0  # the same background error is logged again at most this often
+RESTART_BASE_S, RESTART_MAX_S, STABLE_S = 0.5, 30.0, 10.0  # the supervisor's backoff
 log = logging.getLogger("mlops_kit.serving")
 
 Scope = dict[str, Any]
@@ -132,6 +138,10 @@ class InferenceApp:
         self.shadow: tuple[float, Slot] | None = None
         self.seen: tuple[int, int, int] | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self.state: EndpointState | None = None
+        self.errors = ErrorLog()
+        self.acked: tuple[int, float] | None = None  # (generation, when) last acknowledged
+        self.guardian: threading.Thread | None = None
         self.reload()
 
     # --- variants ---------------------------------------------------------------------------
@@ -147,10 +157,10 @@ class InferenceApp:
         seen = self.store.version()
         if seen == self.seen:
             return
-        self.seen = seen
-        state = self.store.read()
+        state = self.store.read()  # StateFileError: the caller keeps the current variants
         self.weights = [(v.weight, self._slot(v)) for v in state.variants if v.weight > 0]
         self.shadow = (state.shadow.weight, self._slot(state.shadow)) if state.shadow else None
+        self.seen, self.state = seen, state
 
     def _slot(self, variant: Variant) -> Slot:
         key = f"{variant.name}:{variant.version}:{variant.model_dir}"
@@ -298,40 +308,124 @@ class InferenceApp:
         return (f"request body of {size} bytes is over the {self.settings.max_payload_mb:g} MB "
                 "limit (serving.max_payload_mb): split it, or use `mlops-kit batch`")
 
-    # --- background: state reload and flushing ----------------------------------------------
+    # --- background: state reload, flushing, acknowledgement, deployments -----------------
 
     def tick(self) -> None:
-        """Reload the endpoint state if it changed; flush metrics, capture and shadow logs."""
-        try:
-            self.reload()
-        except Exception:  # a half-written or bad state file: keep the current variants
-            log.exception("endpoint state reload failed")
+        """Reload the endpoint state if it changed; flush metrics, capture and shadow logs;
+        acknowledge the generation served; take over a deployment whose deployer is gone.
+        Each part's failure (a bad state file, a full disk) is logged and retried next tick."""
+        self.errors.guard("endpoint state reload (keeping the current variants)", self.reload)
         if self.metrics is not None:
-            self.metrics.flush()
+            self.errors.guard("metrics flush", self.metrics.flush)
         if self.shadow_log is not None:
-            self.shadow_log.flush()
-        for slot in self.slots.values():
+            self.errors.guard("shadow log flush", self.shadow_log.flush)
+        for slot in list(self.slots.values()):
             if slot.capture is not None:
-                slot.capture.flush()
+                self.errors.guard("capture flush", slot.capture.flush)
+        self.errors.guard("worker acknowledgement", self._acknowledge)
+        self.errors.guard("deployment watch", self._watch)
+
+    @property
+    def generation(self) -> int:
+        return self.state.generation if self.state is not None else 0
+
+    @property
+    def dropped(self) -> int:
+        """Log records dropped after writes kept failing (bounded buffers)."""
+        writers = [self.metrics, self.shadow_log, *(s.capture for s in self.slots.values())]
+        return sum(w.dropped for w in writers if w is not None)
+
+    def _acknowledge(self, force: bool = False) -> None:
+        """Write this worker's ack file: on a new generation, else every HEARTBEAT_S."""
+        if self.store is None:
+            return
+        if (not force and self.acked is not None and self.acked[0] == self.generation
+                and time.monotonic() - self.acked[1] < acks.HEARTBEAT_S):
+            return
+        acks.write(self.store.folder / acks.FOLDER,
+                   acks.own(self.generation, self.errors.count, self.errors.last,
+                            self.dropped))
+        self.acked = (self.generation, time.monotonic())
+
+    def _watch(self) -> None:
+        """Finish or roll back a deployment whose deployer's lease ran out (one worker wins
+        the lease; it runs the rest of the deployment in a thread)."""
+        if (self.store is None or self.state is None
+                or (self.guardian is not None and self.guardian.is_alive())
+                or expired(self.state, time.time()) is None):
+            return
+        rollout = take_over(self.store, f"the server (worker pid {os.getpid()})",
+                            on_event=lambda message: log.warning("deployment: %s", message))
+        if rollout is None:
+            return
+        log.warning("deployment %s: its deployer is gone (%s); this worker finishes it",
+                    rollout.id, rollout.takeover)
+        self.guardian = threading.Thread(target=self._resume, args=(rollout,),
+                                         name="mlops-deployment", daemon=True)
+        self.guardian.start()
+
+    def _resume(self, rollout: Any) -> None:
+        try:
+            status, reason = rollout.resume()
+            log.warning("deployment %s: %s (%s)", rollout.id, status, reason)
+        except Exception:  # the lease runs out again and another worker retries
+            log.exception("deployment %s: taking it over failed", rollout.id)
 
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # tick guards each part; this keeps the task alive regardless
+                log.exception("background tick failed")
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         task = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.errors.guard("worker acknowledgement", lambda: self._acknowledge(True))
                 task = asyncio.get_running_loop().create_task(self._ticker())
+                if _READY is not None:
+                    _READY.set()  # the supervisor: this worker got through its start
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if task is not None:
                     task.cancel()
                 self.tick()
+                if self.store is not None:
+                    acks.remove(self.store.folder / acks.FOLDER, acks.own(self.generation))
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class ErrorLog:
+    """Background errors of one worker: every one counted, the first of a kind logged at
+    once, repeats at most every REPEAT_LOG_S with how many there were."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = ""
+        self.logged: dict[str, tuple[float, int]] = {}  # kind -> (last logged, repeats since)
+
+    def guard(self, what: str, action: Any) -> None:
+        """Run `action`; log (never raise) what it raised."""
+        try:
+            action()
+        except Exception as exc:
+            self.report(what, exc)
+
+    def report(self, what: str, exc: Exception) -> None:
+        self.count += 1
+        self.last = f"{what}: {type(exc).__name__}: {exc}"
+        kind = f"{what}:{type(exc).__name__}:{getattr(exc, 'errno', '')}"
+        when, repeats = self.logged.get(kind, (-REPEAT_LOG_S, 0))
+        if time.monotonic() - when < REPEAT_LOG_S:
+            self.logged[kind] = (when, repeats + 1)
+            return
+        more = f" (and {repeats} more like it in the last {REPEAT_LOG_S:g} s)" if repeats else ""
+        log.error("%s failed: %s: %s%s", what, type(exc).__name__, exc, more)
+        self.logged[kind] = (time.monotonic(), 0)
 
 
 async def _raw(send: Any, status: int, body: bytes, content_type: str,
@@ -371,7 +465,11 @@ def create_app() -> InferenceApp:
     """The uvicorn factory each worker calls."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(process)d %(levelname)s %(message)s")
-    return InferenceApp(ServeSettings.from_env())
+    try:
+        return InferenceApp(ServeSettings.from_env())
+    except MlopsKitError as exc:  # e.g. a corrupt state file: one line, then the backoff
+        log.error("%s: %s", exc.kind, exc)
+        raise SystemExit(EXIT_STATE) from None
 
 
 def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8080,
@@ -387,7 +485,7 @@ def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8080,
         _run_worker(host, port, log_level, settings.workers <= 1)
         return
     _listener(host, port).close()  # fail fast (port taken) before any worker starts
-    Supervisor(settings.workers, host, port, log_level).run()
+    Supervisor(settings.workers, host, port, log_level, settings.endpoint_state).run()
 
 
 def _listener(host: str, port: int) -> socket.socket:
@@ -399,9 +497,16 @@ def _listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run_worker(host: str, port: int, log_level: str, single: bool = False) -> None:
+_READY: Any = None  # in a supervised worker: the Event its app sets once started
+
+
+def _run_worker(host: str, port: int, log_level: str, single: bool = False,
+                ready: Any = None) -> None:
     """One worker process: uvicorn on its own socket (the app built by `create_app`)."""
     import uvicorn
+
+    global _READY
+    _READY = ready
 
     config = uvicorn.Config("mlops_kit.serving.app:create_app", factory=True, host=host,
                             port=port, log_level=log_level,
@@ -415,36 +520,82 @@ def _run_worker(host: str, port: int, log_level: str, single: bool = False) -> N
     server.run(sockets=[sock])
 
 
-class Supervisor:
-    """Starts the worker processes, restarts any that die, stops them all on SIGINT/SIGTERM."""
+@dataclass
+class _Seat:
+    """One worker's place: its process, when it started, its quick failures in a row."""
 
-    def __init__(self, workers: int, host: str, port: int, log_level: str) -> None:
+    proc: Any = None
+    ready: Any = None  # set by the worker once its app started
+    started: float = 0.0
+    failures: int = 0
+    due: float = 0.0  # when to start the next process (monotonic)
+
+
+class Supervisor:
+    """Starts the worker processes, restarts any that die (with exponential backoff while
+    they keep dying before or soon after their start, saying why), stops them all on
+    SIGINT/SIGTERM."""
+
+    def __init__(self, workers: int, host: str, port: int, log_level: str,
+                 state: str | None = None) -> None:
         self.args = (host, port, log_level)
         self.context = multiprocessing.get_context("spawn")
-        self.procs: list[Any] = []
-        self.workers = workers
+        self.seats = [_Seat() for _ in range(workers)]
+        self.state = state
         self.stop = threading.Event()
 
-    def _start(self) -> Any:
-        proc = self.context.Process(target=_run_worker, args=self.args, daemon=False)
-        proc.start()
-        return proc
+    @property
+    def procs(self) -> list[Any]:
+        return [seat.proc for seat in self.seats if seat.proc is not None]
+
+    def _start(self, seat: _Seat) -> None:
+        seat.ready = self.context.Event()
+        seat.proc = self.context.Process(target=_run_worker,
+                                         args=(*self.args, False, seat.ready), daemon=False)
+        seat.proc.start()
+        seat.started = time.monotonic()
 
     def run(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stop.set())
-        self.procs = [self._start() for _ in range(self.workers)]
-        while not self.stop.wait(0.5):
-            for i, proc in enumerate(self.procs):
-                if not proc.is_alive() and not self.stop.is_set():
-                    log.error("worker %s exited with %s: restarting it", proc.pid, proc.exitcode)
-                    self.procs[i] = self._start()
+        for seat in self.seats:
+            self._start(seat)
+        while not self.stop.wait(0.1):
+            for seat in self.seats:
+                self._check(seat)
         for proc in self.procs:
             proc.terminate()  # SIGTERM: each worker drains and flushes its logs
         for proc in self.procs:
             proc.join(20)
             if proc.is_alive():
                 proc.kill()
+
+    def _check(self, seat: _Seat) -> None:
+        """Restart a seat's worker when due; schedule it (with backoff) when it died."""
+        now = time.monotonic()
+        if seat.proc is None:
+            if now >= seat.due and not self.stop.is_set():
+                self._start(seat)
+            return
+        if seat.proc.is_alive() or self.stop.is_set():
+            return
+        lived = now - seat.started
+        young = not seat.ready.is_set() or lived < STABLE_S  # died starting, or soon after
+        seat.failures = seat.failures + 1 if young else 1
+        delay = min(RESTART_MAX_S, RESTART_BASE_S * 2 ** (seat.failures - 1))
+        log.error("worker %s exited with %s after %.1f s%s: restarting it in %.1f s "
+                  "(failure %d in a row)", seat.proc.pid, seat.proc.exitcode, lived,
+                  self._why(seat.proc.exitcode), delay, seat.failures)
+        seat.proc, seat.due = None, now + delay
+
+    def _why(self, exitcode: int | None) -> str:
+        if exitcode != EXIT_STATE or not self.state:
+            return ""
+        try:
+            EndpointStore(Path(self.state), "").read()
+        except MlopsKitError as exc:
+            return f" ({exc})"
+        return " (the endpoint state could not be used)"
 
 
 class BackgroundServer:

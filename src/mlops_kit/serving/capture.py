@@ -11,6 +11,7 @@ oldest beyond `max_mb`, never a writer's newest file (the one it appends to).
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -30,6 +31,7 @@ from mlops_kit.serving.codec import CSV, JSON, JSONL
 from mlops_kit.steps.features import FeatureSet
 
 FLUSH_SECONDS, FLUSH_RECORDS = 1.0, 500
+MAX_BUFFERED = 20 * FLUSH_RECORDS  # records kept while writes fail; older ones are dropped
 PREFIX = "capture"
 SWEEP_SECONDS = 60.0  # a writer applies retention at most this often
 ROLL_PARTS = 16  # a file rolls over at max_mb / ROLL_PARTS, so retention drops whole files
@@ -137,6 +139,7 @@ class Capture:
         self.writer = worker_file("")
         self.sequence = 0
         self.path: Path | None = None  # the file being appended to
+        self.dropped = 0
 
     def record(self, body: bytes, content_type: str, answer: bytes, answer_type: str,
                *, latency_ms: float) -> None:
@@ -164,20 +167,28 @@ class Capture:
         self.buffer.append(json.dumps(record, separators=(",", ":")))
         if (len(self.buffer) >= FLUSH_RECORDS
                 or time.monotonic() - self.last_flush >= FLUSH_SECONDS):
-            self.flush()
+            with contextlib.suppress(OSError):  # kept buffered: the worker's tick retries, logs
+                self.flush()
 
     def flush(self) -> None:
-        """Append the buffered records to this hour's file, then apply retention if due."""
+        """Apply retention if due, then append the buffered records to this writer's file. On a
+        failed write (a full disk) they stay buffered, up to MAX_BUFFERED, and the error is
+        raised."""
         self.last_flush = time.monotonic()
-        if self.buffer:
-            lines, self.buffer = self.buffer, []
-            append_lines(self._file(), lines)
         if self.last_flush - self.last_sweep >= SWEEP_SECONDS:
             self.last_sweep = self.last_flush
             try:
                 enforce_retention(self.root, self.retention)
             except OSError:  # retention must never stop capture; the next sweep retries
                 log.exception("capture retention under %s failed", self.root)
+        if not self.buffer:
+            return
+        lines, self.buffer = self.buffer, []
+        try:
+            append_lines(self._file(), lines)
+        except OSError:
+            self.buffer, self.dropped = keep(lines + self.buffer, MAX_BUFFERED, self.dropped)
+            raise
 
     def _file(self) -> Path:
         """This writer's file: a new one each hour and once it reaches the roll size."""
@@ -193,6 +204,12 @@ class Capture:
             return self.path.stat().st_size if self.path else 0
         except FileNotFoundError:
             return 0
+
+
+def keep(lines: list[str], most: int, dropped: int) -> tuple[list[str], int]:
+    """The newest `most` lines, and `dropped` plus how many older ones did not fit."""
+    over = max(0, len(lines) - most)
+    return lines[over:], dropped + over
 
 
 def read_capture(root: Path, since: dt.datetime | None = None) -> list[dict[str, Any]]:

@@ -3,7 +3,9 @@ variant, and the history of deployments, in one JSON file every process reads.
 
 This is SageMaker's endpoint model (endpoint config = variants + weights; a blue/green update
 adds a variant and shifts weight) kept on disk, so `serve`, `deploy` and `rollback` running
-as separate processes all see the same state. Writes are atomic and serialised by a lock.
+as separate processes all see the same state. Writes are atomic (temp file, fsync, rename)
+and serialised by a lock. Each change to what is served bumps `generation`; each server
+worker acknowledges the generation it serves in its own file under `workers/` (see `acks`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mlops_kit.errors import StateFileError
+from mlops_kit.fileio import write_json_atomic
+
+RESET_FIX = ("Run `mlops-kit endpoint reset` to rebuild it from the registry's production "
+             "version (the bad file is kept beside it as a backup)")
 
 
 @dataclass
@@ -37,26 +43,77 @@ class EndpointState:
     shadow: Variant | None = None  # weight = share of requests mirrored to it
     shadow_started: float = 0.0  # epoch seconds: the shadow report compares from here
     deployments: list[dict[str, Any]] = field(default_factory=list)
-    serial: int = 0
+    serial: int = 0  # every write
+    generation: int = 0  # every change of what is served (variants, weights, shadow)
 
     @property
     def live(self) -> Variant | None:
         """The variant with the most traffic (the production version)."""
         return max(self.variants, key=lambda v: v.weight) if self.variants else None
 
+    @property
+    def current(self) -> dict[str, Any] | None:
+        """The last deployment's record, if any."""
+        return self.deployments[-1] if self.deployments else None
+
     def variant(self, name: str) -> Variant:
         return next(v for v in self.variants if v.name == name)
+
+    def served(self) -> str:
+        """What the workers serve, as one comparable string."""
+        return json.dumps([[asdict(v) for v in self.variants],
+                           asdict(self.shadow) if self.shadow else None], sort_keys=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> EndpointState:
+    def from_dict(cls, doc: Any) -> EndpointState:
+        """The state in `doc`; ValueError naming the field when its shape is wrong."""
+        if not isinstance(doc, dict):
+            raise ValueError(f"the top level is a JSON {type(doc).__name__}, not an object")
+        name = doc.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError("field 'name' is missing or not text")
+        variants = doc.get("variants", [])
+        if not isinstance(variants, list):
+            raise ValueError("field 'variants' is not a list")
+        deployments = doc.get("deployments", [])
+        if not isinstance(deployments, list) or not all(
+                isinstance(d, dict) and {"id", "version", "status", "strategy"} <= d.keys()
+                for d in deployments):
+            raise ValueError("field 'deployments' is not a list of deployment records "
+                             "(each with id, version, status and strategy)")
         shadow = doc.get("shadow")
-        return cls(name=doc["name"], variants=[Variant(**v) for v in doc.get("variants", [])],
-                   shadow=Variant(**shadow) if shadow else None,
-                   shadow_started=float(doc.get("shadow_started", 0.0)),
-                   deployments=list(doc.get("deployments", [])), serial=int(doc.get("serial", 0)))
+        return cls(name=name,
+                   variants=[_variant(v, f"variants[{i}]") for i, v in enumerate(variants)],
+                   shadow=_variant(shadow, "shadow") if shadow is not None else None,
+                   shadow_started=_number(doc, "shadow_started", float),
+                   deployments=list(deployments), serial=_number(doc, "serial", int),
+                   generation=_number(doc, "generation", int))
+
+
+def _variant(doc: Any, where: str) -> Variant:
+    if not isinstance(doc, dict):
+        raise ValueError(f"field '{where}' is not an object")
+    try:
+        variant = Variant(**doc)
+    except TypeError as exc:
+        raise ValueError(f"field '{where}' needs name, version, model_dir and weight "
+                         f"({exc})") from None
+    if (not isinstance(variant.name, str) or isinstance(variant.version, bool)
+            or not isinstance(variant.version, int) or not isinstance(variant.model_dir, str)
+            or isinstance(variant.weight, bool) or not isinstance(variant.weight, int | float)
+            or not 0 <= variant.weight <= 1):
+        raise ValueError(f"field '{where}' has a wrong type or a weight outside 0-1")
+    return variant
+
+
+def _number(doc: dict[str, Any], key: str, kind: type[int] | type[float]) -> Any:
+    value = doc.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"field '{key}' is not a number")
+    return kind(value)
 
 
 def endpoint_name(project: str, model: str) -> str:
@@ -75,10 +132,31 @@ class EndpointStore:
         self.path = path
         self.name = name
 
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
     def read(self) -> EndpointState:
-        if not self.path.is_file():
+        """The state (empty if there is no file); StateFileError if the file is unusable."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
             return EndpointState(self.name)
-        return EndpointState.from_dict(json.loads(self.path.read_text()))
+        except OSError as exc:
+            raise StateFileError(self.path, f"cannot be read ({exc.strerror})",
+                                 "Check the file's permissions and the disk") from None
+        if not raw.strip():
+            raise StateFileError(self.path, f"is empty ({len(raw)} bytes)", RESET_FIX)
+        try:
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateFileError(self.path, f"is not valid JSON, truncated or garbled ({exc})",
+                                 RESET_FIX) from None
+        try:
+            return EndpointState.from_dict(doc)
+        except ValueError as exc:
+            raise StateFileError(self.path, f"is not an endpoint state: {exc}",
+                                 RESET_FIX) from None
 
     def version(self) -> tuple[int, int, int]:
         """Changes with every write (each write replaces the file: a new inode), even within
@@ -90,19 +168,27 @@ class EndpointStore:
         return (st.st_mtime_ns, st.st_ino, st.st_size)
 
     def write(self, state: EndpointState) -> None:
+        """Replace the file atomically: temp file, fsync, rename, fsync of the folder."""
         state.serial += 1
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state.to_dict(), fh, indent=2)
-        Path(tmp).replace(self.path)
+        write_json_atomic(self.path, state.to_dict())
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """The writers' lock (`.state.json.lock`)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / f".{self.path.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     @contextlib.contextmanager
     def update(self) -> Iterator[EndpointState]:
-        """Read, let the caller change, write: one writer at a time."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with (self.path.parent / f".{self.path.name}.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        """Read, let the caller change, write (only if changed): one writer at a time. A
+        change of what is served bumps the generation."""
+        with self.lock():
             state = self.read()
+            before, served = json.dumps(state.to_dict(), sort_keys=True), state.served()
             yield state
-            self.write(state)
+            if state.served() != served:
+                state.generation += 1
+            if json.dumps(state.to_dict(), sort_keys=True) != before:
+                self.write(state)

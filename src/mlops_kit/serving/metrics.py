@@ -63,13 +63,18 @@ class Window:
         return BOUNDS[-1]
 
 
+MAX_PENDING = 3600  # windows (variant-seconds) kept while writes fail; older ones are dropped
+
+
 class MetricsWriter:
-    """One worker's metrics: observed per variant, flushed as one line per second."""
+    """One worker's metrics: observed per variant, flushed as one line per second. A failed
+    write (a full disk) keeps the windows for the next flush, up to MAX_PENDING."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.name = worker_file()
         self.open: dict[tuple[int, str, int], Window] = {}
+        self.dropped = 0
 
     def observe(self, variant: str, version: int, status: int, latency_ms: float) -> None:
         key = (int(time.time()), variant, version)
@@ -81,15 +86,31 @@ class MetricsWriter:
     def flush(self) -> None:
         if not self.open:
             return
-        by_hour: dict[str, list[str]] = {}
-        for (t, v, n), w in self.open.items():
-            by_hour.setdefault(_hour(t), []).append(json.dumps(
-                {"t": t, "variant": v, "version": n, "invocations": w.invocations,
-                 "errors_4xx": w.errors_4xx, "errors_5xx": w.errors_5xx, "latency": w.latency},
-                separators=(",", ":")))
+        by_hour: dict[str, dict[tuple[int, str, int], Window]] = {}
+        for key, window in self.open.items():
+            by_hour.setdefault(_hour(key[0]), {})[key] = window
         self.open = {}
-        for hour, lines in by_hour.items():  # one file an hour: readers skip older hours
-            append_lines(self.folder / f"{hour}-{self.name}", lines)
+        for hour, windows in sorted(by_hour.items()):  # one file an hour: readers skip older
+            lines = [json.dumps({"t": t, "variant": v, "version": n, "invocations": w.invocations,
+                                 "errors_4xx": w.errors_4xx, "errors_5xx": w.errors_5xx,
+                                 "latency": w.latency}, separators=(",", ":"))
+                     for (t, v, n), w in windows.items()]
+            try:
+                append_lines(self.folder / f"{hour}-{self.name}", lines)
+            except OSError:
+                self._keep([w for h, w in by_hour.items() if h >= hour])
+                raise
+
+    def _keep(self, unwritten: list[dict[tuple[int, str, int], Window]]) -> None:
+        """Put windows a failed write did not store back, merged with newer observations."""
+        for windows in unwritten:
+            for key, window in windows.items():
+                if key in self.open:
+                    window.merge(self.open[key])
+                self.open[key] = window
+        for key in sorted(self.open)[:max(0, len(self.open) - MAX_PENDING)]:
+            del self.open[key]
+            self.dropped += 1
 
 
 def _hour(epoch: float) -> str:

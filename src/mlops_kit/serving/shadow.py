@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from mlops_kit.fileio import append_lines, read_json_lines, worker_file
+from mlops_kit.serving.capture import MAX_BUFFERED, keep
 
 
 def _scores(answer: bytes) -> list[list[float]]:
@@ -32,6 +33,7 @@ class ShadowLog:
     def __init__(self, folder: Path) -> None:
         self.path = folder / worker_file()
         self.buffer: list[str] = []
+        self.dropped = 0
 
     def record(self, live_version: int, live_answer: bytes, live_ms: float,
                shadow_version: int, shadow_answer: bytes, shadow_ms: float,
@@ -44,8 +46,13 @@ class ShadowLog:
         }, separators=(",", ":")))
 
     def flush(self) -> None:
+        """Append the buffered records; on a failed write they stay buffered (bounded)."""
         lines, self.buffer = self.buffer, []
-        append_lines(self.path, lines)
+        try:
+            append_lines(self.path, lines)
+        except OSError:
+            self.buffer, self.dropped = keep(lines + self.buffer, MAX_BUFFERED, self.dropped)
+            raise
 
 
 @dataclass
