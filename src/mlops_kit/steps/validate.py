@@ -25,12 +25,11 @@ from mlops_kit.steps.base import (
     write_json,
     write_parquet,
 )
+from mlops_kit.values import Parsed, domain, parse, required
 
 SPEC = StepSpec("validate", "processing", inputs=("raw",),
                 outputs=("curated", "quarantine", "profile"))
 META = ("_source_row", "ingest_date")
-TRUE = {"true", "1", "yes", "y", "t"}
-FALSE = {"false", "0", "no", "n", "f"}
 
 
 @dataclass
@@ -129,55 +128,27 @@ def _check_columns(raw: pd.DataFrame, schema: Schema) -> None:
 
 
 def _check_column(values: pd.Series, col: Column, checks: _Checks) -> pd.Series:
-    present = values.notna().to_numpy().copy()
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        present &= (values.astype(str).str.strip() != "").to_numpy()
-    parsed = _cast(values, col, present, checks)
-    if not col.nullable:
-        checks.add(~present, f"{col.name}: missing but not nullable")
-    if col.min is not None:
-        checks.add((parsed < col.min).fillna(False), f"{col.name}: below min {col.min:g}", values)
-    if col.max is not None:
-        checks.add((parsed > col.max).fillna(False), f"{col.name}: above max {col.max:g}", values)
-    if col.categories is not None:
-        unknown = parsed.notna() & ~parsed.isin(col.categories)
-        checks.add(unknown, f"{col.name}: not one of {col.categories}", values)
-    return parsed
+    """The column typed under the value rules (`mlops_kit.values`); each bad row noted."""
+    parsed = parse(values, col.type)
+    for mask, message in [*parsed.problems, *domain(parsed, col)]:
+        checks.add(mask, f"{col.name}: {message}", values)
+    checks.add(required(parsed, col), f"{col.name}: missing but not nullable")
+    return _typed(parsed, col.type, values.index)
 
 
-def _cast(values: pd.Series, col: Column, present: np.ndarray, checks: _Checks) -> pd.Series:
-    kind = col.type
-    if kind in ("int", "float"):
-        num = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
-        checks.add(present & num.isna().to_numpy(), f"{col.name}: not a number", values)
-        checks.add(np.isinf(num.to_numpy()), f"{col.name}: not finite", values)
-        if kind == "int":
-            frac = num.notna() & np.isfinite(num) & (num != np.round(num))
-            checks.add(frac, f"{col.name}: not a whole number", values)
-            return num.where(np.isfinite(num)).round().astype("Int64")
-        return num.where(np.isfinite(num))
-    if kind == "timestamp":
-        ts = _timestamps(values.where(present))
-        checks.add(present & ts.isna().to_numpy(), f"{col.name}: not a timestamp", values)
-        return ts
+def _typed(parsed: Parsed, kind: str, index: pd.Index) -> pd.Series:
+    """Parsed values as the curated zone stores them (Int64, float64, boolean, datetime64[us],
+    string)."""
+    x = parsed.values
+    if kind == "int":
+        return pd.Series(x, index=index).round().astype("Int64")
     if kind == "bool":
-        text = values.astype(str).str.strip().str.lower()
-        out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-        out[text.isin(TRUE)] = True
-        out[text.isin(FALSE)] = False
-        checks.add(present & out.isna().to_numpy(), f"{col.name}: not a boolean", values)
-        return out
-    return values.where(present).astype("string")
-
-
-def _timestamps(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        ts = values
-    else:
-        ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    if getattr(ts.dt, "tz", None) is not None:
-        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    return ts.astype("datetime64[us]")
+        return pd.Series(x, index=index).astype("boolean")
+    if kind == "timestamp":
+        return pd.Series(x, index=index, dtype="datetime64[us]")
+    if kind == "float":
+        return pd.Series(x, index=index, dtype="float64")
+    return pd.Series(x, index=index, dtype=object).astype("string")
 
 
 def run(job: Job) -> dict[str, Any]:
