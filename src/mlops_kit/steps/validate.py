@@ -96,7 +96,8 @@ def validate(raw: pd.DataFrame, schema: Schema) -> Validation:
     """Check every row of `raw` against `schema`; pure, no I/O."""
     _check_columns(raw, schema)
     checks = _Checks(len(raw))
-    typed = {c.name: _check_column(raw[c.name], c, checks) for c in schema.columns}
+    typed = {c.name: _check_column(raw[c.name], c, checks, c.name == schema.target)
+             for c in schema.columns}
     frame = pd.DataFrame(typed, index=raw.index)
     if schema.entity_id and schema.event_time:
         keys = [schema.entity_id, schema.event_time]
@@ -127,12 +128,17 @@ def _check_columns(raw: pd.DataFrame, schema: Schema) -> None:
                         "or set data.schema.allow_extra_columns: true (they stay in the raw zone)")
 
 
-def _check_column(values: pd.Series, col: Column, checks: _Checks) -> pd.Series:
-    """The column typed under the value rules (`mlops_kit.values`); each bad row noted."""
+def _check_column(values: pd.Series, col: Column, checks: _Checks, target: bool) -> pd.Series:
+    """The column typed under the value rules (`mlops_kit.values`); each bad row noted. The
+    target is always required: a row without one can neither train nor be scored."""
     parsed = parse(values, col.type)
     for mask, message in [*parsed.problems, *domain(parsed, col)]:
         checks.add(mask, f"{col.name}: {message}", values)
-    checks.add(required(parsed, col), f"{col.name}: missing but not nullable")
+    if target:
+        checks.add(parsed.missing, f"{col.name}: missing target (a row without one cannot "
+                                   "train or be scored)")
+    else:
+        checks.add(required(parsed, col), f"{col.name}: missing but not nullable")
     return _typed(parsed, col.type, values.index)
 
 
