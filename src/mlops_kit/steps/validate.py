@@ -157,6 +157,95 @@ def _typed(parsed: Parsed, kind: str, index: pd.Index) -> pd.Series:
     return pd.Series(x, index=index, dtype=object).astype("string")
 
 
+SHOWN = 3  # bad values shown per column and problem by `check_data`
+
+
+@dataclass
+class DataCheck:
+    """What `mlops-kit validate` finds in a source file: errors (the run would fail or
+    train on the wrong thing) and notes (rows the validate step will quarantine)."""
+
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_data(raw: pd.DataFrame, schema: Schema, task: str, limit: float) -> DataCheck:
+    """The config against a source's rows, before any run: columns, values, the task."""
+    out = DataCheck()
+    present = [c for c in raw.columns if c not in META]
+    missing = [c.name for c in schema.columns if c.name not in present]
+    extra = [c for c in present if c not in {c.name for c in schema.columns}]
+    if missing:
+        out.errors.append(f"columns missing from the data: {missing} (data.schema.columns "
+                          f"lists them); the data has {present}")
+    if extra and not schema.allow_extra_columns:
+        out.errors.append(f"columns not in data.schema.columns: {extra}; add them or set "
+                          "data.schema.allow_extra_columns: true")
+    if missing or (extra and not schema.allow_extra_columns) or raw.empty:
+        if raw.empty:
+            out.errors.append("the data has no rows")
+        return out
+    lines = [line for c in schema.columns for line in _bad_values(raw[c.name], c, schema)]
+    result = validate(raw, schema)
+    if result.bad_fraction > limit:
+        out.errors += [f"{len(result.quarantine):,} of {result.rows_in:,} rows "
+                       f"({result.bad_fraction:.1%}) fail the schema, above "
+                       f"data.max_bad_fraction {limit:.1%}: the run would stop at validate",
+                       *lines]
+    else:
+        out.notes += lines
+    out.errors += _task_fit(result.valid, schema, task)
+    return out
+
+
+def _bad_values(values: pd.Series, col: Column, schema: Schema) -> list[str]:
+    """One line per problem of a column: how many rows, and the first few, with row numbers
+    (1 is the first data row)."""
+    parsed = parse(values, col.type)
+    found = [*parsed.problems, *domain(parsed, col)]
+    if col.name == schema.target:
+        found.append((parsed.missing, "missing target"))
+    else:
+        found.append((required(parsed, col), "missing but not nullable"))
+    out = []
+    for mask, message in found:
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            shown = ", ".join(f"row {i + 1} {_short(values.iloc[i])}" for i in rows[:SHOWN])
+            more = f" (and {len(rows) - SHOWN:,} more)" if len(rows) > SHOWN else ""
+            noun = "value" if len(rows) == 1 else "values"
+            out.append(f"{col.name} ({col.type}): {len(rows):,} {noun} {message}: "
+                       f"{shown}{more}")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _task_fit(valid: pd.DataFrame, schema: Schema, task: str) -> list[str]:
+    """model.task against the target's values in the rows that pass validation."""
+    target = valid[schema.target].dropna() if schema.target in valid else pd.Series([])
+    distinct = sorted(map(str, target.unique()))
+    head = f"model.task {task}: the target {schema.target!r}"
+    if not len(target):
+        return [f"{head} has no valid values: nothing to train on"]
+    if task == "binary" and len(distinct) != 2:
+        return [f"{head} has {len(distinct)} distinct values {_few(distinct)}; binary needs "
+                "exactly 2 (use multiclass, or fix the data)"]
+    if task == "multiclass" and len(distinct) < 2:
+        return [f"{head} has one value only {_few(distinct)}; a classifier needs 2 or more"]
+    if task == "multiclass" and len(distinct) > max(50, len(target) // 2):
+        return [f"{head} has {len(distinct):,} distinct values in {len(target):,} rows "
+                f"{_few(distinct)}: is this a regression target?"]
+    return []
+
+
+def _few(values: list[str]) -> str:
+    return str(values if len(values) <= 5 else [*values[:5], "..."])
+
+
 def run(job: Job) -> dict[str, Any]:
     cfg = job.config.config
     raw_dir = job.input("raw")
