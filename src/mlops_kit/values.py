@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlops_kit.config.model import Column
 
@@ -130,17 +132,35 @@ def _missing(raw: np.ndarray, words: bool) -> np.ndarray:
         return np.isnat(raw)
     if raw.dtype.kind == "b":
         return np.zeros(len(raw), dtype=bool)
-    out = np.array([v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
-                    or v is pd.NaT for v in raw], dtype=bool)
+    out = np.asarray(pd.isna(raw), dtype=bool)
     text = _is_str(raw)
     if text.any():
-        stripped = pd.Series(raw[text], dtype=object).str.strip()
-        out[text] = (stripped.str.lower().isin(MISSING_TEXT) if words else
-                     stripped == "").to_numpy()
+        trimmed = _trimmed(raw[text])
+        out[text] = _is_word(trimmed, MISSING_TEXT) if words else trimmed == ""
     return out
 
 
+def _trimmed(strings: np.ndarray) -> np.ndarray:
+    """Text without surrounding white space (arrow's vectorised kernel where it can)."""
+    try:
+        return np.asarray(pc.utf8_trim_whitespace(pa.array(strings, type=pa.string())),
+                          dtype=object)
+    except (pa.ArrowException, UnicodeError):  # lone surrogates: one by one
+        return np.array([v.strip() for v in strings], dtype=object)
+
+
+def _is_word(trimmed: np.ndarray, words: frozenset[str]) -> np.ndarray:
+    """Which trimmed texts are one of `words` in any case."""
+    try:
+        lower = pc.utf8_lower(pa.array(trimmed, type=pa.string()))
+        return np.asarray(pc.is_in(lower, value_set=pa.array(sorted(words))), dtype=bool)
+    except (pa.ArrowException, UnicodeError):  # lone surrogates: one by one
+        return np.array([t.lower() in words for t in trimmed], dtype=bool)
+
+
 def _is_str(raw: np.ndarray) -> np.ndarray:
+    if pd.api.types.infer_dtype(raw, skipna=True) == "string":
+        return ~np.asarray(pd.isna(raw), dtype=bool)
     return np.fromiter((isinstance(v, str) for v in raw), dtype=bool, count=len(raw))
 
 
@@ -218,8 +238,12 @@ def _timestamps(raw: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, Probl
     else:
         stamps = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
         present = ~missing
-        ok = present & np.fromiter((isinstance(v, str | pd.Timestamp | np.datetime64) or
-                                    hasattr(v, "isoformat") for v in raw), dtype=bool, count=n)
+        if pd.api.types.infer_dtype(raw, skipna=True) == "string":
+            ok = present.copy()
+        else:
+            ok = present & np.fromiter((isinstance(v, str | pd.Timestamp | np.datetime64) or
+                                        hasattr(v, "isoformat") for v in raw), dtype=bool,
+                                       count=n)
         bad_unicode = _unicode_bad(raw)
         ok &= ~bad_unicode
         if ok.any():
@@ -233,8 +257,12 @@ def _timestamps(raw: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, Probl
 
 def _iso(values: np.ndarray) -> np.ndarray:
     """ISO 8601 values as naive UTC datetime64[us] (NaT where unreadable)."""
-    texts = pd.Series([v.strip() if isinstance(v, str) else v for v in values], dtype=object)
-    words = texts.map(lambda t: isinstance(t, str) and t.lower() in ("now", "today"))
+    strings = _is_str(values)
+    texts = pd.Series(values, dtype=object)
+    if strings.any():
+        texts[strings] = _trimmed(values[strings])
+    words = np.zeros(len(values), dtype=bool)
+    words[strings] = _is_word(texts[strings].to_numpy(), frozenset({"now", "today"}))
     try:
         ts = pd.to_datetime(texts.mask(words), errors="coerce", utc=True, format="ISO8601")
     except Exception:  # pandas and pyarrow raise several types on odd text: read one by one
