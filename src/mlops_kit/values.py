@@ -37,6 +37,7 @@ MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "null", "none"})
 TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TEXT = frozenset({"false", "f", "no", "n", "0"})
 NUMERIC, TEXT = ("int", "float"), ("category", "string")
+DECIMAL = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|(?i:inf|infinity))$"
 FIRST_TIME = np.datetime64("1000-01-01", "us")
 LAST_TIME = np.datetime64("9999-12-31T23:59:59.999999", "us")
 
@@ -178,8 +179,7 @@ def _numbers(raw: np.ndarray, missing: np.ndarray, whole: bool) -> tuple[np.ndar
         num = np.full(n, np.nan)
         text = _is_str(raw) & ~missing
         if text.any():
-            num[text] = pd.to_numeric(pd.Series(raw[text], dtype=object),
-                                      errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            num[text] = _decimal(raw[text])
         other = ~text & ~missing
         for i in np.flatnonzero(other):
             num[i] = _number(raw[i])
@@ -192,6 +192,18 @@ def _numbers(raw: np.ndarray, missing: np.ndarray, whole: bool) -> tuple[np.ndar
         num[fraction] = np.nan
         problems.append((fraction, NOT_WHOLE))
     return num, problems
+
+
+def _decimal(strings: np.ndarray) -> np.ndarray:
+    """Decimal text as float64 (NaN where it is not decimal; inf beyond a float's range)."""
+    try:
+        text = pc.utf8_trim_whitespace(pa.array(strings, type=pa.string()))
+        ok = pc.match_substring_regex(text, DECIMAL)
+        cast = pc.cast(pc.if_else(ok, text, pa.scalar("nan")), pa.float64())
+        return np.asarray(cast.to_numpy(zero_copy_only=False), dtype="float64")
+    except (pa.ArrowException, UnicodeError):  # lone surrogates: none of them is a number
+        return pd.to_numeric(pd.Series(strings, dtype=object),
+                             errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def _number(v: Any) -> float:
@@ -212,7 +224,14 @@ def _bools(raw: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, Problems]:
         out = np.where(np.isin(raw, (0.0, 1.0)), raw, np.nan)
         return out, [(~missing & np.isnan(out), NOT_BOOL)]
     out = np.full(n, np.nan)
-    for i in np.flatnonzero(~missing):
+    text = _is_str(raw) & ~missing
+    if text.any():
+        trimmed = _trimmed(raw[text])
+        words = np.full(len(trimmed), np.nan)
+        words[_is_word(trimmed, TRUE_TEXT)] = 1.0
+        words[_is_word(trimmed, FALSE_TEXT)] = 0.0
+        out[text] = words
+    for i in np.flatnonzero(~missing & ~text):
         out[i] = _bool(raw[i])
     return out, [(~missing & np.isnan(out), NOT_BOOL)]
 
@@ -284,8 +303,13 @@ def _texts(raw: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, Problems]:
                        dtype=object)
         return out, []
     out = np.empty(n, dtype=object)
-    out[:] = [None if m else _text(v) for v, m in zip(raw, missing, strict=True)]
-    not_text = ~missing & np.array([o is None for o in out], dtype=bool)
+    if pd.api.types.infer_dtype(raw, skipna=True) == "string":
+        out[:] = raw
+        out[missing] = None
+        not_text = np.zeros(n, dtype=bool)
+    else:
+        out[:] = [None if m else _text(v) for v, m in zip(raw, missing, strict=True)]
+        not_text = ~missing & np.array([o is None for o in out], dtype=bool)
     bad_unicode = _unicode_bad(out)
     out[bad_unicode] = None
     return out, [(not_text, NOT_TEXT), (bad_unicode, NOT_UNICODE)]
@@ -303,7 +327,10 @@ def _text(v: Any) -> str | None:
 def _unicode_bad(values: np.ndarray) -> np.ndarray:
     """Text that cannot be stored as UTF-8 (lone surrogates from JSON escapes)."""
     out = np.zeros(len(values), dtype=bool)
-    strings = [v for v in values if isinstance(v, str)]
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":
+        strings = values[~np.asarray(pd.isna(values), dtype=bool)].tolist()
+    else:
+        strings = [v for v in values if isinstance(v, str)]
     try:
         "".join(strings).encode("utf-8")
         return out
