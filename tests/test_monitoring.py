@@ -201,7 +201,7 @@ def test_new_category_is_a_violation(churn_baseline: Any) -> None:
 def test_missing_increase_type_and_sign_violations(churn_baseline: Any) -> None:
     rows = churn(1000, seed=2).astype({"monthly_charges": object})
     rows.loc[:199, "age"] = np.nan
-    rows.loc[:4, "monthly_charges"] = "n/a"
+    rows.loc[:4, "monthly_charges"] = "n.a."
     rows.loc[5:7, "monthly_charges"] = -3.0
     report = compute_drift(rows, churn_baseline)
     by_name = {f.name: f for f in report.features}

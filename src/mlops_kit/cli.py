@@ -66,9 +66,10 @@ def main() -> None:
 @main.command()
 @config_options
 def validate(loaded: LoadedConfig) -> None:
-    """Check a config alone: the file, its pipeline file, and every environment (or --env)
-    against what its cloud's deploy (cdk synth, pulumi up) would refuse. Exit 2 with one line
-    per problem, naming the file, the field and the fix."""
+    """Check a config: the file, its pipeline file, a CSV or Parquet source against the schema
+    and the task, and every environment (or --env) against what its cloud's deploy (cdk synth,
+    pulumi up) would refuse. Exit 2 with one line per problem, naming the file, the field and
+    the fix."""
     from mlops_kit.adapters.checks import check
 
     params = click.get_current_context().params
@@ -84,6 +85,9 @@ def validate(loaded: LoadedConfig) -> None:
                   f"({cfg.model.framework}, {cfg.model.task}), "
                   f"{len(cfg.table.columns)} columns, {len(cfg.features.declared)} features, "
                   f"environments checked: {envs}", soft_wrap=True)
+    for line in report.notes:
+        console.print(f"[yellow]note[/]: {escape(line)} (the validate step quarantines these "
+                      "rows)", soft_wrap=True)
     for note in report.skipped:
         console.print(f"[yellow]not checked[/]: {escape(note)} (install that package to check "
                       "it)", soft_wrap=True)

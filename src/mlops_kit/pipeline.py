@@ -12,9 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
-
 from mlops_kit.config import ConfigError, LoadedConfig
+from mlops_kit.config.loader import read_yaml
 from mlops_kit.steps.base import StepSpec
 
 EXTERNAL = {"registry.production"}
@@ -72,11 +71,7 @@ def load_pipeline(loaded: LoadedConfig) -> Pipeline:
     path = loaded.resolve(loaded.config.pipeline)
     if not path.is_file():
         raise ConfigError(f"{loaded.path}: pipeline: file {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_pipeline(raw, path)
+    return parse_pipeline(read_yaml(path)[1], path)
 
 
 def parse_pipeline(raw: Any, path: Path) -> Pipeline:

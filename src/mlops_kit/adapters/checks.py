@@ -16,6 +16,7 @@ from mlops_kit.adapters.azure import rules as azure
 from mlops_kit.adapters.gcp import rules as gcp
 from mlops_kit.adapters.rules import Problem, Rule, from_error, pipeline_file
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
+from mlops_kit.config.model import FileSource
 
 CLOUDS: dict[str, ModuleType] = {"aws": aws, "azure": azure, "gcp": gcp}
 
@@ -26,6 +27,7 @@ class Report:
 
     problems: list[Problem] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def apply(self, rules: Iterable[Rule], loaded: LoadedConfig, cloud: str = "") -> None:
         """Run `rules` on `loaded`; a rule whose optional package is missing is skipped."""
@@ -47,6 +49,7 @@ def check(path: str | Path, env: str | None = None, sets: Iterable[str] = ()) ->
     base = load_config(path, sets=list(sets))
     report = Report()
     report.apply([pipeline_file], base)
+    check_source(base if env is None else load_config(path, env=env, sets=list(sets)), report)
     names = [env] if env else list(base.config.environments)
     first: dict[str, LoadedConfig] = {}  # cloud -> its first environment
     for name in names:
@@ -62,3 +65,25 @@ def check(path: str | Path, env: str | None = None, sets: Iterable[str] = ()) ->
         report.apply(CLOUDS[name].FILE_RULES, loaded, name)
     return report
 
+
+
+def check_source(loaded: LoadedConfig, report: Report) -> None:
+    """A CSV or Parquet source against the schema and the task (`validate.check_data`):
+    errors become problems, rows the validate step would quarantine become notes."""
+    from mlops_kit.steps.base import StepError
+    from mlops_kit.steps.ingest import read_source
+    from mlops_kit.steps.validate import check_data
+
+    cfg = loaded.config
+    source = cfg.data.source
+    if not isinstance(source, FileSource):
+        return
+    where = f"{loaded.resolve(source.path)}"
+    try:
+        raw = read_source(source, loaded.root)
+    except StepError as exc:
+        report.problems.append(Problem(str(loaded.path), "data.source", f"data.source: {exc}"))
+        return
+    found = check_data(raw, cfg.table, cfg.model.task, cfg.data.max_bad_fraction)
+    report.problems += [Problem(where, "data", line, loaded.env) for line in found.errors]
+    report.notes += [f"{where}: {line}" for line in found.notes]

@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from pydantic import ValidationError
@@ -75,14 +75,7 @@ def load_config(path: str | Path, env: str | None = None,
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found (pass --config PATH)")
-    text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    node, raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {raw!r}")
     data = _apply_sets(_apply_env(raw, env, path), sets or [], path)
@@ -98,6 +91,114 @@ def load_config(path: str | Path, env: str | None = None,
         data = {**data, "model": config.model.model_dump(mode="json")}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
     return LoadedConfig(config=config, path=path.resolve(), env=env, digest=digest)
+
+
+MAX_BYTES = 1 << 20  # a config file of more than 1 MiB is refused unread
+MAX_DEPTH = 50  # nested mappings and lists
+MAX_ALIASES = 200  # `*name` references
+MAX_NODES = 100_000  # values after aliases are expanded (a "billion laughs" bomb has 10^9)
+
+
+def read_yaml(path: Path) -> tuple[yaml.Node | None, Any]:
+    """A YAML file's node tree (for line numbers) and its data, within the loader's bounds:
+    at most MAX_BYTES of UTF-8, MAX_DEPTH levels, MAX_ALIASES aliases expanding to at most
+    MAX_NODES values, and no key twice in a mapping. ConfigError names the file and line."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ConfigError(f"{path}: the file is {size:,} bytes; a config is at most "
+                          f"{MAX_BYTES:,} bytes (1 MiB): is this the right file?")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: byte {exc.start:,} is 0x{data[exc.start]:02x}"
+                          "; save the file as UTF-8") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """YAML text's node tree and data within the bounds of `read_yaml`; `source` names it."""
+    loader = _BoundedLoader(text, source)
+    try:
+        node = loader.get_single_node()
+        _check_expansion(node, source)
+        return node, (loader.construct_document(node) if node is not None else None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(f"{where}: not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting, many aliases and duplicate keys as it composes."""
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self.source, self.depth, self.aliases = source, 0, 0
+
+    def _refuse(self, mark: Any, problem: str) -> NoReturn:
+        raise ConfigError(f"{self.source}:{mark.line + 1}: {problem}")
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                self._refuse(event.start_mark, f"more than {MAX_ALIASES} aliases (*name); "
+                             "write the values out or use fewer anchors")
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self._refuse(event.start_mark, f"nested more than {MAX_DEPTH} levels deep; "
+                         "a config needs a handful")
+        try:
+            return super().compose_node(parent, index)  # type: ignore[return-value]
+        finally:
+            self.depth -= 1
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        node: yaml.MappingNode = super().compose_mapping_node(anchor)
+        seen: dict[Any, int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            name = (key.tag, key.value)
+            if name in seen:
+                self._refuse(key.start_mark, f"duplicate key {key.value!r} (first at line "
+                             f"{seen[name]}); keep one of them")
+            seen[name] = key.start_mark.line + 1
+        return node
+
+
+def _check_expansion(root: yaml.Node | None, source: str) -> None:
+    """Refuse a tree whose aliases expand to more than MAX_NODES values, or refer to
+    themselves, before anything walks the expanded data."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            if sizes[key] < 0:
+                raise ConfigError(f"{source}:{node.start_mark.line + 1}: an alias refers to "
+                                  "the value that contains it; a config cannot be recursive")
+            return sizes[key]
+        sizes[key] = -1
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        if total > MAX_NODES:
+            raise ConfigError(f"{source}: aliases expand to more than {MAX_NODES:,} values "
+                              "(a YAML alias bomb?); write the config without nested aliases")
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root)
 
 
 def _apply_env(raw: dict[str, Any], env: str | None, path: Path) -> dict[str, Any]:
@@ -119,10 +220,7 @@ def _apply_sets(raw: dict[str, Any], sets: list[str], path: Path) -> dict[str, A
         if not sep or not dotted:
             raise ConfigError(
                 f"{path}: --set {item!r}: use FIELD=VALUE, e.g. data.source.rows=1000")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: --set {item!r}: value is not valid YAML") from exc
+        value = parse_yaml(text, f"{path}: --set {item!r}")[1]
         raw = copy.deepcopy(raw)
         node = raw
         *parents, last = dotted.split(".")

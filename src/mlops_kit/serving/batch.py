@@ -1,7 +1,8 @@
 """Batch inference: stream a CSV, JSON Lines or Parquet file through the handler in chunks.
 
 The output is what SageMaker Batch Transform writes with `SplitType=Line` and
-`AssembleWith=Line`: `<input name>.out`, one prediction line per input row, in input order.
+`AssembleWith=Line`: `<input name>.out`, one prediction line per input row, in input order
+(a multiclass CSV output starts with one line naming the classes).
 It is written to a temporary file and renamed at the end, so a failure leaves no output.
 """
 
@@ -25,6 +26,7 @@ import pandas as pd
 from mlops_kit.models import PackagedModel
 from mlops_kit.serving import codec
 from mlops_kit.serving.codec import CSV, JSON, BadRequest, Payload
+from mlops_kit.steps.features import FeatureSet
 
 
 class BatchError(Exception):
@@ -60,12 +62,15 @@ def transform(model: PackagedModel, source: Path, dest: str | Path, *, chunk_row
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for build, n in _chunks(model, source, chunk_rows):
+            for build, n in typed_chunks(model.features, source, chunk_rows):
                 try:
                     typed = build()
                 except BadRequest as exc:
                     raise BatchError(f"{source}: {_shift(str(exc), rows + 1)}") from exc
-                out.write(_lines(model.predict_typed(typed, n), model, accept))
+                scores = model.predict_typed(typed, n)
+                if rows == 0 and accept == CSV and scores.ndim == 2:
+                    out.write(codec.class_header(model.meta.classes) + "\n")
+                out.write(_lines(scores, model, accept))
                 rows += n
         if rows == 0:
             raise BatchError(f"{source}: no rows to transform")
@@ -78,7 +83,8 @@ def transform(model: PackagedModel, source: Path, dest: str | Path, *, chunk_row
 
 def _lines(scores: np.ndarray, model: PackagedModel, accept: str) -> str:
     if accept == CSV:
-        return codec.encode(scores, model.meta.task, model.meta.classes, CSV)[0].decode()
+        return codec.encode(scores, model.meta.task, model.meta.classes, CSV,
+                            header=False)[0].decode()
     recs = codec.records(scores, model.meta.task, model.meta.classes)
     return "".join(json.dumps(r) + "\n" for r in recs)
 
@@ -98,33 +104,34 @@ def _shift(message: str, first_row: int) -> str:
 Chunk = tuple[Callable[[], dict[str, np.ndarray]], int]
 
 
-def _chunks(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
+def typed_chunks(features: FeatureSet, source: Path, size: int) -> Iterator[Chunk]:
+    """The file's rows in chunks of `size`, each with how to build its typed source columns
+    (the values read as the server reads them: `codec.coerce`)."""
     suffix = source.suffix.lower()
     if suffix in (".parquet", ".pq"):
-        yield from _parquet(model, source, size)
+        yield from _parquet(features, source, size)
     elif suffix in (".jsonl", ".ndjson", ".json"):
-        yield from _decoded(model, source, size, _json_lines(source))
+        yield from _decoded(features, size, _json_lines(source))
     else:
-        yield from _csv(model, source, size)
+        yield from _csv(features, source, size)
 
 
-def _decoded(model: PackagedModel, source: Path, size: int,
-             rows: Iterator[Any]) -> Iterator[Chunk]:
+def _decoded(features: FeatureSet, size: int, rows: Iterator[Any]) -> Iterator[Chunk]:
     while chunk := list(itertools.islice(rows, size)):
-        yield functools.partial(_columns, Payload(chunk, CSV), model), len(chunk)
+        yield functools.partial(_columns, Payload(chunk, CSV), features), len(chunk)
 
 
-def _columns(payload: Payload, model: PackagedModel) -> dict[str, np.ndarray]:
-    return codec.columns(payload, model.features)[0]
+def _columns(payload: Payload, features: FeatureSet) -> dict[str, np.ndarray]:
+    return codec.columns(payload, features)[0]
 
 
-def _csv(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
+def _csv(features: FeatureSet, source: Path, size: int) -> Iterator[Chunk]:
     """CSV in request order, read by pyarrow as text. A first row holding the model's column
     names is a header: columns are then picked by name and any others ignored."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    names = model.features.inputs
+    names = features.inputs
     with source.open(newline="", encoding="utf-8") as fh:
         head = next(csv.reader(fh), None)
     if not head:
@@ -146,17 +153,16 @@ def _csv(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
         for block in reader:
             for start in range(0, block.num_rows, size):
                 part = block.slice(start, size)
-                yield _typed(model, part, _arrow_values), part.num_rows
+                yield _typed(features, part, _arrow_values), part.num_rows
     except pa.ArrowInvalid as exc:
         raise BatchError(f"{source}: malformed CSV: {exc}") from exc
 
 
-def _typed(model: PackagedModel, part: Any, values: Callable[[Any, str], Any]
+def _typed(features: FeatureSet, part: Any, values: Callable[[Any, str], Any]
            ) -> Callable[[], dict[str, np.ndarray]]:
     """Build a part's typed columns (`values(part, name)` reads one column's values)."""
-    schema = model.features.schema
-    return lambda: {n: codec.coerce(values(part, n), schema.column(n))
-                    for n in model.features.inputs}
+    schema = features.schema
+    return lambda: {n: codec.coerce(values(part, n), schema.column(n)) for n in features.inputs}
 
 
 def _arrow_values(part: Any, name: str) -> Any:
@@ -173,10 +179,10 @@ def _json_lines(source: Path) -> Iterator[Any]:
                     raise BatchError(f"{source}: line {number}: malformed JSON: {exc}") from exc
 
 
-def _parquet(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
+def _parquet(features: FeatureSet, source: Path, size: int) -> Iterator[Chunk]:
     import pyarrow.parquet as pq
 
-    names = model.features.inputs
+    names = features.inputs
     try:
         parquet = pq.ParquetFile(source)
     except Exception as exc:
@@ -185,7 +191,7 @@ def _parquet(model: PackagedModel, source: Path, size: int) -> Iterator[Chunk]:
     if missing:
         raise BatchError(f"{source}: columns {missing} are missing; the model reads {names}")
     for batch in parquet.iter_batches(batch_size=size, columns=names):
-        yield _typed(model, batch.to_pandas(), _parquet_values), batch.num_rows
+        yield _typed(features, batch.to_pandas(), _parquet_values), batch.num_rows
 
 
 def _parquet_values(frame: pd.DataFrame, name: str) -> Any:

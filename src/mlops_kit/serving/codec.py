@@ -11,22 +11,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import sys
-import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mlops_kit.config.model import Column
 from mlops_kit.steps.features import FeatureSet
+from mlops_kit.values import parse, required
 
 CSV, JSON, JSONL = "text/csv", "application/json", "application/jsonlines"
 ALIASES = {"application/x-ndjson": JSONL, "application/jsonl": JSONL, "text/plain": CSV}
-TRUE, FALSE = {"true", "1", "yes", "t", "y"}, {"false", "0", "no", "f", "n"}
 
 
 class BadRequest(Exception):
@@ -165,179 +162,59 @@ def _by_name(rows: list[Any], names: list[str], known: set[str]) -> list[Sequenc
     return [by_name[n] for n in names]
 
 
-def _absent(values: Sequence[Any]) -> np.ndarray:
-    """Which values are missing: None, an empty string, or NaN."""
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return np.asarray(pd.isna(arr) | (arr == ""), dtype=bool)
-
-
-def _missing(v: Any) -> bool:
-    return v is None or v == "" or (isinstance(v, float) and math.isnan(v))
-
-
 def coerce(values: Sequence[Any], col: Column) -> np.ndarray:
-    """One column's values as the transforms take them, checked against the schema."""
-    kind = col.type
-    if kind in ("int", "float"):
-        out = _numbers(values, col)
-    elif kind == "bool":
-        out = _bools(values, col)
-    elif kind == "timestamp":
-        out = _timestamps(values, col)
-    else:
-        out = _texts(values, col)
-    if not col.nullable:
-        absent = pd.isna(out)
-        if absent.any():
-            row = int(np.argmax(absent)) + 1
-            raise BadRequest(f"row {row}, column {col.name}: a value is required "
-                             "(the column is not nullable)")
-    return out
+    """One column's values as the transforms take them, read under the value rules
+    (`mlops_kit.values`); BadRequest names the first bad row."""
+    parsed = parse(values, col.type)
+    first = parsed.first_problem()
+    if first is not None:
+        row, message = first
+        raise BadRequest(f"row {row + 1}, column {col.name}: {_shown(values[row])} is {message}")
+    absent = required(parsed, col)
+    if absent.any():
+        raise BadRequest(f"row {int(np.argmax(absent)) + 1}, column {col.name}: a value is "
+                         "required (the column is not nullable)")
+    return parsed.values
 
 
-def _texts(values: Sequence[Any], col: Column) -> np.ndarray:
-    """Category and string values: text (numbers as their text), never lists or objects."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    out[_absent(values)] = None
-    if not set(map(type, out)) <= {str, type(None)}:
-        for i, v in enumerate(out, 1):
-            if (v is not None and not isinstance(v, (str, int, float))) or isinstance(v, bool):
-                raise BadRequest(f"row {i}, column {col.name}: {v!r} is not a text value")
-        out = np.array([None if v is None else str(v) for v in out], dtype=object)
-    _utf8(out, col)
-    return out
+def _shown(value: Any) -> str:
+    """A bad value as the error shows it: its repr, cut to 40 characters."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _utf8(texts: Iterable[Any], col: Column) -> None:
-    """Refuse text that cannot be stored (lone surrogates from JSON escapes)."""
-    strings = [v for v in texts if isinstance(v, str)]
-    try:
-        "".join(strings).encode("utf-8")
-        return
-    except UnicodeEncodeError:
-        pass
-    for i, v in enumerate(texts, 1):
-        if isinstance(v, str) and not v.isascii():
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise BadRequest(f"row {i}, column {col.name}: not valid Unicode text "
-                                 f"({exc.reason})") from exc
-
-
-def _numbers(values: Sequence[Any], col: Column) -> np.ndarray:
-    raw = np.empty(len(values), dtype=object)
-    raw[:] = values
-    raw[_absent(values)] = math.nan
-    if bool in set(map(type, raw)):
-        row, value = _first_bad(raw, lambda v: type(v) is not bool)
-        raise BadRequest(f"row {row}, column {col.name}: {value!r} is not a number")
-    try:
-        out = raw.astype("float64")
-    except (TypeError, ValueError, OverflowError):
-        out = None
-    if out is None or (out.size and not np.isfinite(out[~np.isnan(out)]).all()):
-        row, value = _first_bad(values, _is_number)
-        raise BadRequest(f"row {row}, column {col.name}: {value!r} is not a finite number")
-    if col.type == "int":
-        whole = np.isnan(out) | (out == np.round(out))
-        if not whole.all():
-            row = int(np.argmin(whole)) + 1
-            raise BadRequest(f"row {row}, column {col.name}: {values[row - 1]!r} is not a "
-                             "whole number")
-    return out
-
-
-def _is_number(v: Any) -> bool:
-    if _missing(v) or isinstance(v, bool):
-        return _missing(v)
-    try:
-        return math.isfinite(float(v))
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def _first_bad(values: Iterable[Any], ok: Any) -> tuple[int, Any]:
-    return next((i, v) for i, v in enumerate(values, 1) if not ok(v))
-
-
-def _bools(values: Sequence[Any], col: Column) -> np.ndarray:
-    out = np.empty(len(values), dtype="float64")
-    for i, v in enumerate(values):
-        text = "" if _missing(v) else str(v).strip().lower()
-        if text in TRUE:
-            out[i] = 1.0
-        elif text in FALSE:
-            out[i] = 0.0
-        elif text == "":
-            out[i] = math.nan
-        else:
-            raise BadRequest(f"row {i + 1}, column {col.name}: {v!r} is not a boolean "
-                             "(true/false, 1/0, yes/no)")
-    return out
-
-
-def _timestamps(values: Sequence[Any], col: Column) -> np.ndarray:
-    if isinstance(values, np.ndarray) and values.dtype.kind == "M":  # already typed (Parquet)
-        return values.astype("datetime64[us]")
-    texts = ["NaT" if _missing(v) else v for v in values]
-    if not all(isinstance(t, str) for t in texts):
-        row, value = _first_bad(texts, lambda t: isinstance(t, str))
-        raise BadRequest(f"row {row}, column {col.name}: {value!r} is not an ISO 8601 timestamp")
-    _utf8(texts, col)
-    words = {"now", "today"} & {t.strip().lower() for t in texts}
-    if words:  # numpy reads these as the current time: not data
-        row, value = _first_bad(texts, lambda t: t.strip().lower() not in words)
-        raise BadRequest(f"row {row}, column {col.name}: {value!r} is not an ISO 8601 timestamp")
-    try:  # naive ISO 8601 parses fast in numpy; a time zone (deprecated there) goes to pandas
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            return _in_range(np.array(texts, dtype="datetime64[us]"), texts, col)
-    except (ValueError, OverflowError, Warning):
-        pass
-    try:
-        ts = pd.to_datetime(pd.Series(texts), errors="coerce", utc=True, format="ISO8601")
-    except Exception:  # pandas and pyarrow raise several types on odd text
-        ts = pd.Series([pd.NaT] * len(texts), dtype="datetime64[us, UTC]")
-    bad = ts.isna().to_numpy() & np.array([t != "NaT" for t in texts])
-    if bad.any():
-        row = int(np.argmax(bad)) + 1
-        raise BadRequest(f"row {row}, column {col.name}: {texts[row - 1]!r} is not an ISO 8601 "
-                         "timestamp")
-    return _in_range(ts.dt.tz_localize(None).to_numpy(dtype="datetime64[us]"), texts, col)
-
-
-def _in_range(ts: np.ndarray, texts: list[Any], col: Column) -> np.ndarray:
-    """Years 1000 to 9999 only: numpy accepts far larger ones."""
-    bad = ~np.isnat(ts) & ((ts < np.datetime64("1000-01-01")) | (ts > np.datetime64("9999-12-31")))
-    if bad.any():
-        row = int(np.argmax(bad)) + 1
-        raise BadRequest(f"row {row}, column {col.name}: {texts[row - 1]!r} is outside the "
-                         "years 1000-9999")
-    return ts
-
-
-def encode(scores: np.ndarray, task: str, classes: list[Any], accept: str) -> tuple[bytes, str]:
-    """Predictions as SageMaker's built-in algorithms answer: CSV lines or JSON objects."""
+def encode(scores: np.ndarray, task: str, classes: list[Any], accept: str,
+           header: bool = True) -> tuple[bytes, str]:
+    """Predictions as SageMaker's built-in algorithms answer: CSV lines or JSON objects. A
+    multiclass CSV answer starts with a line naming the classes, in the order of the scores
+    (the model's classes, sorted at training); `header=False` leaves it out."""
     if accept == CSV:
         if scores.ndim == 2:
             lines = [",".join(map("%.8g".__mod__, row)) for row in scores.tolist()]
+            if header:
+                lines.insert(0, class_header(classes))
         else:
             lines = list(map("%.8g".__mod__, scores.tolist()))
         return ("\n".join(lines) + "\n").encode(), CSV
     return json.dumps({"predictions": records(scores, task, classes)}).encode(), JSON
 
 
+def class_header(classes: list[Any]) -> str:
+    """The CSV line naming a multiclass answer's score columns."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow([str(c) for c in classes])
+    return out.getvalue()
+
+
 def records(scores: np.ndarray, task: str, classes: list[Any]) -> list[dict[str, Any]]:
-    """One JSON object per row: the score(s) and, for classifiers, the predicted label."""
+    """One JSON object per row: the score(s) and, for classifiers, the predicted label; a
+    multiclass object names the class of each score (`labels`)."""
     if task == "regression":
         return [{"score": v} for v in scores.tolist()]
     if scores.ndim == 2:
-        labels = scores.argmax(axis=1).tolist()
-        return [{"scores": row, "predicted_label": classes[k]}
-                for row, k in zip(scores.tolist(), labels, strict=True)]
+        picked = scores.argmax(axis=1).tolist()
+        return [{"scores": row, "labels": classes, "predicted_label": classes[k]}
+                for row, k in zip(scores.tolist(), picked, strict=True)]
     return [{"score": p, "predicted_label": classes[int(p >= 0.5)]} for p in scores.tolist()]
 
 

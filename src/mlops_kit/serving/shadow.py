@@ -24,7 +24,10 @@ def _scores(answer: bytes) -> list[list[float]]:
     if text.lstrip()[:1] == "{":
         preds = json.loads(text)["predictions"]
         return [p["scores"] if "scores" in p else [p["score"]] for p in preds]
-    return [[float(x) for x in line.split(",")] for line in text.split("\n") if line]
+    lines = [line for line in text.split("\n") if line]
+    if lines and "," in lines[0]:  # multiclass: the first line names the classes
+        lines = lines[1:]
+    return [[float(x) for x in line.split(",")] for line in lines]
 
 
 class ShadowLog:

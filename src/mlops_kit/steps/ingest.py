@@ -62,7 +62,8 @@ def _read_csv(path: Path, delimiter: str) -> pa.Table:
         text = dict.fromkeys(names, pa.string())
         return pacsv.read_csv(
             path, parse_options=parse,
-            convert_options=pacsv.ConvertOptions(column_types=text, strings_can_be_null=True),
+            convert_options=pacsv.ConvertOptions(  # only "" is null: `values` reads the rest
+                column_types=text, strings_can_be_null=True, null_values=[""]),
         )
     except pa.ArrowInvalid as exc:
         raise StepError(f"{path}: not a readable CSV: {exc}") from exc

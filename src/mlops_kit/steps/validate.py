@@ -25,12 +25,11 @@ from mlops_kit.steps.base import (
     write_json,
     write_parquet,
 )
+from mlops_kit.values import Parsed, domain, parse, required
 
 SPEC = StepSpec("validate", "processing", inputs=("raw",),
                 outputs=("curated", "quarantine", "profile"))
 META = ("_source_row", "ingest_date")
-TRUE = {"true", "1", "yes", "y", "t"}
-FALSE = {"false", "0", "no", "n", "f"}
 
 
 @dataclass
@@ -97,7 +96,8 @@ def validate(raw: pd.DataFrame, schema: Schema) -> Validation:
     """Check every row of `raw` against `schema`; pure, no I/O."""
     _check_columns(raw, schema)
     checks = _Checks(len(raw))
-    typed = {c.name: _check_column(raw[c.name], c, checks) for c in schema.columns}
+    typed = {c.name: _check_column(raw[c.name], c, checks, c.name == schema.target)
+             for c in schema.columns}
     frame = pd.DataFrame(typed, index=raw.index)
     if schema.entity_id and schema.event_time:
         keys = [schema.entity_id, schema.event_time]
@@ -128,56 +128,122 @@ def _check_columns(raw: pd.DataFrame, schema: Schema) -> None:
                         "or set data.schema.allow_extra_columns: true (they stay in the raw zone)")
 
 
-def _check_column(values: pd.Series, col: Column, checks: _Checks) -> pd.Series:
-    present = values.notna().to_numpy().copy()
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        present &= (values.astype(str).str.strip() != "").to_numpy()
-    parsed = _cast(values, col, present, checks)
-    if not col.nullable:
-        checks.add(~present, f"{col.name}: missing but not nullable")
-    if col.min is not None:
-        checks.add((parsed < col.min).fillna(False), f"{col.name}: below min {col.min:g}", values)
-    if col.max is not None:
-        checks.add((parsed > col.max).fillna(False), f"{col.name}: above max {col.max:g}", values)
-    if col.categories is not None:
-        unknown = parsed.notna() & ~parsed.isin(col.categories)
-        checks.add(unknown, f"{col.name}: not one of {col.categories}", values)
-    return parsed
-
-
-def _cast(values: pd.Series, col: Column, present: np.ndarray, checks: _Checks) -> pd.Series:
-    kind = col.type
-    if kind in ("int", "float"):
-        num = pd.to_numeric(values.where(present), errors="coerce").astype("float64")
-        checks.add(present & num.isna().to_numpy(), f"{col.name}: not a number", values)
-        checks.add(np.isinf(num.to_numpy()), f"{col.name}: not finite", values)
-        if kind == "int":
-            frac = num.notna() & np.isfinite(num) & (num != np.round(num))
-            checks.add(frac, f"{col.name}: not a whole number", values)
-            return num.where(np.isfinite(num)).round().astype("Int64")
-        return num.where(np.isfinite(num))
-    if kind == "timestamp":
-        ts = _timestamps(values.where(present))
-        checks.add(present & ts.isna().to_numpy(), f"{col.name}: not a timestamp", values)
-        return ts
-    if kind == "bool":
-        text = values.astype(str).str.strip().str.lower()
-        out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-        out[text.isin(TRUE)] = True
-        out[text.isin(FALSE)] = False
-        checks.add(present & out.isna().to_numpy(), f"{col.name}: not a boolean", values)
-        return out
-    return values.where(present).astype("string")
-
-
-def _timestamps(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        ts = values
+def _check_column(values: pd.Series, col: Column, checks: _Checks, target: bool) -> pd.Series:
+    """The column typed under the value rules (`mlops_kit.values`); each bad row noted. The
+    target is always required: a row without one can neither train nor be scored."""
+    parsed = parse(values, col.type)
+    for mask, message in [*parsed.problems, *domain(parsed, col)]:
+        checks.add(mask, f"{col.name}: {message}", values)
+    if target:
+        checks.add(parsed.missing, f"{col.name}: missing target (a row without one cannot "
+                                   "train or be scored)")
     else:
-        ts = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-    if getattr(ts.dt, "tz", None) is not None:
-        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    return ts.astype("datetime64[us]")
+        checks.add(required(parsed, col), f"{col.name}: missing but not nullable")
+    return _typed(parsed, col.type, values.index)
+
+
+def _typed(parsed: Parsed, kind: str, index: pd.Index) -> pd.Series:
+    """Parsed values as the curated zone stores them (Int64, float64, boolean, datetime64[us],
+    string)."""
+    x = parsed.values
+    if kind == "int":
+        return pd.Series(x, index=index).round().astype("Int64")
+    if kind == "bool":
+        return pd.Series(x, index=index).astype("boolean")
+    if kind == "timestamp":
+        return pd.Series(x, index=index, dtype="datetime64[us]")
+    if kind == "float":
+        return pd.Series(x, index=index, dtype="float64")
+    return pd.Series(x, index=index, dtype=object).astype("string")
+
+
+SHOWN = 3  # bad values shown per column and problem by `check_data`
+
+
+@dataclass
+class DataCheck:
+    """What `mlops-kit validate` finds in a source file: errors (the run would fail or
+    train on the wrong thing) and notes (rows the validate step will quarantine)."""
+
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_data(raw: pd.DataFrame, schema: Schema, task: str, limit: float) -> DataCheck:
+    """The config against a source's rows, before any run: columns, values, the task."""
+    out = DataCheck()
+    present = [c for c in raw.columns if c not in META]
+    missing = [c.name for c in schema.columns if c.name not in present]
+    extra = [c for c in present if c not in {c.name for c in schema.columns}]
+    if missing:
+        out.errors.append(f"columns missing from the data: {missing} (data.schema.columns "
+                          f"lists them); the data has {present}")
+    if extra and not schema.allow_extra_columns:
+        out.errors.append(f"columns not in data.schema.columns: {extra}; add them or set "
+                          "data.schema.allow_extra_columns: true")
+    if missing or (extra and not schema.allow_extra_columns) or raw.empty:
+        if raw.empty:
+            out.errors.append("the data has no rows")
+        return out
+    lines = [line for c in schema.columns for line in _bad_values(raw[c.name], c, schema)]
+    result = validate(raw, schema)
+    if result.bad_fraction > limit:
+        out.errors += [f"{len(result.quarantine):,} of {result.rows_in:,} rows "
+                       f"({result.bad_fraction:.1%}) fail the schema, above "
+                       f"data.max_bad_fraction {limit:.1%}: the run would stop at validate",
+                       *lines]
+    else:
+        out.notes += lines
+    out.errors += _task_fit(result.valid, schema, task)
+    return out
+
+
+def _bad_values(values: pd.Series, col: Column, schema: Schema) -> list[str]:
+    """One line per problem of a column: how many rows, and the first few, with row numbers
+    (1 is the first data row)."""
+    parsed = parse(values, col.type)
+    found = [*parsed.problems, *domain(parsed, col)]
+    if col.name == schema.target:
+        found.append((parsed.missing, "missing target"))
+    else:
+        found.append((required(parsed, col), "missing but not nullable"))
+    out = []
+    for mask, message in found:
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            shown = ", ".join(f"row {i + 1} {_short(values.iloc[i])}" for i in rows[:SHOWN])
+            more = f" (and {len(rows) - SHOWN:,} more)" if len(rows) > SHOWN else ""
+            noun = "value" if len(rows) == 1 else "values"
+            out.append(f"{col.name} ({col.type}): {len(rows):,} {noun} {message}: "
+                       f"{shown}{more}")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _task_fit(valid: pd.DataFrame, schema: Schema, task: str) -> list[str]:
+    """model.task against the target's values in the rows that pass validation."""
+    target = valid[schema.target].dropna() if schema.target in valid else pd.Series([])
+    distinct = sorted(map(str, target.unique()))
+    head = f"model.task {task}: the target {schema.target!r}"
+    if not len(target):
+        return [f"{head} has no valid values: nothing to train on"]
+    if task == "binary" and len(distinct) != 2:
+        return [f"{head} has {len(distinct)} distinct values {_few(distinct)}; binary needs "
+                "exactly 2 (use multiclass, or fix the data)"]
+    if task == "multiclass" and len(distinct) < 2:
+        return [f"{head} has one value only {_few(distinct)}; a classifier needs 2 or more"]
+    if task == "multiclass" and len(distinct) > max(50, len(target) // 2):
+        return [f"{head} has {len(distinct):,} distinct values in {len(target):,} rows "
+                f"{_few(distinct)}: is this a regression target?"]
+    return []
+
+
+def _few(values: list[str]) -> str:
+    return str(values if len(values) <= 5 else [*values[:5], "..."])
 
 
 def run(job: Job) -> dict[str, Any]:
