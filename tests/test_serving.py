@@ -45,8 +45,16 @@ def server(model_dir: Path | None, config: Path, state: Path, *extra: str) -> It
         [sys.executable, "-m", "mlops_kit.cli", "serve", "--config", str(config), *folder,
          "--port", str(port), "--workers", "2", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with answering(proc, port) as ready:
+        yield ready
+
+
+@contextmanager
+def answering(proc: subprocess.Popen[str], port: int, start_s: float = 60) -> Iterator[int]:
+    """Wait until the server process `proc` answers GET /ping on `port`, yield the port, then
+    stop it (SIGTERM, then SIGKILL after 20 s)."""
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_s
         while True:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             try:

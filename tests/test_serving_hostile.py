@@ -8,7 +8,6 @@ import json
 import math
 import os
 import select
-import signal
 import socket
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ from mlops_kit.serving.app import ServeSettings
 from mlops_kit.serving.metrics import read_window
 from mlops_kit.serving.protocol import LINGER_S
 from tests.conftest import Trained, write_config
-from tests.test_serving import GOOD, call, free_port, invoke
+from tests.test_serving import GOOD, answering, call, free_port, invoke
 
 TIMEOUT_S = 1.0  # the header and body timeouts of the test server
 ROWS = (GOOD + "\n").encode()
@@ -48,23 +47,8 @@ def spawn(settings: ServeSettings) -> Iterator[int]:
     proc = subprocess.Popen([sys.executable, "-c", code, settings.to_env(), str(port)],
                             env={**os.environ}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                call(port, "GET", "/ping")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with answering(proc, port) as ready:
+        yield ready
 
 
 def settings_for(trained: Trained, **changes: Any) -> ServeSettings:
