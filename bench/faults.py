@@ -138,9 +138,10 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
     if "Traceback" in text:
         last = [line for line in text.splitlines() if line.strip()][-1]
         return f"exit {done.returncode}, traceback ({last[:90]})"
+    first = next((line for line in done.stderr.splitlines() if line.strip()), "")
     if done.returncode == 0:
-        return "exit 0"
-    first = next((line for line in (done.stderr or done.stdout).splitlines() if line.strip()), "")
+        return f"exit 0{', ' + first[:110] if first else ''}"
+    first = first or next((line for line in done.stdout.splitlines() if line.strip()), "")
     return f"exit {done.returncode}: {first[:110]}"
 
 
@@ -321,8 +322,7 @@ def drill_corrupt(base: Project, work: Path, name: str, locate: Callable[[Projec
         after = lost(before, inventory(p))
         lost_any = after if after != "nothing" else lost_any
         unclear = ("a traceback" if "Traceback" in done.stderr + done.stdout else
-                   "no error" if done.returncode == 0 else
-                   "an error naming no file" if name not in done.stderr else "")
+                   "no word of it" if name not in done.stderr else "")
         if unclear and lost_any == "nothing":
             lost_any = f"nothing (but {unclear})"
     return Row(f"{name} corrupted ({'/'.join(CORRUPTIONS)})", " | ".join(seen), "-", lost_any)
@@ -392,10 +392,10 @@ def drill_disk_full(base: Project, work: Path) -> Row:
         time.sleep(8)  # capture fills the 1 MiB filesystem
         free_flag.touch()
         time.sleep(3)
-        mark = len(load.results)
         deployed = p.cli("deploy", "--version", "2", "--strategy", "all_at_once", timeout=120)
+        mark = len(load.results) + 8  # answers started after deploy returned
         time.sleep(4)
-        served = load.versions_since(mark + 10)
+        served = load.versions_since(mark)
     ok = deployed.returncode == 0 and served and all(v.endswith("2") for v in served)
     happened = f"deploy {one_line(deployed)[:50]}; served after deploy: {sorted(served)}"
     return Row("disk full while serving", happened, load.errors(),

@@ -3,6 +3,7 @@ retrained unchanged, and digests checked on every load (cache and registry copie
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -87,6 +88,19 @@ def test_corrupt_version_json_is_named(project: LoadedConfig) -> None:
                           "version 1 is left out of the index")
     assert line.startswith("not repaired: ")
     assert (version_json.parent / "model.ubj").is_file()
+
+
+def test_a_corrupt_version_json_is_warned_of_and_rewritten(project: LoadedConfig) -> None:
+    """The index is intact, so listing works; the damaged copy it would be rebuilt from is
+    named, and repair rewrites it from the index."""
+    version_json = index(project).parent / "1" / "version.json"
+    version_json.write_bytes(b"")
+    listed = cli(project, "registry", "list")
+    assert listed.exit_code == 0, listed.output
+    assert f"warning: {version_json}: " in listed.output and "registry repair" in listed.output
+    assert cli(project, "registry", "repair").exit_code == 0
+    assert json.loads(version_json.read_text())["version"] == 1
+    assert "warning" not in cli(project, "registry", "list").output
 
 
 def test_retraining_the_same_model_makes_no_new_version(project: LoadedConfig) -> None:

@@ -483,6 +483,8 @@ def registry_list(loaded: LoadedConfig) -> None:
                       f"{escape(m.where(local.path(v)))}: {escape(m.what)}; it cannot be "
                       f"loaded or deployed: restore the file, or reject it "
                       f"(mlops-kit registry reject {v.version})", soft_wrap=True)
+    for damaged in local.damaged_records(model) if local else []:
+        err.print(f"[yellow]warning[/]: {escape(str(damaged))}", soft_wrap=True)
     unindexed = local.unindexed(model) if local else []
     if unindexed:
         err.print(f"[yellow]warning[/]: version folders {', '.join(map(str, unindexed))} are not "

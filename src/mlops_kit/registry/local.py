@@ -48,6 +48,7 @@ VERSION_FILE = "version.json"
 INDEX_FORMAT = 2
 STAGE_PREFIX = ".tmp-"
 REPAIR = "Rebuild it from the version folders' version.json: mlops-kit registry repair"
+REWRITE = "mlops-kit registry repair rewrites it from the index"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _TEMP_FILE = re.compile(rf"^\.({re.escape(INDEX)}|{re.escape(VERSION_FILE)})\..+\.tmp$")
 
@@ -168,6 +169,21 @@ class LocalRegistry:
         """Version folders the index does not name (a writer killed before its commit)."""
         named = {v.version for v in self.versions(model)}
         return sorted(set(_version_folders(self._folder(model))) - named)
+
+    def damaged_records(self, model: str) -> list[StateFileError]:
+        """Each unusable version.json: the copy a lost index would be rebuilt from (`repair`
+        rewrites it from the index)."""
+        out = []
+        for record in self._read_index(model):
+            number = int(record["version"])
+            vfile = self._folder(model) / str(number) / VERSION_FILE
+            try:
+                problem = _record_problem(read_json_state(vfile, REWRITE), model, number)
+                if problem:
+                    raise StateFileError(vfile, problem, REWRITE)
+            except StateFileError as exc:
+                out.append(exc)
+        return out
 
     def repair(self, model: str) -> RepairReport:
         """Rebuild `model`'s index from its version folders (each version.json; one that is
