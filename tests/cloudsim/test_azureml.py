@@ -26,6 +26,7 @@ from mlops_kit.adapters.azure.registry import AzureMLRegistry
 from mlops_kit.config import LoadedConfig, load_config
 from mlops_kit.fileio import digest_dir
 from mlops_kit.pipeline import load_pipeline
+from mlops_kit.registry.base import model_digest
 from tests.cloudsim.azureml import HarnessError, PipelineRun, Workspace, ci_image, substitute
 from tests.cloudsim.container import VENV_BIN, Image, namespaces_available
 from tests.cloudsim.project import (
@@ -182,7 +183,7 @@ def test_the_registered_lineage_is_complete(two_runs: Cloud) -> None:
     assert missing == [], f"version 1 lacks {missing}: {first.lineage}"
     assert first.lineage["pipeline_run"] == run.name
     assert first.lineage["ingest_date"] == DAYS[0]
-    assert first.lineage["model_digest"] == digest_dir(
+    assert first.lineage["model_digest"] == model_digest(
         two_runs.folder(run, "train", "model"))["digest"]
     dataset = json.loads((two_runs.folder(run, "ingest", "raw") / "_dataset.json").read_text())
     assert first.lineage["data_version"] == dataset["data_version"]
@@ -193,7 +194,7 @@ def test_the_pinned_production_model_is_that_versions_files(two_runs: Cloud) -> 
     bound = run.jobs["evaluate"].inputs["production_model"]
     v1 = two_runs.registry.get(MODEL, 1)
     assert bound.value == v1.artifact_uri
-    assert digest_dir(two_runs.workspace.path(bound.value))["digest"] == \
+    assert model_digest(two_runs.workspace.path(bound.value))["digest"] == \
         v1.lineage["model_digest"]
     evaluation = json.loads((two_runs.folder(run, "evaluate", "evaluation")
                              / "evaluation.json").read_text())
