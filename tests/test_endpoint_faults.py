@@ -28,7 +28,7 @@ from mlops_kit.runtime.deploy import endpoint_dir, endpoint_store
 from mlops_kit.serving import acks
 from tests.conftest import Trained, write_config
 from tests.test_deploy import FAST, Traffic, register_copy
-from tests.test_serving import call, free_port
+from tests.test_serving import call, free_port, stop
 
 DRILL = {"serving": {"deployment": {**FAST["serving"]["deployment"], "wait_s": 3.0,
                                     "lease_s": 2.0, "ack_timeout_s": 4.0}}}
@@ -122,11 +122,7 @@ def serve(trained: Trained, tmp_path: Path, changes: dict[str, Any] | None = Non
                  or len(acks.live(served.folder / acks.FOLDER)) == 2, 60, "no 2 workers")
         yield served
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 30)
 
 
 def _pings(port: int) -> bool:

@@ -65,11 +65,16 @@ def answering(proc: subprocess.Popen[str], port: int, start_s: float = 60) -> It
                 time.sleep(0.2)
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str], grace_s: float = 20) -> None:
+    """SIGTERM a server process, and SIGKILL it if it is still running after `grace_s`."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def call(port: int, method: str, path: str, body: bytes | None = None,
