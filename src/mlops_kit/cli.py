@@ -308,6 +308,23 @@ def endpoint(loaded: LoadedConfig, action: str) -> None:
         console.print(f"last deployment: {escape(_deployment_status(state.current))}",
                       soft_wrap=True)
     _print_workers(endpoint_store(loaded).folder, state.generation)
+    _print_refused(endpoint_store(loaded).folder / "metrics")
+
+
+REFUSED_SHOWN_S = 3600
+
+
+def _print_refused(metrics: Any) -> None:
+    """Connections the server refused before the app in the last hour, by reason (they are
+    not invocations: the guardrail never counts them)."""
+    import time
+
+    from mlops_kit.serving.metrics import read_refused
+
+    counts = read_refused(metrics, since=time.time() - REFUSED_SHOWN_S)
+    shown = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "none"
+    console.print(f"refused before the app in the last hour (by limit): {shown}",
+                  soft_wrap=True)
 
 
 def _deployment_status(record: dict[str, Any]) -> str:

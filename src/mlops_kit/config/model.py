@@ -441,6 +441,9 @@ class LimitsConfig(Strict):
         30, gt=0, le=3600, description="From the last header to the body's end; else 408.")
     keep_alive_s: float = Field(
         75, gt=0, le=3600, description="An idle connection (a new one too) closes after this.")
+    max_connections: int = Field(
+        512, ge=1, le=1_000_000,
+        description="Connections per worker; over it the oldest idle one closes, else 503.")
 
 
 class ServingConfig(Strict):

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import random
+import resource
 import signal
 import socket
 import sys
@@ -33,7 +34,7 @@ from mlops_kit.serving.codec import BadRequest, media_type, shorten
 from mlops_kit.serving.endpoint import EndpointState, EndpointStore, Variant
 from mlops_kit.serving.handler import handle, model_fn
 from mlops_kit.serving.metrics import MetricsWriter
-from mlops_kit.serving.protocol import Limits, arrived, protocol_class
+from mlops_kit.serving.protocol import CONNECTIONS, Connections, Limits, arrived, protocol_class
 from mlops_kit.serving.rollout import expired, take_over
 from mlops_kit.serving.shadow import ShadowLog
 
@@ -78,13 +79,15 @@ class ServeSettings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     keep_alive_s: float = 75.0
+    max_connections: int = 512
 
     def limits(self) -> Limits:
         """What one request may send, and how slowly (see `protocol.py`)."""
         return Limits(head_bytes=int(self.max_header_kb * 1024), headers=self.max_headers,
                       line_bytes=int(self.max_line_kb * 1024),
                       header_timeout_s=self.header_timeout_s,
-                      body_timeout_s=self.body_timeout_s)
+                      body_timeout_s=self.body_timeout_s,
+                      max_connections=self.max_connections)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -142,6 +145,8 @@ class InferenceApp:
         self.errors = ErrorLog()
         self.acked: tuple[int, float] | None = None  # (generation, when) last acknowledged
         self.guardian: threading.Thread | None = None
+        self.connections = Connections()  # replaced by the server's at startup
+        self.shed_logged = -REPEAT_LOG_S
         self.reload()
 
     # --- variants ---------------------------------------------------------------------------
@@ -184,7 +189,7 @@ class InferenceApp:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await self._lifespan(scope, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -315,6 +320,7 @@ class InferenceApp:
         acknowledge the generation served; take over a deployment whose deployer is gone.
         Each part's failure (a bad state file, a full disk) is logged and retried next tick."""
         self.errors.guard("endpoint state reload (keeping the current variants)", self.reload)
+        self._count_refused()
         if self.metrics is not None:
             self.errors.guard("metrics flush", self.metrics.flush)
         if self.shadow_log is not None:
@@ -324,6 +330,18 @@ class InferenceApp:
                 self.errors.guard("capture flush", slot.capture.flush)
         self.errors.guard("worker acknowledgement", self._acknowledge)
         self.errors.guard("deployment watch", self._watch)
+
+    def _count_refused(self) -> None:
+        """Move the protocol's refusals to the metrics; warn (at most every REPEAT_LOG_S)
+        while the connection cap turns clients away."""
+        refused = self.connections.take_refused()
+        if self.metrics is not None:
+            self.metrics.refuse(refused)
+        shed = refused.get("max_connections", 0)
+        if shed and time.monotonic() - self.shed_logged >= REPEAT_LOG_S:
+            log.warning("%d connection(s) refused with 503: the worker is at its %d connections "
+                        "(serving.limits.max_connections)", shed, self.settings.max_connections)
+            self.shed_logged = time.monotonic()
 
     @property
     def generation(self) -> int:
@@ -379,11 +397,14 @@ class InferenceApp:
             except Exception:  # tick guards each part; this keeps the task alive regardless
                 log.exception("background tick failed")
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
+    async def _lifespan(self, scope: Scope, receive: Any, send: Any) -> None:
         task = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # the server's protocols find the same object in the lifespan state
+                self.connections = scope.get("state", {}).setdefault(CONNECTIONS,
+                                                                     self.connections)
                 self.errors.guard("worker acknowledgement", lambda: self._acknowledge(True))
                 task = asyncio.get_running_loop().create_task(self._ticker())
                 if _READY is not None:
@@ -481,11 +502,33 @@ def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8080,
     the supervisor restarts a worker that dies.
     """
     os.environ[ENV] = settings.to_env()
+    ensure_fds(settings.limits().fds, settings.max_connections)
     if settings.workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
         _run_worker(host, port, log_level, settings.workers <= 1)
         return
     _listener(host, port).close()  # fail fast (port taken) before any worker starts
     Supervisor(settings.workers, host, port, log_level, settings.endpoint_state).run()
+
+
+class ServeLimitError(MlopsKitError):
+    """A serving limit the machine cannot honour."""
+
+    kind = "config error"
+    exit_code = 2
+
+
+def ensure_fds(needed: int, max_connections: int) -> None:
+    """Raise this process's open-file limit (inherited by its workers) to `needed`, as far as
+    the hard limit allows (nginx's `worker_rlimit_nofile`); ServeLimitError if it is short."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ServeLimitError(
+            f"serving.limits.max_connections is {max_connections}: a worker may need {needed} "
+            f"file descriptors, but this machine allows {hard} per process (ulimit -Hn): lower "
+            "max_connections or raise the limit")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def _listener(host: str, port: int) -> socket.socket:
@@ -604,6 +647,7 @@ class BackgroundServer:
     def __init__(self, settings: ServeSettings, host: str = "127.0.0.1", port: int = 0) -> None:
         import uvicorn
 
+        ensure_fds(settings.limits().fds, settings.max_connections)
         self.config = uvicorn.Config(InferenceApp(settings), host=host, port=port,
                                      log_level="warning", **uvicorn_options(settings))
         self.server = uvicorn.Server(self.config)

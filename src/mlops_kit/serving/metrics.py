@@ -4,6 +4,9 @@ percentiles merge across workers). Each worker appends one line per second and v
 
 Latency counts from a request's arrival to its reply, and only for requests the server
 answered (2xx, 5xx): a client's bad or slow request (4xx) never moves the latency guardrail.
+
+Connections refused before the app (see `protocol.py`) are no invocations: they are counted by
+reason in their own files, `refused/<hour>-<worker>.jsonl`, which the guardrail never reads.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import bisect
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +68,7 @@ class Window:
 
 
 MAX_PENDING = 3600  # windows (variant-seconds) kept while writes fail; older ones are dropped
+REFUSED = "refused"  # the subfolder of refusals made before the app
 
 
 class MetricsWriter:
@@ -74,6 +79,7 @@ class MetricsWriter:
         self.folder = folder
         self.name = worker_file()
         self.open: dict[tuple[int, str, int], Window] = {}
+        self.refused: dict[int, Counter[str]] = {}  # second -> refusals by reason
         self.dropped = 0
 
     def observe(self, variant: str, version: int, status: int, latency_ms: float) -> None:
@@ -83,7 +89,13 @@ class MetricsWriter:
             window = self.open[key] = Window()
         window.observe(status, latency_ms)
 
+    def refuse(self, counts: dict[str, int]) -> None:
+        """Count refusals made before the app (by reason) in the current second."""
+        if counts:
+            self.refused.setdefault(int(time.time()), Counter()).update(counts)
+
     def flush(self) -> None:
+        self._flush_refused()
         if not self.open:
             return
         by_hour: dict[str, dict[tuple[int, str, int], Window]] = {}
@@ -100,6 +112,23 @@ class MetricsWriter:
             except OSError:
                 self._keep([w for h, w in by_hour.items() if h >= hour])
                 raise
+
+    def _flush_refused(self) -> None:
+        """One line per second with refusals; kept for the next flush if the write fails."""
+        if not self.refused:
+            return
+        pending, self.refused = self.refused, {}
+        lines = [json.dumps({"t": t, "refused": dict(c)}, separators=(",", ":"))
+                 for t, c in sorted(pending.items())]
+        try:
+            append_lines(self.folder / REFUSED / f"{_hour(max(pending))}-{self.name}", lines)
+        except OSError:
+            for t, counts in pending.items():
+                self.refused.setdefault(t, Counter()).update(counts)
+            for t in sorted(self.refused)[:max(0, len(self.refused) - MAX_PENDING)]:
+                del self.refused[t]
+                self.dropped += 1
+            raise
 
     def _keep(self, unwritten: list[dict[tuple[int, str, int], Window]]) -> None:
         """Put windows a failed write did not store back, merged with newer observations."""
@@ -131,4 +160,15 @@ def read_window(folder: Path, since: float, until: float | None = None,
             continue
         total.merge(Window(rec["invocations"], rec["errors_4xx"], rec["errors_5xx"],
                            rec["latency"]))
+    return total
+
+
+def read_refused(folder: Path, since: float, until: float | None = None) -> Counter[str]:
+    """All workers' refusals before the app, by reason, from `since` to `until` (epoch s)."""
+    total: Counter[str] = Counter()
+    first, where = _hour(since), folder / REFUSED
+    paths = [p for p in where.glob("*.jsonl") if p.name[:10] >= first] if where.is_dir() else []
+    for rec in read_json_lines(paths):
+        if rec["t"] >= since and (until is None or rec["t"] < until):
+            total.update(rec["refused"])
     return total
