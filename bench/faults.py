@@ -442,6 +442,47 @@ def drill_hostile(base: Project, work: Path, name: str, attack: Callable[..., No
                "nothing" if alive == 200 else "the endpoint stopped answering")
 
 
+def drill_connection_flood(base: Project, work: Path, idle: int = 3000, half: int = 600
+                           ) -> Row:
+    """Thousands of idle connections and hundreds holding half-sent heads on 2 workers
+    (`max_connections` 256 each): normal clients get answers or a readable 503, and every
+    one is answered again once the flood is gone."""
+    p = copy_of(base, work / "connection-flood")
+    config = yaml.safe_load((p.folder / "mlops.yaml").read_text())
+    config["serving"]["limits"] = {"max_connections": 256, "header_timeout_s": 30}
+    (p.folder / "mlops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    p.cli("deploy", "--strategy", "all_at_once", "--version", "1")
+    with server(p, workers=2) as (port, _), contextlib.ExitStack() as flood:
+        with Load(port, clients=2, timeout=5.0) as load:
+            opened = open_flood(flood, port, idle, b"")
+            opened += open_flood(flood, port, half, b"POST /invocations HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(5)
+            during = len(load.results)
+        flood.close()
+        after = [request(port)[0] for _ in range(20)]
+    shed = sorted({r[0] for r in load.results[:during] if r[0] != 200})
+    readable = all(status in (200, 503) for status, _, _ in load.results)
+    return Row(f"connection flood ({idle} idle, {half} half-sent heads)",
+               f"{opened} sockets opened; statuses during: 200{' + ' if shed else ''}"
+               f"{shed if shed else ''}; after: {after.count(200)}/20 answered 200",
+               load.errors(), "nothing" if readable and after.count(200) == 20
+               else "clients saw resets or timeouts, or the server did not recover")
+
+
+def open_flood(stack: contextlib.ExitStack, port: int, count: int, first: bytes) -> int:
+    """Open up to `count` connections that send `first` and then nothing; how many opened."""
+    opened = 0
+    for _ in range(count):
+        try:
+            sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=2))
+            if first:
+                sock.sendall(first)
+        except OSError:
+            continue
+        opened += 1
+    return opened
+
+
 def drill_big_body(base: Project, work: Path) -> Row:
     """A 200 MB body with its Content-Length: the client must read the 413."""
     p = copy_of(base, work / "big-body")
@@ -483,6 +524,7 @@ def drills() -> dict[str, Callable[[Project, Path], Row]]:
         "flood-headers": lambda b, w: drill_hostile(b, w, "flood 100 MB headers",
                                                     hostile_headers, 4),
         "slow-clients": lambda b, w: drill_hostile(b, w, "slow clients", slow_sender, 64),
+        "connection-flood": drill_connection_flood,
         "big-body": drill_big_body,
     }
 
