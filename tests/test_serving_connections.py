@@ -4,9 +4,13 @@ floods of idle and half-sent connections, and each refusal counted by reason in 
 from __future__ import annotations
 
 import json
+import os
+import resource
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from mlops_kit.runtime.deploy import Deployer, endpoint_dir
 from mlops_kit.runtime.serving import serve_settings
 from mlops_kit.serving.metrics import read_refused, read_window
 from tests.conftest import Trained, write_config
-from tests.test_serving import GOOD, call
+from tests.test_serving import GOOD, call, free_port
 from tests.test_serving_hostile import TIMEOUT_S, read_all, settings_for, spawn, status_of
 
 CAP = 20
@@ -158,3 +162,26 @@ def test_max_connections_comes_from_the_config_and_nonsense_is_refused(
         config = write_config(tmp_path, {"serving": {"limits": {"max_connections": nonsense}}})
         result = CliRunner().invoke(main, ["validate", "--config", str(config)])
         assert result.exit_code == 2 and "max_connections" in result.output, result.output
+
+
+def _limited(soft: int, hard: int) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_serve_raises_the_fd_limit_or_refuses_with_the_field(trained: Trained,
+                                                             tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    short = subprocess.run(
+        [sys.executable, "-m", "mlops_kit.cli", "serve", "--config", str(config),
+         "--model-dir", str(trained.model_dir), "--port", str(free_port()), "--workers", "1"],
+        env={**os.environ, "MLOPS_STATE_DIR": str(tmp_path / "state")}, capture_output=True,
+        text=True, timeout=60, preexec_fn=_limited(100, 300))
+    assert short.returncode == 2, short.stdout + short.stderr
+    assert ("config error: serving.limits.max_connections is 512: a worker may need 896 file "
+            "descriptors, but this machine allows 300 per process") in short.stderr
+    assert "Traceback" not in short.stderr
+    raised = subprocess.run(
+        [sys.executable, "-c", "import resource; from mlops_kit.serving.app import ensure_fds; "
+         "ensure_fds(896, 512); print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"],
+        capture_output=True, text=True, timeout=60, preexec_fn=_limited(100, 2000))
+    assert raised.stdout.strip() == "896", raised.stderr
