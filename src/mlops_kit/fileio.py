@@ -42,11 +42,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def read_json_state(path: Path, fix: str) -> Any:
     """A JSON state file's data; StateFileError naming `path`, what is wrong and `fix` when it
-    cannot be read, is empty, is not UTF-8 or is not JSON (the caller checks its shape)."""
+    cannot be read, is empty, is not UTF-8 or is not JSON (the caller checks its shape). The
+    one reader of the registry, endpoint and catalog state files, so they say it one way."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise StateFileError(path, f"cannot be read ({exc.strerror or exc})", fix) from exc
+        raise StateFileError(path, f"cannot be read ({exc.strerror or exc}; check its "
+                             "permissions and the disk)", fix) from exc
     if not raw.strip():
         raise StateFileError(path, f"is empty ({len(raw)} bytes)", fix)
     try:

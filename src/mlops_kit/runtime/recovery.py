@@ -78,5 +78,5 @@ def repair_catalog(loaded: LoadedConfig) -> list[str]:
     if problem is None:
         return []
     tables = rebuild_catalog(loaded)
-    return [f"{catalog.path} was {problem}: rebuilt it from the lake folders ({len(tables)} "
+    return [f"{catalog.path}: {problem}; rebuilt it from the lake folders ({len(tables)} "
             "tables; the bad file is kept as catalog.json.corrupt-*)"]
