@@ -284,7 +284,7 @@ def test_server_ends_a_canary_whose_deployer_was_killed(trained: Trained, tmp_pa
 # --- 4. a corrupt state file ---------------------------------------------------------------------
 
 CORRUPT = {
-    "garbled": (b"\x8f\x00{{not json", "is not valid JSON"),
+    "garbled": (b"\x8f\x00{{not json", "is not UTF-8 text (byte 0)"),
     "truncated": (b'{"name": "churn-churn-classifier", "variants": [{"name": "v1", "ver',
                   "is not valid JSON"),
     "empty": (b"", "is empty (0 bytes)"),

@@ -125,7 +125,7 @@ def test_write_json_atomic_keeps_old_file_on_failure(tmp_path: Path,
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("crash while writing")
 
-    monkeypatch.setattr(files.json, "dump", broken)
+    monkeypatch.setattr(fileio.json, "dump", broken)
     with pytest.raises(RuntimeError):
         write_json_atomic(path, {"v": 2})
     monkeypatch.undo()
@@ -178,3 +178,36 @@ def test_json_catalog_is_a_plain_json_file(tmp_path: Path) -> None:
     assert data["tables"]["churn.customers"]["partitions"] == [{"year": "2025", "month": "01"}]
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+SAME_WORDING = {"empty": (b"", "is empty (0 bytes)"),
+                "truncated": (b'{"a": [1, 2', "is not valid JSON (line 1 column 12: Expecting"),
+                "binary": (b"\xff\xfe\x00", "is not UTF-8 text (byte 0)")}
+
+
+@pytest.mark.parametrize("content", [c for c, _ in SAME_WORDING.values()], ids=SAME_WORDING)
+def test_the_three_state_readers_say_a_problem_one_way(tmp_path: Path, content: bytes) -> None:
+    """registry.json, state.json and catalog.json are read by `fileio.read_json_state`: the
+    same bad bytes give the same problem, each with its own fix."""
+    from mlops_kit.errors import StateFileError
+    from mlops_kit.registry.local import LocalRegistry
+    from mlops_kit.serving.endpoint import EndpointStore
+
+    index = tmp_path / "reg" / "churn" / "registry.json"
+    state, catalog = tmp_path / "ep" / "state.json", tmp_path / "catalog.json"
+    for path in (index, state, catalog):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    reads = {index: lambda: LocalRegistry(tmp_path / "reg").versions("churn"),
+             state: lambda: EndpointStore(state, "ep").read(),
+             catalog: lambda: JsonCatalog(catalog).tables("churn")}
+    problems, fixes = set(), set()
+    for path, read in reads.items():
+        with pytest.raises(StateFileError) as err:
+            read()
+        assert err.value.path == path and str(err.value).startswith(f"{path}: ")
+        problems.add(err.value.problem)
+        fixes.add(err.value.fix)
+    [problem] = problems
+    assert problem.startswith(dict(SAME_WORDING.values())[content]), problem
+    assert len(fixes) == 3  # the fix is each file's own

@@ -103,7 +103,7 @@ def test_a_run_repairs_a_corrupt_catalog_with_a_warning(
     (loaded.state_dir / "catalog.json").write_bytes(b"")
     with caplog.at_level("WARNING"):
         run_day(loaded)
-    assert "catalog.json was empty (0 bytes): rebuilt it" in caplog.text
+    assert "catalog.json: is empty (0 bytes); rebuilt it" in caplog.text
     assert {t.name for t in JsonCatalog(loaded.state_dir / "catalog.json").tables("churn")} == {
         "raw_customers", "curated_customers", "quarantine_customers"}
 

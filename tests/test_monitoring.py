@@ -397,6 +397,32 @@ def test_cli_monitor_exit_codes(trained: Trained, state: Path, tmp_path: Path) -
     assert len(list((state / "monitoring").glob("*/drift.json"))) == 1
 
 
+def test_monitor_keeps_its_scratch_in_the_state_folder(
+        trained: Trained, state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model copy monitor checks lives in `<state>/tmp/<pid>-monitor-*` (swept by pid
+    after a kill), not in /tmp, and is gone afterwards."""
+    import os
+
+    from mlops_kit.monitoring import monitor as module
+
+    seen: list[Path] = []
+    real = module.read_baseline
+
+    def spy(folder: Path) -> Any:
+        seen.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(module, "read_baseline", spy)
+    same = tmp_path / "same.parquet"
+    trained.rows.to_parquet(same)
+    res = invoke(trained.config, "--input", str(same), "--output", str(tmp_path / "out"))
+    assert res.exit_code == 0, res.output
+    [folder] = seen
+    assert folder.is_relative_to(state / "tmp") and folder.parts[-3].startswith(
+        f"{os.getpid()}-monitor-"), folder
+    assert not any((state / "tmp").iterdir())
+
+
 def test_cli_monitor_reports_an_unseen_label(trained: Trained, state: Path,
                                              tmp_path: Path) -> None:
     """Before: one label the model never saw made `monitor` exit 2 with no report."""

@@ -92,3 +92,35 @@ def test_a_folder_replace_cut_short_is_put_back(tmp_path: Path) -> None:
     assert (table / "part.parquet").read_text() == "kept" and not old.exists()
     assert not stage.exists() and live.exists()  # a live writer's work is left alone
     assert len(notes) == 2
+
+
+def test_a_parquet_write_killed_midway_and_old_style_temps_are_cleaned(
+        tmp_path: Path) -> None:
+    """A writer SIGKILLed mid-write leaves a pid-named temp the next run removes; temp names
+    of the old style (no pid) go once an hour old; live writers' and fresh ones stay."""
+    from mlops_kit.fileio import temp_file
+
+    loaded = ingest_validate(tmp_path, 7)
+    folder = loaded.state_dir / "lake" / "features" / "t"
+    folder.mkdir(parents=True)
+    writer = ("import pandas as pd; from pathlib import Path; from mlops_kit.steps.base import "
+              f"write_parquet; write_parquet(pd.DataFrame({{'x': range(40_000_000)}}), "
+              f"Path({str(folder / 'part.parquet')!r}))")
+    proc = spawn(["-c", writer], loaded.state_dir)
+    kill_when(proc, lambda: any(folder.glob(f".part.parquet.{proc.pid}.*.tmp")),
+              "it created its temp file")
+    [killed] = list(folder.glob(".part.parquet.*.tmp"))
+    fd, live = temp_file(folder / "live.json")  # this process: a live writer
+    os.close(fd)
+    hour_ago = time.time() - 3700
+    old = [folder / ".state.json.ab12cd34.tmp", folder / "tmpk3j4h5g6.tmp",
+           folder / ".download-q1w2e3r4"]
+    for path in old:
+        path.mkdir() if "download" in path.name else path.write_bytes(b"{")
+        os.utime(path, (hour_ago, hour_ago))
+    fresh = folder / ".registry.json.zx98cv76.tmp"
+    fresh.write_bytes(b"{")
+    notes = recover(loaded)
+    assert not killed.exists() and not any(p.exists() for p in old), notes
+    assert live.exists() and fresh.exists()
+    assert not (folder / "part.parquet").exists() and len(notes) == 4, notes

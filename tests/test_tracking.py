@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,60 @@ def test_runs_left_running_by_a_dead_process_are_marked_killed(tmp_path: Path) -
     assert client.get_run(stuck).info.status == "KILLED"
     assert "process" in client.get_run(stuck).data.tags["mlops.note"]
     assert client.get_run(alive).info.status == "RUNNING"
+
+
+def garble(db: Path) -> None:
+    """Overwrite the store's pages in place: every connection then reads garbage."""
+    with db.open("r+b") as fh:
+        fh.write(b"\x17" * 8192)
+
+
+def replace(db: Path) -> None:
+    """Put another file in the store's place (a rename, as a clean-up script would)."""
+    other = db.with_name("other.db")
+    other.write_bytes(b"not a database")
+    other.replace(db)
+
+
+@pytest.mark.parametrize(("fault", "after_fit"), [(garble, 1), (replace, 3)],
+                         ids=["garbled-after-the-first-trial", "replaced-after-the-final-fit"])
+def test_a_store_failing_mid_run_warns_once_and_the_model_is_registered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        fault: Any, after_fit: int) -> None:
+    """A real fault of the store during training (a hook on the kit's `fit` breaks mlflow.db
+    after the n-th fit: 2 trials, then the final fit): the run succeeds, the version is
+    registered, one warning names the store and the fix, the lineage says incomplete."""
+    from mlops_kit.registry import open_registry
+    from mlops_kit.runtime.runner import run_pipeline
+    from mlops_kit.steps import train
+
+    loaded = load_config(write_config(tmp_path, SMALL))
+    db = loaded.state_dir / "mlflow.db"
+    fits = []
+
+    def fit_then_break(*args: Any, **kwargs: Any) -> Any:
+        model = real_fit(*args, **kwargs)
+        fits.append(1)
+        if len(fits) == after_fit:
+            fault(db)
+        return model
+
+    real_fit = train.fit
+    monkeypatch.setattr(train, "fit", fit_then_break)
+    with caplog.at_level("WARNING"):
+        result = run_pipeline(loaded, params={"ingest_date": "2026-01-01"})
+    assert result.status == "succeeded" and len(fits) == 3
+    warned = [r.getMessage() for r in caplog.records if "tracking incomplete" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert str(db) in warned[0] and "failed" in warned[0] and f"mv {db}" in warned[0]
+    assert result.step("train").summary["tracking"] == "incomplete"
+    [version] = open_registry(loaded).versions("churn-classifier")
+    assert version.lineage["tracking"] == "incomplete"
+    assert "failed" in version.lineage["tracking_problem"]
+
+    from mlops_kit.tracking import Tracker
+
+    tracker = Tracker(loaded)  # the next set-up moves the broken store aside: tracked again
+    with tracker.run("train"):
+        tracker.log({"a": 1}, {"m": 0.5})
+    assert tracker.problem is None and finished_train_runs(loaded.state_dir) == 1

@@ -25,8 +25,7 @@ from mlops_kit.errors import StateFileError
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write `data` as JSON to `path` through a temp file and `os.replace` (all or nothing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
-                               suffix=".tmp")
+    fd, tmp = temp_file(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, default=str)
@@ -42,11 +41,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def read_json_state(path: Path, fix: str) -> Any:
     """A JSON state file's data; StateFileError naming `path`, what is wrong and `fix` when it
-    cannot be read, is empty, is not UTF-8 or is not JSON (the caller checks its shape)."""
+    cannot be read, is empty, is not UTF-8 or is not JSON (the caller checks its shape). The
+    one reader of the registry, endpoint and catalog state files, so they say it one way."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise StateFileError(path, f"cannot be read ({exc.strerror or exc})", fix) from exc
+        raise StateFileError(path, f"cannot be read ({exc.strerror or exc}; check its "
+                             "permissions and the disk)", fix) from exc
     if not raw.strip():
         raise StateFileError(path, f"is empty ({len(raw)} bytes)", fix)
     try:
@@ -96,6 +97,13 @@ def temp_sibling(path: Path, kind: str) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.{kind}")
 
 
+def temp_file(path: Path) -> tuple[int, Path]:
+    """A new temp sibling of `path` named by `TEMP_NAME` (kind tmp), created: its fd and path."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                               suffix=".tmp")
+    return fd, Path(tmp)
+
+
 def stale_temp(path: Path) -> re.Match[str] | None:
     """The `TEMP_NAME` match of `path` if the process that made it is gone, else None."""
     match = TEMP_NAME.match(path.name)
@@ -112,6 +120,18 @@ def work_dir(state: Path, label: str) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def scratch_dir(state: Path | None, label: str) -> Iterator[Path]:
+    """`work_dir(state, label)`; with no state folder (a cloud job's container, which is
+    thrown away after the job) a folder in the OS temp dir. Removed after the block."""
+    if state is not None:
+        with work_dir(state, label) as folder:
+            yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix=f"mlops-{label}-") as tmp:
+        yield Path(tmp)
 
 
 def pid_alive(pid: int) -> bool:

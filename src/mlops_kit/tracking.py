@@ -4,7 +4,8 @@ The local store is set up atomically: a new `mlflow.db` is created and migrated 
 beside it and renamed into place, under a lock, so a kill mid-migration leaves no half-migrated
 store. A store found half-migrated (or not a database) is upgraded on a copy, or moved aside
 with a timestamped name. Tracking never blocks training: if the store cannot be opened, the run
-goes on untracked with a warning naming the file and the fix (`open_tracker`).
+goes on untracked with a warning naming the file and the fix (`open_tracker`); a store that
+fails during the run leaves the rest of the run untracked, with one such warning (`Tracker`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import os
 import shutil
 import socket
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlops_kit.config import LoadedConfig
 from mlops_kit.fileio import file_lock, fsync_dir, pid_alive, stale_temp, temp_sibling
 
 log = logging.getLogger(__name__)
 PID_TAG, HOST_TAG, NOTE_TAG = "mlops.pid", "mlops.host", "mlops.note"
+T = TypeVar("T")
 
 
 def local_db(loaded: LoadedConfig) -> Path | None:
@@ -189,7 +192,12 @@ def end_local_orphans(loaded: LoadedConfig) -> None:
 # --- the tracker ----------------------------------------------------------------------------
 
 class Tracker:
-    """A thin, explicit wrapper: one parent run per training, one nested run per trial."""
+    """A thin, explicit wrapper: one parent run per training, one nested run per trial.
+
+    Every call after set-up fails soft: the first error (a store deleted, garbled, locked or on
+    a full disk) is logged once as a warning naming the store and the fix, kept in `problem`,
+    and every later call is skipped, so training finishes and its lineage says `tracking:
+    incomplete` (`lineage_fields`). A run left RUNNING is ended by the next run."""
 
     def __init__(self, loaded: LoadedConfig) -> None:
         os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
@@ -200,11 +208,12 @@ class Tracker:
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.mlflow = mlflow
-        db = local_db(loaded)
-        if db is not None:
-            prepare_store(db)
+        self.db = local_db(loaded)
+        if self.db is not None:
+            prepare_store(self.db)
         prior = os.environ.get("MLFLOW_TRACKING_URI")
-        mlflow.set_tracking_uri(tracking_uri(loaded))
+        self.uri = tracking_uri(loaded)
+        mlflow.set_tracking_uri(self.uri)
         if prior is None:  # mlflow exports the URI; keep it from leaking into the next config
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         cfg = loaded.config
@@ -213,26 +222,96 @@ class Tracker:
             artifacts = (loaded.state_dir / "mlflow-artifacts" / name).resolve()
             with contextlib.suppress(Exception):
                 mlflow.create_experiment(name, artifact_location=artifacts.as_uri())
-        experiment = mlflow.set_experiment(name)
-        end_orphan_runs(mlflow.tracking.MlflowClient(), [experiment.experiment_id])
+        self.experiment_id = mlflow.set_experiment(name).experiment_id
+        self.client = mlflow.tracking.MlflowClient(self.uri)
+        end_orphan_runs(self.client, [self.experiment_id])
+        self.problem: str | None = None
+        self._runs: list[str] = []
 
     @contextlib.contextmanager
     def run(self, name: str, nested: bool = False, tags: dict[str, str] | None = None
             ) -> Iterator[str]:
+        """A run (nested under the current one if `nested`) for the block; its id, or "" when
+        tracking has failed. An error in the block ends the run FAILED and goes on up."""
+        run_id = self._call(f"starting the run '{name}'", self._start, name, nested, tags)
+        if run_id is None:
+            yield ""
+            return
+        self._runs.append(run_id)
+        status = "FAILED"
+        try:
+            yield run_id
+            status = "FINISHED"
+        finally:
+            self._runs.pop()
+            self._call(f"ending the run '{name}'", self.client.set_terminated, run_id, status)
+
+    def _start(self, name: str, nested: bool, tags: dict[str, str] | None) -> str:
+        from mlflow.tracking.context.registry import resolve_tags
+
         owner = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-        with self.mlflow.start_run(run_name=name, nested=nested,
-                                   tags={**owner, **(tags or {})}) as run:
-            yield run.info.run_id
+        parent = {"mlflow.parentRunId": self._runs[-1]} if nested and self._runs else {}
+        run = self.client.create_run(self.experiment_id, run_name=name,
+                                     tags=resolve_tags({**owner, **parent, **(tags or {})}))
+        return str(run.info.run_id)
 
     def log(self, params: dict[str, Any] | None = None,
             metrics: dict[str, float] | None = None) -> None:
-        if params:
-            self.mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        if metrics:
-            self.mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})
+        """Log params and metrics (NaN metrics left out) to the current run."""
+        from mlflow.entities import Metric, Param
+
+        if not self._runs:
+            return
+        now = int(time.time() * 1000)
+        self._call("logging params and metrics", self.client.log_batch, self._runs[-1],
+                   metrics=[Metric(k, v, now, 0) for k, v in (metrics or {}).items() if v == v],
+                   params=[Param(k, str(v)[:500]) for k, v in (params or {}).items()])
 
     def artifacts(self, folder: Path, path: str) -> None:
-        self.mlflow.log_artifacts(str(folder), artifact_path=path)
+        """Copy `folder` into the current run's artifacts under `path`."""
+        if self._runs:
+            self._call("logging the model's files", self.client.log_artifacts, self._runs[-1],
+                       str(folder), path)
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """`fn(...)`, or None once tracking has failed; the first failure is warned of."""
+        if self.problem is not None:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # any failure of the store: this run goes on untracked
+            self.problem = f"{what} failed ({_first_line(exc)})"
+            log.warning("tracking incomplete for this run: %s: %s. Training goes on and the "
+                        "model is registered as usual, its lineage saying `tracking: "
+                        "incomplete`. %s", self.db or self.uri, self.problem, self._fix())
+            return None
+
+    def _fix(self) -> str:
+        if self.db is None:
+            return "Check that the tracking store is reachable and writable, or set tracking.uri"
+        return (f"Free disk space and make {self.db} writable, stop any process holding it "
+                f"locked, or move it aside (`mv {self.db} {self.db}.old`; the next run starts a "
+                "new store, and a garbled one is moved aside by itself)")
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    detail = next((line for line in lines if line.startswith("(sqlite3.")), lines[0] if lines
+                  else "")
+    return f"{type(exc).__name__}: {detail}"[:300]
+
+
+def lineage_fields(tracker: Tracker | None, wanted: bool) -> dict[str, str]:
+    """What a model's lineage says of its tracking: `tracking` is complete, incomplete (with
+    `tracking_problem`) or off."""
+    if not wanted:
+        return {"tracking": "off"}
+    if tracker is None:
+        return {"tracking": "incomplete", "tracking_problem": "the tracking store could not be "
+                "opened (the run's warning names it)"}
+    if tracker.problem is not None:
+        return {"tracking": "incomplete", "tracking_problem": tracker.problem}
+    return {"tracking": "complete"}
 
 
 def open_tracker(loaded: LoadedConfig) -> Tracker | None:

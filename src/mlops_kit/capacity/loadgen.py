@@ -23,13 +23,14 @@ import pickle
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+
+from mlops_kit.fileio import scratch_dir
 
 HEADER_END = b"\r\n\r\n"
 REPORTED_ERRORS = 5  # error samples kept per process
@@ -266,15 +267,16 @@ def run_here(spec: LoadSpec, offset: int = 0) -> LoadResult:
     return asyncio.run(_drive(spec, offset))
 
 
-def run_load(spec: LoadSpec) -> dict[str, Any]:
-    """The load of `spec` from `spec.procs` client processes; the merged summary."""
+def run_load(spec: LoadSpec, state: Path | None = None) -> dict[str, Any]:
+    """The load of `spec` from `spec.procs` client processes; the merged summary. Their
+    files go in a scratch folder under `state` (else the OS temp dir: a bench run)."""
     procs = max(1, min(spec.procs, spec.concurrency))
     shares = [spec.concurrency // procs + (i < spec.concurrency % procs) for i in range(procs)]
-    with tempfile.TemporaryDirectory(prefix="loadgen-") as tmp:
+    with scratch_dir(state, "loadgen") as tmp:
         children = []
         for i, share in enumerate(shares):
             part = LoadSpec(**{**spec.__dict__, "concurrency": share, "procs": 1})
-            src, out = Path(tmp) / f"spec{i}.pkl", Path(tmp) / f"out{i}.pkl"
+            src, out = tmp / f"spec{i}.pkl", tmp / f"out{i}.pkl"
             src.write_bytes(pickle.dumps((part.__dict__, i * 7919)))
             argv = [sys.executable, "-m", __name__, "--spec", str(src), "--out", str(out)]
             children.append((subprocess.Popen(argv), out))

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlops_kit.capacity.loadgen import LoadSpec, http_request, run_load
@@ -98,7 +99,7 @@ class ServerProcess:
 
 def measure(model_dir: str, bodies: Sequence[bytes], objective_ms: float, workers: int = 1,
             seconds: float = 3.0, warmup_s: float = 1.0, max_concurrency: int = 64,
-            content_type: str = "text/csv") -> Measurement:
+            content_type: str = "text/csv", state: Path | None = None) -> Measurement:
     """Ramp the load on the model's server until p99 misses `objective_ms` or it saturates."""
     if not bodies:
         raise PlanError("no request bodies to measure with")
@@ -110,7 +111,7 @@ def measure(model_dir: str, bodies: Sequence[bytes], objective_ms: float, worker
         concurrency, best = 1, 0.0
         while concurrency <= max_concurrency:
             out = run_load(LoadSpec("127.0.0.1", server.port, requests, concurrency, seconds,
-                                    warmup_s))
+                                    warmup_s), state)
             step = Step(concurrency, float(out["rps"]), out["p99_ms"], int(out["errors"]))
             result.steps.append(step)
             if not step.meets(objective_ms) or step.rps < best * SATURATED:

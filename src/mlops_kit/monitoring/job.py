@@ -19,13 +19,12 @@ import datetime as dt
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
-from mlops_kit.fileio import write_json_atomic
+from mlops_kit.fileio import scratch_dir, write_json_atomic
 from mlops_kit.monitoring.baseline import (
     CONSTRAINTS,
     STATISTICS,
@@ -83,10 +82,10 @@ def window(env: Mapping[str, str]) -> Window | None:
 
 def _baseline(env: Mapping[str, str]) -> Any:
     """The baseline from the two files Model Monitor mounts (their names may differ)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copy(env["baseline_statistics"], Path(tmp) / STATISTICS)
-        shutil.copy(env["baseline_constraints"], Path(tmp) / CONSTRAINTS)
-        return read_baseline(Path(tmp))
+    with scratch_dir(None, "baseline") as tmp:  # in Model Monitor's container: no state folder
+        shutil.copy(env["baseline_statistics"], tmp / STATISTICS)
+        shutil.copy(env["baseline_constraints"], tmp / CONSTRAINTS)
+        return read_baseline(tmp)
 
 
 def violations(report: DriftReport | None) -> dict[str, list[dict[str, str]]]:

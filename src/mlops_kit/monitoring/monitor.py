@@ -8,7 +8,6 @@ per feature, and publishes the figures as metrics.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlops_kit.config import LoadedConfig
-from mlops_kit.fileio import write_json_atomic
+from mlops_kit.fileio import work_dir, write_json_atomic
 from mlops_kit.monitoring.baseline import BaselineError, read_baseline
 from mlops_kit.monitoring.drift import (
     DriftInputError,
@@ -100,8 +99,8 @@ def monitor(loaded: LoadedConfig, input_path: Path, version: int | None = None,
     registry = open_registry(loaded)
     chosen = resolve_version(registry, cfg.model.name, version)
     out = Path(output) if output else default_output(loaded)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = download_verified(registry, chosen, Path(tmp) / "model")
+    with work_dir(loaded.state_dir, "monitor") as tmp:
+        folder = download_verified(registry, chosen, tmp / "model")
         try:
             baseline = read_baseline(folder / "baseline")
             report = compute_drift(rows, baseline, cfg.monitoring, cfg.table)

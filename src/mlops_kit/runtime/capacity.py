@@ -43,7 +43,7 @@ def measure_capacity(loaded: LoadedConfig, model_dir: Path | None = None, second
     vcpus = vcpus_of(serving.instance_type, serving.capacity.vcpus)
     result = measure(str(folder), request_bodies(loaded, folder), serving.latency_p99_ms,
                      workers=workers, seconds=seconds, warmup_s=min(1.0, seconds / 2),
-                     max_concurrency=max_concurrency)
+                     max_concurrency=max_concurrency, state=loaded.state_dir)
     best = result.best
     if best is None:
         first = result.steps[0]

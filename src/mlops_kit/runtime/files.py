@@ -7,7 +7,6 @@ crash leaves either the old content or the new one, never half of it.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +18,7 @@ from mlops_kit.fileio import (
     fsync_dir,
     link_or_copy,
     local_path,
+    read_json_state,
     temp_sibling,
     walk_files,
     write_json_atomic,
@@ -133,27 +133,18 @@ class JsonCatalog:
         """The file's content; StateFileError if it is empty, garbled or of another shape."""
         if not self.path.is_file():
             return {"tables": {}}
-        raw = self.path.read_bytes()
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            problem = "empty (0 bytes)" if not raw.strip() else \
-                f"not valid JSON (truncated or garbled: {str(exc)[:80]})"
-            raise self._error(problem) from None
+        data = read_json_state(self.path, CATALOG_FIX)
         tables = data.get("tables", {}) if isinstance(data, dict) else None
         if not isinstance(tables, dict) or not all(
                 isinstance(r, dict) and r.keys() >= TABLE_KEYS for r in tables.values()):
-            raise self._error('not a catalog (expected {"tables": {"<db>.<table>": {'
-                              + ", ".join(sorted(TABLE_KEYS)) + ", ...}}})")
+            shape = '{"tables": {"<db>.<table>": {' + ", ".join(sorted(TABLE_KEYS)) + ", ...}}}"
+            raise StateFileError(self.path, f"is not a catalog (expected {shape})", CATALOG_FIX)
         return {**data, "tables": tables}
-
-    def _error(self, problem: str) -> StateFileError:
-        return StateFileError(self.path, problem, "Rebuild it from the lake's partition "
-                              "folders with `mlops-kit lake repair` (or `mlops-kit run`, which "
-                              "repairs it)")
 
 
 TABLE_KEYS = frozenset({"database", "name", "location", "columns"})
+CATALOG_FIX = ("Rebuild it from the lake's partition folders with `mlops-kit lake repair` (or "
+               "`mlops-kit run`, which repairs it)")
 
 
 def _check_same_keys(table: TableSpec, known: dict[str, str] | None) -> None:

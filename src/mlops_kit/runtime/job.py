@@ -16,13 +16,13 @@ import argparse
 import os
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
+from mlops_kit.fileio import scratch_dir
 from mlops_kit.pipeline import EXTERNAL, Step, load_pipeline
 from mlops_kit.registry import RegistryError, fetch_production, open_registry
 from mlops_kit.runtime.lake import APPEND_ONLY, append_dir
@@ -114,8 +114,8 @@ def publish(local: Path, uri: str, loaded: LoadedConfig | None = None, *,
     store = _storage(uri)
     for folder, dest in pairs:
         if append and folder is not local:
-            with tempfile.TemporaryDirectory(prefix="append-") as scratch:
-                append_dir(store, folder, dest, Path(scratch))
+            with scratch_dir(None, "append") as scratch:  # a cloud job: no state folder
+                append_dir(store, folder, dest, scratch)
         else:
             store.put_dir(folder, dest)
 

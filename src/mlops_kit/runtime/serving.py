@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from mlops_kit.config import LoadedConfig
+from mlops_kit.fileio import temp_sibling
 from mlops_kit.registry import ModelVersion, Registry, RegistryError, open_registry, production
 from mlops_kit.registry.base import digest_mismatch, download_verified
 from mlops_kit.serving.app import ServeSettings
@@ -40,7 +40,8 @@ def fetch_version(loaded: LoadedConfig, version: int | None = None) -> tuple[Pat
 def _download(registry: Registry, chosen: ModelVersion, dest: Path) -> None:
     """Download and check `chosen` beside `dest`, then swap it in."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=dest.parent))
+    tmp = temp_sibling(dest, "stage")  # a dead process's is swept by its pid (recovery)
+    tmp.mkdir()
     try:
         download_verified(registry, chosen, tmp)
         (tmp / ".complete").touch()

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlops_kit.errors import MlopsKitError
+from mlops_kit.fileio import temp_file
 
 FOLDER = "workers"
 HEARTBEAT_S = 1.0
@@ -78,7 +78,7 @@ def own(generation: int, errors: int = 0, last_error: str = "", dropped: int = 0
 def write(folder: Path, ack: Ack) -> None:
     """Replace this worker's file atomically (no fsync: it only matters while we run)."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{ack.file_name}.", suffix=".tmp")
+    fd, tmp = temp_file(folder / ack.file_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(asdict(ack), fh)

@@ -13,7 +13,6 @@ import functools
 import itertools
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_kit.fileio import temp_file
 from mlops_kit.models import PackagedModel
 from mlops_kit.serving import codec
 from mlops_kit.serving.codec import CSV, JSON, BadRequest, Payload
@@ -59,7 +59,7 @@ def transform(model: PackagedModel, source: Path, dest: str | Path, *, chunk_row
     target = output_path(source, dest)
     target.parent.mkdir(parents=True, exist_ok=True)
     started, rows = time.perf_counter(), 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    fd, tmp = temp_file(target)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             for build, n in typed_chunks(model.features, source, chunk_rows):

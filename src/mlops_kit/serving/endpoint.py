@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_kit.errors import StateFileError
-from mlops_kit.fileio import write_json_atomic
+from mlops_kit.fileio import read_json_state, write_json_atomic
 
 RESET_FIX = ("Run `mlops-kit endpoint reset` to rebuild it from the registry's production "
              "version (the bad file is kept beside it as a backup)")
@@ -138,20 +138,9 @@ class EndpointStore:
 
     def read(self) -> EndpointState:
         """The state (empty if there is no file); StateFileError if the file is unusable."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        if not self.path.exists():
             return EndpointState(self.name)
-        except OSError as exc:
-            raise StateFileError(self.path, f"cannot be read ({exc.strerror})",
-                                 "Check the file's permissions and the disk") from None
-        if not raw.strip():
-            raise StateFileError(self.path, f"is empty ({len(raw)} bytes)", RESET_FIX)
-        try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise StateFileError(self.path, f"is not valid JSON, truncated or garbled ({exc})",
-                                 RESET_FIX) from None
+        doc = read_json_state(self.path, RESET_FIX)
         try:
             return EndpointState.from_dict(doc)
         except ValueError as exc:

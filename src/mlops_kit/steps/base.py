@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
-from mlops_kit.fileio import write_json_atomic
+from mlops_kit.fileio import temp_file, write_json_atomic
 
 JobKind = Literal["processing", "training"]
 # The data a channel was made from (`data_version`, `curated_version`, `ingest_date`): each step
@@ -157,7 +156,7 @@ def _is_hive(root: Path, files: list[Path]) -> bool:
 def write_parquet(df: pd.DataFrame, path: Path) -> Path:
     """Write atomically: a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = temp_file(path)
     os.close(fd)
     try:
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp, compression="zstd")

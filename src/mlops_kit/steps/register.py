@@ -71,6 +71,9 @@ def lineage(job: Job, model_dir: Path, training: dict[str, Any]) -> dict[str, An
         "packages": package_versions(),
         "pipeline_run": job.params.get("run_id"),
         "mlflow_run_id": training.get("mlflow_run_id"),
+        "tracking": training.get("tracking"),
+        **({"tracking_problem": training["tracking_problem"]}
+           if training.get("tracking_problem") else {}),
         "model_digest": model_digest(model_dir)["digest"],
     }
 

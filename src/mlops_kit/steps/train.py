@@ -2,7 +2,8 @@
 
 Random search, deterministic under the model seed: trial 0 is the configured parameters, each
 further trial samples the space. Trials are scored on the validation split with the gate's
-metric; the best parameters are refit on train + validation. Every trial is an MLflow run.
+metric; the best parameters are refit on train + validation. Every trial is an MLflow run;
+a tracking failure never fails the step (`_run.json` and the lineage say `tracking`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from mlops_kit.steps.base import (
     write_json,
 )
 from mlops_kit.steps.features import LABEL
-from mlops_kit.tracking import Tracker, open_tracker
+from mlops_kit.tracking import Tracker, lineage_fields, open_tracker
 
 SPEC = StepSpec("train", "training", inputs=("training_set",), outputs=("model",))
 
@@ -112,7 +113,8 @@ def run(job: Job) -> dict[str, Any]:
     _, classes = encode_labels(pd.concat([train[LABEL], val[LABEL]]), cfg.model.task)
     meta = ModelMeta(framework=cfg.model.framework, task=cfg.model.task, columns=spec["columns"],
                      classes=classes, seed=cfg.model.seed, threads=cfg.model.threads)
-    tracker = open_tracker(loaded) if job.params.get("tracking", "on") != "off" else None
+    wanted = job.params.get("tracking", "on") != "off"
+    tracker = open_tracker(loaded) if wanted else None
     lineage = read_lineage(data)
     tags = {"data_version": str(lineage.get("data_version", "")), "config": loaded.digest[:12]}
     started = datetime.now(UTC).isoformat()
@@ -134,15 +136,18 @@ def run(job: Job) -> dict[str, Any]:
         write_json({"trials": [{k: v for k, v in t.items() if k != "seconds"} for t in trials],
                     "best_params": best, "importance": model.importance()},
                    out / "training.json")
-        write_json({"mlflow_run_id": run_id, "started": started,
-                    "finished": datetime.now(UTC).isoformat(), "fit_seconds": fit_seconds,
-                    "trial_seconds": [t["seconds"] for t in trials]}, out / RUN_FILE)
         if tracker:
             tracker.log(best, {f"best_val_{k}": v for k, v in _best_metrics(trials, best).items()})
             tracker.artifacts(out, "model")
+    # Written after the run ended, so it says whether every tracking call went through.
+    tracking = lineage_fields(tracker, wanted)
+    write_json({"mlflow_run_id": run_id, "started": started,
+                "finished": datetime.now(UTC).isoformat(), "fit_seconds": fit_seconds,
+                "trial_seconds": [t["seconds"] for t in trials], **tracking}, out / RUN_FILE)
     return {"trials": len(trials), "framework": meta.framework,
             **{f"val_{cfg.quality_gate.metric}": round(
-                _best_metrics(trials, best)[cfg.quality_gate.metric], 4)}}
+                _best_metrics(trials, best)[cfg.quality_gate.metric], 4)},
+            **({"tracking": "incomplete"} if tracking["tracking"] == "incomplete" else {})}
 
 
 def _best_metrics(trials: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, float]:

@@ -160,6 +160,7 @@ class SageMakerRegistry:
         files = model_files(Path(model_dir))
         document = {"model": model, "metrics": {k: float(v) for k, v in metrics.items()},
                     "params": params, "lineage": lineage, "description": description}
+        # A cloud back-end knows no state folder (it may run in a job container): OS temp.
         with _aws_errors(f"register {model}"), tempfile.TemporaryDirectory() as tmp:
             group = self._ensure_group(model)
             tarball = _pack(files, Path(tmp) / "model.tar.gz")
@@ -211,7 +212,7 @@ class SageMakerRegistry:
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         with _aws_errors(f"download {model} version {version}"), \
-                tempfile.TemporaryDirectory() as tmp:
+                tempfile.TemporaryDirectory() as tmp:  # no state folder known (see register)
             bucket, key = split_uri(found.artifact_uri)
             tarball = Path(tmp) / "model.tar.gz"
             self.s3.download_file(bucket, key, str(tarball))

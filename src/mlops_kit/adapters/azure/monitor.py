@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import yaml
 from mlops_kit.adapters.azure import naming
 from mlops_kit.adapters.azure import pipeline as render
 from mlops_kit.config import LoadedConfig
+from mlops_kit.fileio import work_dir
 from mlops_kit.monitoring import scheduled
 from mlops_kit.monitoring.baseline import Baseline, BaselineError, read_baseline
 from mlops_kit.monitoring.check import DriftCheck
@@ -129,8 +129,8 @@ def served_baseline(loaded: LoadedConfig, clients: Clients, model: str) -> Basel
                            "served version and no baseline")
     registry = open_registry(loaded, ml_client=clients.registry)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            registry.download(model, int(pinned), Path(tmp))
+        with work_dir(loaded.state_dir, "baseline") as tmp:
+            registry.download(model, int(pinned), tmp)
             return read_baseline(Path(tmp) / "baseline")
     except (RegistryError, BaselineError, ValueError) as exc:
         raise MonitorError(f"{model}: the served version {pinned} (azure.deploy_versions) "
@@ -148,8 +148,8 @@ def training_job(loaded: LoadedConfig, model: str) -> Any:
         naming.registry(cfg.project, str(loaded.env)), cfg.project, model, version)
     spec = render.pipeline_job(loaded, load_pipeline(loaded), model, naming.CLUSTER,
                                naming.image(loaded), production=uri)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "pipeline-job.yaml"
+    with work_dir(loaded.state_dir, "pipeline-job") as tmp:
+        path = tmp / "pipeline-job.yaml"
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         job = load_job(source=path)
     job.tags = {**(job.tags or {}), "trigger": "drift", "model": model}

@@ -95,6 +95,7 @@ class AzureMLRegistry:
         metrics = {k: float(v) for k, v in metrics.items()}
         document = {"model": model, "metrics": metrics, "params": params,
                     "lineage": lineage, "description": description}
+        # A cloud back-end knows no state folder (it may run in a job container): OS temp.
         with _azure_errors(f"register {model}"), tempfile.TemporaryDirectory() as tmp:
             existing = self.versions(model)
             number = existing[-1].version + 1 if existing else 1
@@ -135,7 +136,7 @@ class AzureMLRegistry:
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         with _azure_errors(f"download {model} version {version}"), \
-                tempfile.TemporaryDirectory() as tmp:
+                tempfile.TemporaryDirectory() as tmp:  # no state folder known (see register)
             self.client.models.download(name=self.asset(model), version=str(version),
                                         download_path=tmp)
             root = Path(tmp) / self.asset(model)

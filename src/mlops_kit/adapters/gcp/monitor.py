@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import pandas as pd
 
 from mlops_kit.adapters.gcp import naming
 from mlops_kit.config import LoadedConfig
+from mlops_kit.fileio import work_dir
 from mlops_kit.monitoring import scheduled
 from mlops_kit.monitoring.baseline import Baseline, read_baseline
 from mlops_kit.monitoring.check import DriftCheck
@@ -91,8 +91,8 @@ def production_baseline(loaded: LoadedConfig, clients: Clients, model: str) -> B
     current = production(registry, model)
     if current is None:
         raise MonitorError(f"{model}: no approved version in the registry, so no baseline")
-    with tempfile.TemporaryDirectory() as tmp:
-        registry.download(model, current.version, Path(tmp))
+    with work_dir(loaded.state_dir, "baseline") as tmp:
+        registry.download(model, current.version, tmp)
         return read_baseline(Path(tmp) / "baseline")
 
 

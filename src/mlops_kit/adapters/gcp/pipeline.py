@@ -20,9 +20,7 @@ pipeline job's name as the run. Inputs wired to `registry.production` are not bo
 from __future__ import annotations
 
 import inspect
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -32,6 +30,7 @@ from mlops_kit.adapters.gcp import naming
 from mlops_kit.adapters.gcp.machines import machine_resources
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import FileSource
+from mlops_kit.fileio import work_dir
 from mlops_kit.pipeline import EXTERNAL, Pipeline, Step
 
 RUNNER = ["python", "-m", "mlops_kit.runtime.job"]
@@ -155,8 +154,8 @@ def pipeline_spec(loaded: LoadedConfig, pipeline: Pipeline, model: str) -> dict[
     func = dsl.pipeline(name=name, description=f"{loaded.config.project}: {pipeline.name} of "
                         f"{model} ({loaded.env})", pipeline_root=pipeline_root(loaded, model))(
         _dag(loaded, pipeline, model))
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "pipeline.yaml"
+    with work_dir(loaded.state_dir, "pipeline") as folder:
+        path = folder / "pipeline.yaml"
         compiler.Compiler().compile(func, str(path))
         spec: dict[str, Any] = yaml.safe_load(path.read_text())
     return spec
