@@ -98,6 +98,15 @@ def test_an_id_column_unique_per_row_is_the_entity_id_and_no_feature(tmp_path: P
     assert not [f for f in inf.features if f.inputs == ["order_id"]]
 
 
+def test_an_id_repeating_at_one_time_is_no_entity_id(tmp_path: Path) -> None:
+    days = pd.date_range("2025-01-01", periods=20).strftime("%Y-%m-%d")
+    frame = _base().assign(user_id=[f"u{i % 20}" for i in range(40)], day=[*days, *days])
+    inf = _infer(tmp_path, frame, "y")
+    assert inf.role("entity_id") is None and inf.role("event_time") == "day"
+    assert "20 rows repeat an earlier (user_id, day) pair" in inf.column("user_id").reasons[0]
+    assert not [f for f in inf.features if f.inputs == ["user_id"]]
+
+
 def test_a_constant_column_is_no_feature(tmp_path: Path) -> None:
     inf = _infer(tmp_path, _base().assign(k=7), "y")
     assert not inf.column("k").usable and "not a feature: one value only" in inf.column("k").reasons

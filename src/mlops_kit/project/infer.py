@@ -119,6 +119,7 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
     sample, notes = _sample(frame)
     guesses = [_guess_column(frame[h], sample[h], h == target) for h in headers]
     _assign_roles(guesses, target, len(frame))
+    _keep_keys_unique(guesses, frame)
     target_guess = next(g for g in guesses if g.role == "target")
     task, task_reason = _task(target_guess)
     split, split_reason = _split(guesses)
@@ -295,6 +296,21 @@ def _assign_roles(guesses: list[ColumnGuess], target: str, rows: int) -> None:
     for g in guesses:
         if g.role is None and g.usable:
             _usable(g, rows)
+
+
+def _keep_keys_unique(guesses: list[ColumnGuess], frame: pd.DataFrame) -> None:
+    """Validation quarantines rows that repeat an (entity id, event time) pair: with repeats,
+    the id column is no entity id (each row is its own entity)."""
+    entity = next((g for g in guesses if g.role == "entity_id"), None)
+    event = next((g for g in guesses if g.role == "event_time"), None)
+    if entity is None or event is None:
+        return
+    pair = [entity.column.name, event.column.name]
+    repeats = int(frame.duplicated(pair).sum())
+    if repeats:
+        entity.role = None
+        entity.reasons[0] = (f"string: named like an id, but not the entity id: {repeats:,} rows "
+                             f"repeat an earlier ({', '.join(pair)}) pair; not a feature")
 
 
 def _looks_like_id(g: ColumnGuess, rows: int) -> bool:
