@@ -1,0 +1,1 @@
+"""Starting a project: what `init --from` infers from a data file (`infer.infer_project`)."""
