@@ -64,7 +64,8 @@ def test_column_kernels_agree_with_the_scalar_rule(values: list[str], kind: str,
 
 
 MIXED = [None, np.nan, 1, 0, 1.5, True, False, 10**30, float("inf"), [1], {"a": 1},
-         pd.Timestamp("2026-01-01", tz="Europe/Paris"), "x", "\ud800"]
+         pd.Timestamp("2026-01-01", tz="Europe/Paris"), np.datetime64("2026-01-02T03:04"),
+         np.float32(0.5), np.int64(7), " 2 ", "x", "\ud800"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

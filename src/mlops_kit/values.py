@@ -140,8 +140,6 @@ def parse_value(v: Any, kind: str) -> tuple[Any, bool, str | None]:
         return (None, False, NOT_BOOL) if math.isnan(b) else (b, False, None)
     if kind == "timestamp":
         return _one_stamp(v)
-    if isinstance(v, float | np.floating | np.datetime64):
-        return str(v), False, None
     text = _text(v)
     if text is None:
         return None, False, NOT_TEXT
