@@ -13,7 +13,7 @@ export CDK_HOME := $(CURDIR)/.cache/cdk
 export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
 
 .PHONY: install demo test test-fast lint typecheck synth bench bench-drift bench-serving bench-scaling \
-        bench-synth bench-faults clean example-csv
+        bench-synth bench-faults bench-values clean example-csv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,10 @@ bench-faults: install
 ## example-csv: write scikit-learn's breast-cancer data set as a CSV for examples/breast_cancer
 example-csv: install
 	$(BIN)/python examples/breast_cancer/make_csv.py
+
+## bench-values: rows/s of the value rules on validate and batch, against plain pandas
+bench-values: install
+	$(BIN)/python bench/values.py
 
 ## bench-synth: synth time for 3 environments x 1, 10 and 50 models
 bench-synth: install

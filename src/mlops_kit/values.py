@@ -22,6 +22,7 @@ parse a column with `parse`, so a value means the same on every path.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TEXT = frozenset({"false", "f", "no", "n", "0"})
 NUMERIC, TEXT = ("int", "float"), ("category", "string")
 DECIMAL = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|(?i:inf|infinity))$"
+SMALL = 32  # up to this many values, the scalar rule (`parse_value`) is quicker than arrow
+DECIMAL_RE = re.compile(DECIMAL)
 FIRST_TIME = np.datetime64("1000-01-01", "us")
 LAST_TIME = np.datetime64("9999-12-31T23:59:59.999999", "us")
 
@@ -70,8 +73,23 @@ class Parsed:
         return min(hits, key=lambda hit: hit[0]) if hits else None
 
 
-def parse(values: Sequence[Any] | np.ndarray | pd.Series, kind: str) -> Parsed:
-    """`values` read as a column of `kind` (int, float, bool, timestamp, category, string)."""
+def parse(values: Sequence[Any] | np.ndarray | pd.Series | pa.Array | pa.ChunkedArray,
+          kind: str) -> Parsed:
+    """`values` read as a column of `kind` (int, float, bool, timestamp, category, string).
+    A few plain values (a request) go one by one; a column goes through the vector kernels."""
+    if len(values) <= SMALL and isinstance(values, list | tuple):
+        return _small(list(values), kind)
+    return parse_column(values, kind)
+
+
+def parse_column(values: Sequence[Any] | np.ndarray | pd.Series | pa.Array | pa.ChunkedArray,
+                 kind: str) -> Parsed:
+    """`parse` with whole-column kernels (arrow, pandas); same verdicts as `parse_value`.
+    A column of text (pyarrow strings, or objects that are all text) is trimmed and lowered
+    once in arrow; other columns go by their type."""
+    text = _arrow_text(values)
+    if text is not None:
+        return _parse_text(values, text, kind)
     raw = _array(values)
     missing = _missing(raw, words=kind not in TEXT)
     if kind in NUMERIC:
@@ -83,6 +101,104 @@ def parse(values: Sequence[Any] | np.ndarray | pd.Series, kind: str) -> Parsed:
     else:
         out, problems = _texts(raw, missing)
     return Parsed(out, missing, tuple((m, msg) for m, msg in problems if m.any()))
+
+
+ORDER = {"int": (NOT_NUMBER, NOT_FINITE, NOT_WHOLE), "float": (NOT_NUMBER, NOT_FINITE),
+         "bool": (NOT_BOOL,), "timestamp": (NOT_TIME, OUT_OF_YEARS, NOT_UNICODE)}
+
+
+def _small(values: list[Any], kind: str) -> Parsed:
+    """`parse` of a few values, each by `parse_value`."""
+    n = len(values)
+    read = [parse_value(v, kind) for v in values]
+    if kind in NUMERIC or kind == "bool":
+        out = np.array([np.nan if r[0] is None else r[0] for r in read], dtype="float64")
+    elif kind == "timestamp":
+        out = np.array([np.datetime64("NaT") if r[0] is None else r[0] for r in read],
+                       dtype="datetime64[us]")
+    else:
+        out = np.empty(n, dtype=object)
+        out[:] = [r[0] for r in read]
+    missing = np.array([r[1] for r in read], dtype=bool)
+    problems = []
+    for message in ORDER.get(kind, (NOT_TEXT, NOT_UNICODE)):
+        mask = np.array([r[2] == message for r in read], dtype=bool)
+        if mask.any():
+            problems.append((mask, message))
+    return Parsed(out, missing, tuple(problems))
+
+
+def parse_value(v: Any, kind: str) -> tuple[Any, bool, str | None]:
+    """One value read as `kind`: (the value or None, missing, what is wrong or None). The
+    scalar form of the rules; `parse_column` must give the same verdicts."""
+    if _is_missing(v, words=kind not in TEXT):
+        return None, True, None
+    if kind in NUMERIC:
+        return _one_number(v, whole=kind == "int")
+    if kind == "bool":
+        b = _bool(v)
+        return (None, False, NOT_BOOL) if math.isnan(b) else (b, False, None)
+    if kind == "timestamp":
+        return _one_stamp(v)
+    text = _text(v)
+    if text is None:
+        return None, False, NOT_TEXT
+    return (None, False, NOT_UNICODE) if _bad_utf8(text) else (text, False, None)
+
+
+def _is_missing(v: Any, words: bool) -> bool:
+    if isinstance(v, str):
+        word = v.strip()
+        return word.lower() in MISSING_TEXT if words else word == ""
+    if v is None or (isinstance(v, float | np.floating) and math.isnan(v)):
+        return True
+    return (isinstance(v, np.datetime64) and bool(np.isnat(v))) or v is pd.NaT or v is pd.NA
+
+
+def _one_number(v: Any, whole: bool) -> tuple[Any, bool, str | None]:
+    if isinstance(v, str):
+        text = v.strip()
+        x = float(text) if DECIMAL_RE.match(text) and text.isascii() else math.nan
+    else:
+        x = _number(v)
+    if math.isnan(x):
+        return None, False, NOT_NUMBER
+    if math.isinf(x):
+        return None, False, NOT_FINITE
+    if whole and x != round(x):
+        return None, False, NOT_WHOLE
+    return x, False, None
+
+
+def _one_stamp(v: Any) -> tuple[Any, bool, str | None]:
+    if isinstance(v, str):
+        if _bad_utf8(v):
+            return None, False, NOT_UNICODE
+        text = v.strip()
+        if text.lower() in ("now", "today"):
+            return None, False, NOT_TIME
+        v = text
+    elif not (isinstance(v, pd.Timestamp | np.datetime64) or hasattr(v, "isoformat")):
+        return None, False, NOT_TIME
+    stamp = _one_time(v)
+    if stamp is pd.NaT:
+        return None, False, NOT_TIME
+    t = np.datetime64(stamp.tz_convert(None) if stamp.tzinfo else stamp, "us")
+    if np.isnat(t):
+        return None, False, NOT_TIME
+    if t < FIRST_TIME or t > LAST_TIME:
+        return None, False, OUT_OF_YEARS
+    return t, False, None
+
+
+def _bad_utf8(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def required(parsed: Parsed, col: Column) -> np.ndarray:
@@ -104,6 +220,72 @@ def domain(parsed: Parsed, col: Column) -> list[tuple[np.ndarray, str]]:
         known = np.isin(x.astype(object), np.asarray(col.categories, dtype=object))
         out.append((~known & ~parsed.missing & ~parsed.bad, f"not one of {col.categories}"))
     return [(np.asarray(m, dtype=bool), msg) for m, msg in out if np.any(m)]
+
+
+def _arrow_text(values: Any) -> pa.Array | None:
+    """The values as one arrow string array when they are all text (or missing), else None."""
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+            return None
+        return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if isinstance(values, pd.Series | pd.Index) and values.dtype.kind in "iufbM":
+        return None
+    if isinstance(values, np.ndarray) and values.dtype.kind != "O":
+        return None
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return None
+    try:
+        return pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, UnicodeError):  # lone surrogates: the general path
+        return None
+
+
+def _parse_text(values: Any, text: pa.Array, kind: str) -> Parsed:
+    """`parse_column` of valid UTF-8 text: every rule as one arrow kernel over the column."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    lower = pc.utf8_lower(trimmed)
+    null = np.asarray(pc.is_null(text), dtype=bool)
+    if kind in TEXT:
+        missing = null | _filled(pc.equal(trimmed, ""))
+        out = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object).copy()
+        out[missing] = None
+        return Parsed(out, missing, ())
+    missing = null | _filled(pc.is_in(lower, value_set=pa.array(sorted(MISSING_TEXT))))
+    if kind in NUMERIC:
+        ok = pc.match_substring_regex(trimmed, DECIMAL)
+        cast = pc.cast(pc.if_else(ok, trimmed, pa.scalar("nan")), pa.float64())
+        num = np.asarray(cast.to_numpy(zero_copy_only=False), dtype="float64").copy()
+        num[missing] = np.nan
+        out, problems = _checked_numbers(num, missing, ~missing & np.isnan(num), kind == "int")
+    elif kind == "bool":
+        out = np.full(len(null), np.nan)
+        out[_filled(pc.is_in(lower, value_set=pa.array(sorted(TRUE_TEXT))))] = 1.0
+        out[_filled(pc.is_in(lower, value_set=pa.array(sorted(FALSE_TEXT))))] = 0.0
+        out[missing] = np.nan
+        problems = [(~missing & np.isnan(out), NOT_BOOL)]
+    else:
+        out, problems = _text_stamps(trimmed, lower, missing)
+    return Parsed(out, missing, tuple((m, msg) for m, msg in problems if m.any()))
+
+
+def _filled(mask: Any) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False), dtype=bool)
+
+
+def _text_stamps(trimmed: pa.Array, lower: pa.Array, missing: np.ndarray
+                 ) -> tuple[np.ndarray, Problems]:
+    n = len(missing)
+    stamps = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    words = _filled(pc.is_in(lower, value_set=pa.array(["now", "today"])))
+    ok = ~missing & ~words
+    if ok.any():
+        texts = pd.Series(trimmed.filter(pa.array(ok)).to_numpy(zero_copy_only=False),
+                          dtype=object)
+        stamps[ok] = _utc(texts)
+    not_time = ~missing & np.isnat(stamps)
+    outside = ~np.isnat(stamps) & ((stamps < FIRST_TIME) | (stamps > LAST_TIME))
+    stamps[outside] = np.datetime64("NaT")
+    return stamps, [(not_time, NOT_TIME), (outside, OUT_OF_YEARS)]
 
 
 def _array(values: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
@@ -184,6 +366,12 @@ def _numbers(raw: np.ndarray, missing: np.ndarray, whole: bool) -> tuple[np.ndar
         for i in np.flatnonzero(other):
             num[i] = _number(raw[i])
         not_number = ~missing & np.isnan(num)
+    return _checked_numbers(num, missing, not_number, whole)
+
+
+def _checked_numbers(num: np.ndarray, missing: np.ndarray, not_number: np.ndarray,
+                     whole: bool) -> tuple[np.ndarray, Problems]:
+    """Numbers read, less the infinite ones (and fractions when they must be whole)."""
     infinite = np.isinf(num)
     num[infinite | not_number | missing] = np.nan
     problems = [(not_number, NOT_NUMBER), (infinite, NOT_FINITE)]
@@ -282,10 +470,15 @@ def _iso(values: np.ndarray) -> np.ndarray:
         texts[strings] = _trimmed(values[strings])
     words = np.zeros(len(values), dtype=bool)
     words[strings] = _is_word(texts[strings].to_numpy(), frozenset({"now", "today"}))
+    return _utc(texts.mask(words))
+
+
+def _utc(texts: pd.Series) -> np.ndarray:
+    """Trimmed ISO 8601 values as naive UTC datetime64[us] (NaT where unreadable)."""
     try:
-        ts = pd.to_datetime(texts.mask(words), errors="coerce", utc=True, format="ISO8601")
+        ts = pd.to_datetime(texts, errors="coerce", utc=True, format="ISO8601")
     except Exception:  # pandas and pyarrow raise several types on odd text: read one by one
-        ts = pd.Series([_one_time(t) for t in texts.mask(words)], dtype="datetime64[us, UTC]")
+        ts = pd.Series([_one_time(t) for t in texts], dtype="datetime64[us, UTC]")
     return ts.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
 
 

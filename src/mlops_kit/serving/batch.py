@@ -166,7 +166,7 @@ def _typed(features: FeatureSet, part: Any, values: Callable[[Any, str], Any]
 
 
 def _arrow_values(part: Any, name: str) -> Any:
-    return part.column(name).to_numpy(zero_copy_only=False)
+    return part.column(name)
 
 
 def _json_lines(source: Path) -> Iterator[Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from mlops_kit.config.model import Column
 from mlops_kit.steps.features import FeatureSet
@@ -162,7 +163,7 @@ def _by_name(rows: list[Any], names: list[str], known: set[str]) -> list[Sequenc
     return [by_name[n] for n in names]
 
 
-def coerce(values: Sequence[Any], col: Column) -> np.ndarray:
+def coerce(values: Sequence[Any] | pa.ChunkedArray, col: Column) -> np.ndarray:
     """One column's values as the transforms take them, read under the value rules
     (`mlops_kit.values`); BadRequest names the first bad row."""
     parsed = parse(values, col.type)
@@ -179,6 +180,8 @@ def coerce(values: Sequence[Any], col: Column) -> np.ndarray:
 
 def _shown(value: Any) -> str:
     """A bad value as the error shows it: its repr, cut to 40 characters."""
+    if isinstance(value, pa.Scalar):
+        value = value.as_py()
     text = repr(value.item() if isinstance(value, np.generic) else value)
     return text if len(text) <= 40 else text[:37] + "..."
 
