@@ -31,6 +31,7 @@ def _done(platform: Any) -> pulumi.Output[Any]:
     ids += [r.id for r in platform.training.requests.values()]
     ids += [s.id for s in platform.training.schedules.values()]
     ids += [m.pool.id for m in platform.serving.models.values()]
+    ids += [m.capture.id for m in platform.serving.models.values() if m.capture]
     ids += [p.id for policies in platform.alerts.policies.values() for p in policies]
     ids += [s.id for s in platform.monitoring.schedules.values()]
     ids += [a.id for a in platform.monitoring.alerts.values()]
@@ -400,8 +401,54 @@ def test_endpoints_log_sampled_requests_to_the_dataset(tmp_path: Path,
         logging = endpoints["churn-gcp-prod-churn-mlp"]["predictRequestResponseLoggingConfig"]
         assert logging == {"enabled": True, "samplingRate": 0.25, "bigqueryDestination": {
             "outputUri": "bq://churn-prod-333333.churn_gcp_prod.capture_churn_mlp"}}
-        assert not any(t.inputs.get("tableId", "").startswith("capture_")   # Vertex makes it
-                       for t in mocks.of_type("bigquery/table:Table"))
+    return _done(platform).apply(check)
+
+
+def _capture_tables(mocks: RecordingMocks) -> dict[str, dict[str, Any]]:
+    return {c.inputs["tableId"]: c.inputs for c in mocks.of_type("bigquery/table:Table")
+            if c.inputs["tableId"].startswith("capture_")}
+
+
+@pulumi.runtime.test
+def test_each_endpoint_logs_into_a_declared_table_that_expires(tmp_path: Path,
+                                                               mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path, {"serving": {"capture": {"retention_days": 45}},
+                                    "gcp": {"kms_key": KEY}})
+
+    def check(_: Any) -> None:
+        tables = _capture_tables(mocks)
+        assert sorted(tables) == ["capture_churn_classifier", "capture_churn_mlp"]
+        for model, served in platform.serving.models.items():
+            table = tables[f"capture_{model.replace('-', '_')}"]
+            assert table["datasetId"] == "churn_gcp_prod"
+            assert table["timePartitioning"] == {"type": "DAY", "field": "logging_time",
+                                                 "expirationMs": str(45 * 86_400_000)}
+            assert table["requirePartitionFilter"] is False
+            assert [(f["name"], f["type"], f["mode"]) for f in json.loads(table["schema"])] == [
+                ("endpoint", "STRING", "NULLABLE"), ("deployed_model_id", "STRING", "NULLABLE"),
+                ("logging_time", "TIMESTAMP", "NULLABLE"), ("request_id", "NUMERIC", "NULLABLE"),
+                ("request_payload", "STRING", "REPEATED"),
+                ("response_payload", "STRING", "REPEATED")]
+            assert table["encryptionConfiguration"] == {"kmsKeyName": KEY}
+            assert served.capture is not None
+            endpoint = next(c.inputs for c in mocks.of_type("AiEndpoint")
+                            if c.inputs["name"] == served.endpoint_id)
+            destination = endpoint["predictRequestResponseLoggingConfig"]["bigqueryDestination"]
+            assert destination["outputUri"] == (
+                f"bq://churn-prod-333333.{table['datasetId']}.{table['tableId']}")
+    return _done(platform).apply(check)
+
+
+@pytest.mark.parametrize("days", [7, 400])
+@pulumi.runtime.test
+def test_capture_expiration_follows_retention_days(days: int, tmp_path: Path,
+                                                    mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path, {"serving": {"capture": {"retention_days": days}}})
+
+    def check(_: Any) -> None:
+        expirations = {t["timePartitioning"]["expirationMs"]
+                       for t in _capture_tables(mocks).values()}
+        assert expirations == {str(days * 86_400_000)}
     return _done(platform).apply(check)
 
 
@@ -413,6 +460,7 @@ def test_capture_off_means_no_logging_and_no_drift_schedule(tmp_path: Path,
     def check(_: Any) -> None:
         assert {c.inputs["predictRequestResponseLoggingConfig"]["enabled"]
                 for c in mocks.of_type("AiEndpoint")} == {False}
+        assert _capture_tables(mocks) == {}
         assert platform.monitoring.schedules == {}
         assert len(platform.monitoring.alerts) == 2
     return _done(platform).apply(check)
@@ -559,3 +607,10 @@ def test_a_monthly_monitoring_schedule_is_refused(tmp_path: Path) -> None:
     off = load_stack("gcp_prod", two_models(tmp_path, {"monitoring": {"schedule": "0 3 1 * *"},
                                                        "serving": {"capture": {"inputs": False}}}))
     assert not requests_logged(off)           # no monitor runs: nothing to refuse
+
+
+def test_monitor_query_prunes_capture_partitions_by_its_window() -> None:
+    from mlops_kit.adapters.gcp.monitor import QUERY
+    from mlops_pulumi.gcp.serving import PARTITION_FIELD
+
+    assert f"WHERE {PARTITION_FIELD} >= @start AND {PARTITION_FIELD} < @end" in QUERY

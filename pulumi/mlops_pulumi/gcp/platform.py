@@ -76,8 +76,9 @@ def build(stack: Stack) -> GcpPlatform:
     training = Training("training", TrainingArgs(
         stack=stack, pipelines_bucket=lake.buckets["pipelines"].name, kms_key=kms,
         labels=labels, depends_on=(identity,)), opts)
-    serving = Serving("serving", ServingArgs(stack=stack, region=region, kms_key=kms,
-                                             labels=labels, depends_on=(warehouse,)), opts)
+    serving = Serving("serving", ServingArgs(
+        stack=stack, region=region, kms_key=kms, labels=labels,
+        dataset=warehouse.dataset.dataset_id, depends_on=(warehouse,)), opts)
     alerts = Alerts("alerts", AlertsArgs(
         stem=naming.prefix(cfg.project, stack.env_name), emails=tuple(cfg.monitoring.alert_emails),
         serving=cfg.serving, gcp=cfg.gcp, labels=labels,
