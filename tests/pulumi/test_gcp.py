@@ -614,3 +614,14 @@ def test_monitor_query_prunes_capture_partitions_by_its_window() -> None:
     from mlops_pulumi.gcp.serving import PARTITION_FIELD
 
     assert f"WHERE {PARTITION_FIELD} >= @start AND {PARTITION_FIELD} < @end" in QUERY
+
+
+def test_capture_shorter_than_the_monitor_window_is_refused(tmp_path: Path,
+                                                            mocks: RecordingMocks) -> None:
+    from mlops_pulumi.config import StackError
+
+    weekly = {"monitoring": {"schedule": "0 3 * * 1"},
+              "serving": {"capture": {"retention_days": 6}}}
+    with pytest.raises(StackError, match=r"serving\.capture\.retention_days 6"):
+        build(load_stack("gcp_prod", two_models(tmp_path, weekly)))
+    assert mocks.of_type("bigquery/table:Table") == []   # refused before any resource
