@@ -73,7 +73,7 @@ def logged_rows(bigquery: Any, loaded: LoadedConfig, model: str,
                                         loaded.config.table))
     try:
         found = list(bigquery.query(QUERY.format(table=table), job_config=config).result())
-    except NotFound:  # the capture table is not deployed (yet)
+    except NotFound:  # Vertex AI creates the table with the first logged request
         return collector.frame()
     for row in found:
         when, deployed = row["logging_time"], row["deployed_model_id"]
