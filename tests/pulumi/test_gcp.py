@@ -31,6 +31,7 @@ def _done(platform: Any) -> pulumi.Output[Any]:
     ids += [r.id for r in platform.training.requests.values()]
     ids += [s.id for s in platform.training.schedules.values()]
     ids += [m.pool.id for m in platform.serving.models.values()]
+    ids += [t.id for t in platform.retention.schedules.values()]
     ids += [p.id for policies in platform.alerts.policies.values() for p in policies]
     ids += [s.id for s in platform.monitoring.schedules.values()]
     ids += [a.id for a in platform.monitoring.alerts.values()]
@@ -285,7 +286,8 @@ def test_service_accounts_get_scoped_roles_only(tmp_path: Path, mocks: Recording
     def check(_: Any) -> None:
         accounts = sorted(c.inputs["accountId"] for c in mocks.of_type("serviceaccount/account:"
                                                                        "Account"))
-        assert accounts == ["churn-build", "churn-monitor", "churn-pipeline", "churn-scheduler"]
+        assert accounts == ["churn-build", "churn-monitor", "churn-pipeline", "churn-retention",
+                            "churn-scheduler"]
         project_roles = sorted((c.inputs["member"].split(":")[1].split("@")[0], c.inputs["role"])
                                for c in mocks.of_type("projects/iAMMember:IAMMember"))
         assert project_roles == [
@@ -295,6 +297,7 @@ def test_service_accounts_get_scoped_roles_only(tmp_path: Path, mocks: Recording
             ("churn-monitor", "roles/monitoring.metricWriter"),
             ("churn-pipeline", "roles/aiplatform.user"),
             ("churn-pipeline", "roles/logging.logWriter"),
+            ("churn-retention", "roles/bigquery.jobUser"),
             ("churn-scheduler", "roles/aiplatform.user")]
         assert not any("admin" in r or r in ("roles/owner", "roles/editor")
                        for _, r in project_roles)
@@ -400,8 +403,73 @@ def test_endpoints_log_sampled_requests_to_the_dataset(tmp_path: Path,
         logging = endpoints["churn-gcp-prod-churn-mlp"]["predictRequestResponseLoggingConfig"]
         assert logging == {"enabled": True, "samplingRate": 0.25, "bigqueryDestination": {
             "outputUri": "bq://churn-prod-333333.churn_gcp_prod.capture_churn_mlp"}}
+    return _done(platform).apply(check)
+
+
+def _retention(mocks: RecordingMocks) -> dict[str, dict[str, Any]]:
+    """The scheduled queries by display name."""
+    return {c.inputs["displayName"]: c.inputs
+            for c in mocks.of_type("bigquery/dataTransferConfig:DataTransferConfig")}
+
+
+@pulumi.runtime.test
+def test_vertex_creates_the_capture_tables_and_a_daily_query_deletes_old_rows(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path, {"serving": {"capture": {"retention_days": 45}}})
+
+    def check(_: Any) -> None:
         assert not any(t.inputs.get("tableId", "").startswith("capture_")   # Vertex makes it
                        for t in mocks.of_type("bigquery/table:Table"))
+        schedules = _retention(mocks)
+        assert sorted(schedules) == ["churn_gcp_prod capture_churn_classifier retention",
+                                     "churn_gcp_prod capture_churn_mlp retention"]
+        for model in platform.serving.models:
+            table = f"capture_{model.replace('-', '_')}"
+            config = schedules[f"churn_gcp_prod {table} retention"]
+            assert (config["dataSourceId"], config["schedule"], config["location"]) == (
+                "scheduled_query", "every 24 hours", "europe-west1")
+            assert "destinationDatasetId" not in config   # a script: no destination table
+            query = config["params"]["query"]
+            assert f"WHERE table_name = '{table}') THEN" in query
+            assert f"DELETE FROM `churn-prod-333333.churn_gcp_prod.{table}`" in query
+            assert "INTERVAL 45 DAY" in query
+            assert config["serviceAccountName"] == (
+                "churn-retention@churn-prod-333333.iam.gserviceaccount.com")
+    return _done(platform).apply(check)
+
+
+@pytest.mark.parametrize("days", [7, 400])
+@pulumi.runtime.test
+def test_the_retention_query_follows_retention_days(days: int, tmp_path: Path,
+                                                    mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path, {"serving": {"capture": {"retention_days": days}}})
+
+    def check(_: Any) -> None:
+        intervals = {c["params"]["query"].split("INTERVAL ")[1].split(" DAY")[0]
+                     for c in _retention(mocks).values()}
+        assert intervals == {str(days)}
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_the_retention_account_edits_only_the_dataset(tmp_path: Path,
+                                                      mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path)
+    member = "serviceAccount:churn-retention@churn-prod-333333.iam.gserviceaccount.com"
+
+    def check(_: Any) -> None:
+        on_project = [c.inputs for c in mocks.of_type("projects/iAMMember:IAMMember")
+                      if c.inputs["member"] == member]
+        assert [(b["project"], b["role"]) for b in on_project] == [
+            ("churn-prod-333333", "roles/bigquery.jobUser")]
+        on_datasets = [c.inputs for c in mocks.of_type("DatasetIamMember")
+                       if c.inputs["member"] == member]
+        assert [(b["datasetId"], b["role"]) for b in on_datasets] == [
+            ("churn_gcp_prod", "roles/bigquery.dataEditor")]
+        assert not any(member == c.inputs.get("member") for c in mocks.created
+                       if c.type.endswith(("BucketIAMMember", "RepositoryIamMember",
+                                           "serviceaccount/iAMMember:IAMMember")))
+        assert platform.retention.account is not None
     return _done(platform).apply(check)
 
 
@@ -413,6 +481,9 @@ def test_capture_off_means_no_logging_and_no_drift_schedule(tmp_path: Path,
     def check(_: Any) -> None:
         assert {c.inputs["predictRequestResponseLoggingConfig"]["enabled"]
                 for c in mocks.of_type("AiEndpoint")} == {False}
+        assert _retention(mocks) == {} and platform.retention.account is None
+        assert not any(c.inputs["accountId"] == "churn-retention"
+                       for c in mocks.of_type("serviceaccount/account:Account"))
         assert platform.monitoring.schedules == {}
         assert len(platform.monitoring.alerts) == 2
     return _done(platform).apply(check)
@@ -559,3 +630,14 @@ def test_a_monthly_monitoring_schedule_is_refused(tmp_path: Path) -> None:
     off = load_stack("gcp_prod", two_models(tmp_path, {"monitoring": {"schedule": "0 3 1 * *"},
                                                        "serving": {"capture": {"inputs": False}}}))
     assert not requests_logged(off)           # no monitor runs: nothing to refuse
+
+
+def test_capture_shorter_than_the_monitor_window_is_refused(tmp_path: Path,
+                                                            mocks: RecordingMocks) -> None:
+    from mlops_pulumi.config import StackError
+
+    weekly = {"monitoring": {"schedule": "0 3 * * 1"},
+              "serving": {"capture": {"retention_days": 6}}}
+    with pytest.raises(StackError, match=r"serving\.capture\.retention_days 6"):
+        build(load_stack("gcp_prod", two_models(tmp_path, weekly)))
+    assert mocks.created == []   # refused before any resource, the scheduled deletes too

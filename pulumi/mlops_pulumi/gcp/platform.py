@@ -8,6 +8,7 @@ import pulumi_gcp as gcp
 
 import pulumi
 from mlops_kit.adapters.gcp import naming, rules
+from mlops_kit.adapters.rules import requests_logged
 from mlops_kit.steps.features import FeatureSet
 from mlops_pulumi.config import Stack, refuse
 from mlops_pulumi.gcp.alerts import Alerts, AlertsArgs
@@ -17,6 +18,7 @@ from mlops_pulumi.gcp.foundation import Foundation, FoundationArgs
 from mlops_pulumi.gcp.identity import Identity, IdentityArgs
 from mlops_pulumi.gcp.lake import DataLake, DataLakeArgs
 from mlops_pulumi.gcp.monitoring import DriftMonitoring, DriftMonitoringArgs
+from mlops_pulumi.gcp.retention import CaptureRetention, CaptureRetentionArgs
 from mlops_pulumi.gcp.serving import Serving, ServingArgs
 from mlops_pulumi.gcp.training import Training, TrainingArgs
 from mlops_pulumi.gcp.warehouse import Warehouse, WarehouseArgs
@@ -38,6 +40,7 @@ class GcpPlatform:
     alerts: Alerts
     monitoring: DriftMonitoring
     cicd: Cicd
+    retention: CaptureRetention
 
 
 def build(stack: Stack) -> GcpPlatform:
@@ -88,5 +91,10 @@ def build(stack: Stack) -> GcpPlatform:
     cicd = Cicd("cicd", CicdArgs(stack=stack, pipelines_bucket=names["pipelines"],
                                  build_account=identity.accounts["build"].email,
                                  depends_on=(identity, training)), opts)
+    logged = {m: naming.capture_table(m) for m in serving.models} if requests_logged(cfg) else {}
+    retention = CaptureRetention("retention", CaptureRetentionArgs(
+        gcp_project=project, location=region, dataset=warehouse.dataset.dataset_id,
+        dataset_name=dataset, account=naming.service_account_id(cfg.project, "retention"),
+        tables=logged, days=cfg.serving.capture.retention_days), opts)
     return GcpPlatform(foundation, lake, warehouse, feature_store, identity, training, serving,
-                       alerts, monitoring, cicd)
+                       alerts, monitoring, cicd, retention)

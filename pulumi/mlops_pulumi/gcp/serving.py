@@ -13,6 +13,7 @@ from pulumi_gcp import vertex
 import pulumi
 from mlops_kit.adapters.gcp import naming
 from mlops_kit.adapters.gcp.autoscale import scaling
+from mlops_kit.adapters.rules import requests_logged
 from mlops_kit.config.instances import gcp_machine_type
 from mlops_pulumi.config import Stack
 
@@ -31,7 +32,7 @@ def request_logging(stack: Stack, model: str) -> dict[str, Any]:
     dataset (Vertex AI creates the table), from `serving.capture`; off when capture is off,
     samples nothing, or must keep request bodies out (`inputs: false`)."""
     capture = stack.loaded.config.serving.capture
-    if not (capture.enabled and capture.inputs and capture.sampling_percent > 0):
+    if not requests_logged(stack.loaded.config):
         return {"enabled": False}
     return {"enabled": True, "sampling_rate": capture.sampling_percent / 100.0,
             "bigquery_destination": {"output_uri": naming.capture_uri(stack.loaded, model)}}
