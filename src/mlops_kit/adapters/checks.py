@@ -71,7 +71,7 @@ def check_source(loaded: LoadedConfig, report: Report) -> None:
     """A CSV or Parquet source against the schema and the task (`validate.check_data`):
     errors become problems, rows the validate step would quarantine become notes."""
     from mlops_kit.steps.base import StepError
-    from mlops_kit.steps.ingest import read_source
+    from mlops_kit.steps.ingest import source_rows
     from mlops_kit.steps.validate import check_data
 
     cfg = loaded.config
@@ -80,7 +80,7 @@ def check_source(loaded: LoadedConfig, report: Report) -> None:
         return
     where = f"{loaded.resolve(source.path)}"
     try:
-        raw = read_source(source, loaded.root)
+        raw = source_rows(source, cfg.table, loaded.root)
     except StepError as exc:
         report.problems.append(Problem(str(loaded.path), "data.source", f"data.source: {exc}"))
         return

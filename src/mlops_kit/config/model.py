@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlops_kit.config import names
 from mlops_kit.cron import check as check_cron
 from mlops_kit.cron import weekly_minutes
 
@@ -63,14 +64,36 @@ ColumnType = Literal["int", "float", "string", "category", "bool", "timestamp"]
 
 
 class Column(Strict):
-    """One source column: its type, nullability and allowed values."""
+    """One source column: its header in the data (`source`), the name the kit uses for it,
+    its type, nullability and allowed values (docs/config.md#column-names)."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+    name: Annotated[str, Field(pattern=names.SAFE.pattern)]
+    source: str | None = Field(
+        None, min_length=1, max_length=1024,
+        description="The header in the data, when it is not `name` (e.g. `a/b (mg)`).")
     type: ColumnType
     nullable: bool = True
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        """Only `source`, or an awkward `name`, given: the name is made by `safe_name`."""
+        if not isinstance(data, dict):
+            return data
+        name, source = data.get("name"), data.get("source")
+        if name is None and isinstance(source, str):
+            return {**data, "name": names.safe_name(source)}
+        if source is None and isinstance(name, str) and not names.is_safe(name):
+            return {**data, "source": name, "name": names.safe_name(name)}
+        return data
+
+    @property
+    def header(self) -> str:
+        """The column's header in source files and requests."""
+        return self.source if self.source is not None else self.name
 
     @model_validator(mode="after")
     def _limits_fit_type(self) -> Column:
@@ -97,20 +120,29 @@ class Schema(Strict):
 
     @model_validator(mode="after")
     def _roles_are_columns(self) -> Schema:
-        names = [c.name for c in self.columns]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate column names: {dupes}")
+        names.check_columns([(c.header, c.name) for c in self.columns])
+        known = [c.name for c in self.columns]
         for role in ("target", "entity_id", "event_time"):
             value = getattr(self, role)
-            if value is not None and value not in names:
-                raise ValueError(f"{role} {value!r} is not a column; columns are {names}")
+            if value is not None and value not in known:
+                raise ValueError(f"{role} {value!r} is not a column{self._use_name(value)}; "
+                                 f"columns are {known}")
         if self.event_time and self.column(self.event_time).type != "timestamp":
             raise ValueError(f"event_time column {self.event_time!r} must have type timestamp")
         return self
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Header -> name of each column whose header is not its name."""
+        return {c.source: c.name for c in self.columns if c.source not in (None, c.name)}
+
+    def _use_name(self, header: str) -> str:
+        """`: use its name X` when `header` is a column's header, else nothing."""
+        name = self.aliases.get(header)
+        return f" name but the header of column {name!r}: use {name!r}" if name else ""
 
 
 class DataConfig(Strict):
@@ -689,7 +721,7 @@ class ProjectConfig(Strict):
                 if col not in names:
                     raise ValueError(
                         f"features.declared[{i}] ({feat.name}): input {col!r} is not a schema "
-                        f"column; columns are {sorted(names)}"
+                        f"column{schema._use_name(col)}; columns are {sorted(names)}"
                     )
                 if col == schema.target:
                     raise ValueError(

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from mlops_kit.config import LoadedConfig
+from mlops_kit.config.names import HeaderClash, map_headers
 from mlops_kit.fileio import work_dir, write_json_atomic
 from mlops_kit.monitoring.baseline import BaselineError, read_baseline
 from mlops_kit.monitoring.drift import (
@@ -74,6 +76,15 @@ def read_rows(path: Path) -> pd.DataFrame:
     return frame
 
 
+def named(rows: pd.DataFrame, aliases: Mapping[str, str], path: Path) -> pd.DataFrame:
+    """`rows` with each column's header replaced by its name (`aliases`: header -> name)."""
+    headers = [str(h) for h in rows.columns]
+    try:
+        return rows.set_axis(map_headers(headers, aliases), axis=1)
+    except HeaderClash as exc:
+        raise MonitorInputError(f"{path}: {exc}") from exc
+
+
 def resolve_version(registry: Registry, model: str, version: int | None) -> ModelVersion:
     """The requested version, or production when none is given."""
     if version is not None:
@@ -95,7 +106,7 @@ def monitor(loaded: LoadedConfig, input_path: Path, version: int | None = None,
             output: Path | None = None, sink: MetricsSink | None = None) -> MonitorResult:
     """Run the whole check; MonitorInputError for input that cannot be compared."""
     cfg = loaded.config
-    rows = read_rows(input_path)
+    rows = named(read_rows(input_path), cfg.table.aliases, input_path)
     registry = open_registry(loaded)
     chosen = resolve_version(registry, cfg.model.name, version)
     out = Path(output) if output else default_output(loaded)

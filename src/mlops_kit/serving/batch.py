@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_kit.config.names import HeaderClash, map_headers
 from mlops_kit.fileio import temp_file
 from mlops_kit.models import PackagedModel
 from mlops_kit.serving import codec
@@ -126,8 +127,9 @@ def _columns(payload: Payload, features: FeatureSet) -> dict[str, np.ndarray]:
 
 
 def _csv(features: FeatureSet, source: Path, size: int) -> Iterator[Chunk]:
-    """CSV in request order, read by pyarrow as text. A first row holding the model's column
-    names is a header: columns are then picked by name and any others ignored."""
+    """CSV in request order, read by pyarrow as text. A first row naming every column the
+    model reads (by header or name) is a header: columns are then picked by name and any
+    others ignored."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -136,11 +138,14 @@ def _csv(features: FeatureSet, source: Path, size: int) -> Iterator[Chunk]:
         head = next(csv.reader(fh), None)
     if not head:
         return
-    header = set(names) <= set(head)
+    header = codec.is_header(head, names, features.aliases)
     if not header and len(head) != len(names):
         raise BatchError(f"{source}: row 1 has {len(head)} values, expected {len(names)}: "
                          f"{', '.join(names)}")
-    columns = head if header else names
+    try:
+        columns = map_headers(head, features.aliases) if header else names
+    except HeaderClash as exc:
+        raise BatchError(f"{source}: the header line: {exc}") from exc
     try:
         reader = pacsv.open_csv(
             source,
@@ -187,11 +192,18 @@ def _parquet(features: FeatureSet, source: Path, size: int) -> Iterator[Chunk]:
         parquet = pq.ParquetFile(source)
     except Exception as exc:
         raise BatchError(f"{source}: not a readable Parquet file: {exc}") from exc
-    missing = sorted(set(names) - set(parquet.schema_arrow.names))
+    present = parquet.schema_arrow.names
+    try:
+        mapped = dict(zip(map_headers(present, features.aliases), present, strict=True))
+    except HeaderClash as exc:
+        raise BatchError(f"{source}: {exc}") from exc
+    missing = sorted(set(names) - set(mapped))
     if missing:
         raise BatchError(f"{source}: columns {missing} are missing; the model reads {names}")
-    for batch in parquet.iter_batches(batch_size=size, columns=names):
-        yield _typed(features, batch.to_pandas(), _parquet_values), batch.num_rows
+    renamed = {mapped[n]: n for n in names}
+    for batch in parquet.iter_batches(batch_size=size, columns=list(renamed)):
+        frame = batch.to_pandas().rename(columns=renamed)
+        yield _typed(features, frame, _parquet_values), batch.num_rows
 
 
 def _parquet_values(frame: pd.DataFrame, name: str) -> Any:

@@ -19,7 +19,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,6 +256,7 @@ class RowCollector:
 
     def __init__(self, features: FeatureSet) -> None:
         self.names = features.inputs
+        self.aliases = features.aliases
         self.frames: list[pd.DataFrame] = []
         self.skipped = 0
         self.reasons: dict[str, int] = {}
@@ -266,7 +267,7 @@ class RowCollector:
         from mlops_kit.serving.codec import BadRequest
 
         try:
-            frame = request_rows(body, content_type, self.names)
+            frame = request_rows(body, content_type, self.names, self.aliases)
         except (BadRequest, UnicodeError) as exc:
             self.skip(str(exc))
             return 0
@@ -290,15 +291,18 @@ class RowCollector:
         return out
 
 
-def request_rows(body: str | None, content_type: str | None,
-                 names: Sequence[str]) -> pd.DataFrame:
-    """The source rows of one request body (CSV, JSON or JSON Lines, as the server reads them),
-    as text-or-value cells in `names` order; BadRequest when the body is malformed."""
-    from mlops_kit.serving.codec import BadRequest, decode
+def request_rows(body: str | None, content_type: str | None, names: Sequence[str],
+                 aliases: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The source rows of one request body (CSV, JSON or JSON Lines, as the server reads them,
+    fields named by header or name: `aliases` maps header -> name), as text-or-value cells in
+    `names` order; BadRequest when the body is malformed."""
+    from mlops_kit.serving.codec import BadRequest, decode, named_rows
 
     if body is None or content_type is None:
         raise BadRequest("the record has no request body or content type")
     rows = decode(body.encode(), content_type).rows
+    if rows:
+        rows = named_rows(rows, names, aliases or {})
     for i, row in enumerate(rows, 1):
         if not isinstance(row, list | dict):
             raise BadRequest(f"row {i} is not a list of values or an object")

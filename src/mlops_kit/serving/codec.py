@@ -1,6 +1,7 @@
 """Request and response bodies: CSV, JSON and JSON Lines in, CSV or JSON out.
 
-Requests carry source rows (the columns the features read, in schema order). Every value is
+Requests carry source rows (the columns the features read, in schema order, or named: JSON
+fields, or a CSV header line, by each column's header or name). Every value is
 checked against its column's type and nullability, and any fault is a `BadRequest` naming the
 row, the column and what is allowed, never a crash or a silent NaN. Values outside a column's
 range or categories are still served, as the world drifts: monitoring reports them.
@@ -12,7 +13,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlops_kit.config.model import Column
+from mlops_kit.config.names import HeaderClash, map_headers
 from mlops_kit.steps.features import FeatureSet
 from mlops_kit.values import parse, required
 
@@ -124,11 +126,48 @@ def columns(payload: Payload, features: FeatureSet) -> tuple[dict[str, np.ndarra
         raise BadRequest("the request has no rows")
     names = features.inputs
     schema = features.schema
+    rows = named_rows(rows, names, features.aliases)
     if all(type(row) is list for row in rows):
         values = _positional(rows, names)
     else:
         values = _by_name(rows, names, {c.name for c in schema.columns})
     return {n: coerce(v, schema.column(n)) for n, v in zip(names, values, strict=True)}, len(rows)
+
+
+def named_rows(rows: list[Any], names: Sequence[str], aliases: Mapping[str, str]) -> list[Any]:
+    """`rows` with fields named by column names: a first row of text naming every input
+    column (by its header or its name) is a header line, and the rows after it become objects;
+    an object's fields given by header (`aliases`: header -> name) are renamed."""
+    first = rows[0]
+    if type(first) is list and is_header(first, names, aliases):
+        head = _mapped(first, aliases, "the header line")
+        body = rows[1:]
+        if not body:
+            raise BadRequest("the request has a header line but no rows")
+        for i, row in enumerate(body, 1):
+            if type(row) is not list or len(row) != len(head):
+                raise BadRequest(f"row {i} is not {len(head)} values like the header line "
+                                 f"{shorten(repr(first))}")
+        return [dict(zip(head, row, strict=True)) for row in body]
+    if not aliases:
+        return rows
+    return [dict(zip(_mapped(list(row), aliases, f"row {i}"), row.values(), strict=True))
+            if type(row) is dict and not aliases.keys().isdisjoint(row) else row
+            for i, row in enumerate(rows, 1)]
+
+
+def is_header(row: list[Any], names: Sequence[str], aliases: Mapping[str, str]) -> bool:
+    """Whether `row` is a header line: text cells naming every one of `names`."""
+    if not all(type(cell) is str for cell in row):
+        return False
+    return set(names) <= {aliases.get(cell, cell) for cell in row}
+
+
+def _mapped(fields: list[str], aliases: Mapping[str, str], where: str) -> list[str]:
+    try:
+        return map_headers(fields, aliases)
+    except HeaderClash as exc:
+        raise BadRequest(f"{where}: {shorten(str(exc), 200)}") from exc
 
 
 def _positional(rows: list[Any], names: list[str]) -> list[Sequence[Any]]:

@@ -85,6 +85,11 @@ class FeatureSet:
         used = {c for f in self.features for c in f.inputs}
         return [c.name for c in self.schema.columns if c.name in used]
 
+    @cached_property
+    def aliases(self) -> dict[str, str]:
+        """Header -> name of the columns whose header in the data is not their name."""
+        return self.schema.aliases
+
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Model inputs (float64, NaN for missing) for every row of `frame`."""
         missing = sorted(set(self.inputs) - set(frame.columns))

@@ -2,7 +2,8 @@
 file per batch named by its content (`ingest_date=D/part-<data version>.parquet`).
 
 The raw zone keeps the source as it came (CSV values stay text), plus `_source_row` so that
-any row found bad later can be traced back to its line in the source.
+any row found bad later can be traced back to its line in the source. Only the headers
+change: each column gets its safe name (`mlops_kit.config.names`), the name the lake uses.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlops_kit.config.model import FileSource, GeneratorSource
+from mlops_kit.config.model import FileSource, GeneratorSource, Schema
+from mlops_kit.config.names import HeaderClash, map_headers
 from mlops_kit.datasets import churn
 from mlops_kit.fileio import sha256_file
 from mlops_kit.steps.base import Job, StepError, StepSpec, job_main, write_json, write_parquet
@@ -41,6 +43,23 @@ def read_source(source: GeneratorSource | FileSource, base: Path) -> pd.DataFram
     except pa.ArrowInvalid as exc:
         raise StepError(f"source files under {path} do not share one schema: {exc}") from exc
     return table.to_pandas()
+
+
+def source_rows(source: GeneratorSource | FileSource, schema: Schema,
+                base: Path) -> pd.DataFrame:
+    """The source's rows with each header replaced by its column's name (`read_source`)."""
+    return named(read_source(source, base), schema)
+
+
+def named(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """`frame` with its headers mapped to column names (a header the schema does not list
+    gets its safe name); StepError when two headers name one column."""
+    headers = [str(h) for h in frame.columns]
+    try:
+        mapped = map_headers(headers, schema.aliases, safe_extras=True)
+    except HeaderClash as exc:
+        raise StepError(f"the source's {exc}") from exc
+    return frame.set_axis(mapped, axis=1) if mapped != headers else frame
 
 
 def _files(path: Path, kind: str) -> list[Path]:
@@ -100,7 +119,7 @@ def run(job: Job) -> dict[str, Any]:
     override = job.optional_input("source")
     if override is not None and isinstance(source, FileSource):
         source = source.model_copy(update={"path": str(override)})
-    frame = ingest(read_source(source, job.config.root), date)
+    frame = ingest(source_rows(source, cfg.table, job.config.root), date)
     folder = job.output("raw") / f"ingest_date={date.isoformat()}"
     written = write_parquet(frame, folder / "batch.parquet")
     version = sha256_file(written)

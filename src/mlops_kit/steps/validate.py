@@ -173,7 +173,7 @@ def check_data(raw: pd.DataFrame, schema: Schema, task: str, limit: float) -> Da
     """The config against a source's rows, before any run: columns, values, the task."""
     out = DataCheck()
     present = [c for c in raw.columns if c not in META]
-    missing = [c.name for c in schema.columns if c.name not in present]
+    missing = [c.header for c in schema.columns if c.name not in present]  # as the file has it
     extra = [c for c in present if c not in {c.name for c in schema.columns}]
     if missing:
         out.errors.append(f"columns missing from the data: {missing} (data.schema.columns "

@@ -1,0 +1,114 @@
+"""Column names: the header a source file has, and the safe name the kit uses for it.
+
+A real CSV header may hold spaces, slashes, dots, dashes, parentheses, a leading digit or
+non-ASCII letters (`a/b (mg)`, `2nd visit`, `Größe`). Inside the lake, the features, the
+model and every cloud catalog a column goes by its safe name: lower-case ASCII letters,
+digits and `_`, which Athena/Glue, BigQuery, Parquet, XGBoost and Python all accept. The
+rule (`safe_name`) is documented in docs/config.md#column-names; a column may also declare
+its name (`name:`) beside its header (`source:`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+
+SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # a name the kit takes as it is
+MAX_LENGTH = 64
+
+
+class HeaderClash(ValueError):
+    """Two headers of one file or row that name the same column."""
+
+
+def is_safe(name: str) -> bool:
+    """Whether `name` is a column name as the kit uses it (letter or `_`, then `[A-Za-z0-9_]`)."""
+    return bool(SAFE.match(name))
+
+
+def safe_name(source: str) -> str:
+    """The safe name of a header, by one rule:
+
+    1. Unicode NFKD, case-folded (lower case; `ß` -> `ss`), NFKD again, and the combining
+       marks dropped (`é` -> `e`, `ö` -> `o`, `ﬁ` -> `fi`, `№` -> `no`);
+    2. every run of other characters than `a-z`, `0-9` becomes one `_`; `_` at either end
+       is stripped;
+    3. a name that starts with a digit gets the prefix `c_`;
+    4. at most 64 characters (cut, trailing `_` stripped);
+    5. a header with no ASCII letter or digit left (`日本`, `???`) is `c_` plus the first
+       8 hex digits of the SHA-256 of its UTF-8 bytes.
+
+    `a/b (mg)` -> `a_b_mg`, `2nd visit` -> `c_2nd_visit`, `Größe` -> `grosse`,
+    `x.y` -> `x_y`, `(paren)` -> `paren`.
+    """
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", source).casefold())
+    ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    name = re.sub(r"[^a-z0-9]+", "_", ascii_only).strip("_")
+    if not name:
+        return "c_" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:8]
+    if name[0].isdigit():
+        name = "c_" + name
+    return name[:MAX_LENGTH].rstrip("_")
+
+
+def unique_names(headers: Iterable[str]) -> list[str]:
+    """The safe name of each header, made unique in order: a name already taken gets `_2`,
+    `_3`, ... (for a generator such as `init --from`, which then declares each `name:`)."""
+    out: list[str] = []
+    taken: set[str] = set()
+    for header in headers:
+        base = safe_name(header)
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base[:MAX_LENGTH - len(str(n)) - 1]}_{n}"
+        taken.add(name)
+        out.append(name)
+    return out
+
+
+def check_columns(pairs: Sequence[tuple[str, str]]) -> None:
+    """Refuse schema columns (`(header, name)` pairs) whose mapping is not one to one:
+    two columns with one header or one name, or a name that is another column's header.
+    ValueError names both headers and the fix."""
+    by_name: dict[str, str] = {}
+    by_header: dict[str, str] = {}
+    for header, name in pairs:
+        if header in by_header:
+            raise ValueError(f"duplicate column names: two columns read the header {header!r}; "
+                             "list each column once")
+        if name in by_name:
+            first = by_name[name]
+            raise ValueError(
+                f"columns {first!r} and {header!r} both get the name {name!r} (safe-name "
+                "rule, docs/config.md#column-names); declare another `name:` for one of them")
+        by_name[name], by_header[header] = header, name
+    for header, name in pairs:
+        other = by_header.get(name)
+        if other is not None and other != name:
+            raise ValueError(
+                f"column {header!r} has the name {name!r}, which is the header of another "
+                f"column (named {other!r}); a header and a name must not be confused: "
+                "declare another `name:`")
+
+
+def map_headers(headers: Sequence[str], aliases: Mapping[str, str], *,
+                safe_extras: bool = False) -> list[str]:
+    """The column name of each header: a column's header (`aliases`: header -> name) gives
+    its name; any other header (a safe name already, or a column the schema does not list)
+    stays as it is, or gets `safe_name` with `safe_extras`. HeaderClash when two headers
+    reach one name (say, a column's header and its name both)."""
+    out: list[str] = []
+    seen: dict[str, str] = {}
+    for header in headers:
+        name = aliases.get(header, header)
+        if safe_extras and name == header and not is_safe(header):
+            name = safe_name(header)
+        if name in seen:
+            raise HeaderClash(f"headers {seen[name]!r} and {header!r} both name the column "
+                              f"{name!r}; keep one of them")
+        seen[name] = header
+        out.append(name)
+    return out
