@@ -39,7 +39,7 @@ def test_a_header_without_ascii_gets_a_stable_hashed_name() -> None:
 
 
 def test_unique_names_number_the_collisions() -> None:
-    assert unique_names(["a b", "a_b", "A-B", "c"]) == ["a_b", "a_b_2", "a_b_3", "c"]
+    assert unique_names(["a b", "a_b", "A-B", "c"]) == ["a_b_2", "a_b", "a_b_3", "c"]
 
 
 def test_a_column_takes_source_and_name_or_makes_the_name() -> None:

@@ -165,12 +165,21 @@ def test_a_value_outside_the_sample_demotes_the_type(tmp_path: Path,
     assert types == {"float"}
 
 
-@pytest.mark.parametrize(("header", "problem"), [
-    ("a/b (mg)", "is not a column name"), ("_source_row", "reserves"),
-])
-def test_awkward_headers_are_refused_by_name(tmp_path: Path, header: str, problem: str) -> None:
-    with pytest.raises(InferError, match=problem):
-        _infer(tmp_path, _base().assign(**{header: 1.0}), "y")
+def test_a_reserved_header_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(InferError, match="reserves"):
+        _infer(tmp_path, _base().assign(_source_row=1.0), "y")
+
+
+def test_awkward_headers_keep_their_source_and_get_the_safe_name(tmp_path: Path) -> None:
+    frame = _base().rename(columns={"y": "Churned?"}).assign(
+        **{"a/b (mg)": np.linspace(0, 9, 40), "2nd visit": np.arange(40), "a_b_mg": 1.5})
+    inf = _infer(tmp_path, frame, "Churned?")  # --target as the file's header
+    columns = {g.column.name: g.column.source for g in inf.columns}
+    assert columns == {"x": None, "churned": "Churned?", "a_b_mg_2": "a/b (mg)",
+                       "c_2nd_visit": "2nd visit", "a_b_mg": None}
+    assert inf.role("target") == "churned"
+    assert {i for f in inf.features for i in f.inputs} <= set(columns)
+    assert yaml.safe_load(inf.to_yaml()) == inf.as_dict()
 
 
 def test_an_unknown_target_names_the_columns(tmp_path: Path) -> None:

@@ -54,14 +54,18 @@ def safe_name(source: str) -> str:
 
 
 def unique_names(headers: Iterable[str]) -> list[str]:
-    """The safe name of each header, made unique in order: a name already taken gets `_2`,
-    `_3`, ... (for a generator such as `init --from`, which then declares each `name:`)."""
+    """The name of each header, made unique in order: a safe header stays as it is (as a
+    declared `name:` does), another gets `safe_name`; a name already taken gets `_2`, `_3`,
+    ... as does another header (a name must not be another column's header: the config
+    refuses it). For a generator such as `init --from`, which then declares each `name:`."""
     out: list[str] = []
     taken: set[str] = set()
+    headers = list(headers)
+    others = set(headers)
     for header in headers:
-        base = safe_name(header)
+        base = header if is_safe(header) else safe_name(header)
         name, n = base, 1
-        while name in taken:
+        while name in taken or (name != header and name in others):
             n += 1
             name = f"{base[:MAX_LENGTH - len(str(n)) - 1]}_{n}"
         taken.add(name)

@@ -21,6 +21,7 @@ from mlops_kit.config.model import (
     FileSource,
     ProjectConfig,
 )
+from mlops_kit.config.names import unique_names
 from mlops_kit.errors import MlopsKitError
 from mlops_kit.steps.base import StepError
 from mlops_kit.steps.ingest import read_source
@@ -31,7 +32,6 @@ MAX_CATEGORIES = 50  # more distinct strings than this: text, not a category
 MAX_CLASSES = 20  # a whole-number target with more distinct values is a regression target
 MARGIN = 0.10  # bounds: the observed range widened by this share of it on each side
 RESERVED = frozenset({"_source_row", "ingest_date"})  # columns the kit adds itself
-COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 ID_NAME = re.compile(r"(^|_)id$|[a-z0-9]Id$|^ID$", re.IGNORECASE)
 TIME_NAME = re.compile(r"time|date|_at$|^ts$|timestamp", re.IGNORECASE)
 
@@ -111,13 +111,15 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
     path = Path(path).resolve()
     kind = _kind(path)
     frame = _read(path, kind)
-    headers = [_column_name(str(h), path) for h in frame.columns]
-    frame.columns = pd.Index(headers)
-    if target not in headers:
-        raise InferError(f"{path}: no column {target!r} to predict (--target); the columns "
-                         f"are {headers}")
+    headers = [str(h) for h in frame.columns]
+    columns = _column_names(headers, path)
+    frame.columns = pd.Index(columns)
+    target = _target_name(target, headers, columns, path)
     sample, notes = _sample(frame)
-    guesses = [_guess_column(frame[h], sample[h], h == target) for h in headers]
+    guesses = [_guess_column(frame[c], sample[c], c == target) for c in columns]
+    for guess, header in zip(guesses, headers, strict=True):
+        if header != guess.column.name:
+            guess.column = guess.column.model_copy(update={"source": header})
     _assign_roles(guesses, target, len(frame))
     _keep_keys_unique(guesses, frame)
     target_guess = next(g for g in guesses if g.role == "target")
@@ -139,16 +141,24 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
     return inferred
 
 
-def _column_name(header: str, path: Path) -> str:
-    """The schema name of a source header. The one place naming happens: headers that are
-    valid column names stay as they are; others are refused with the rule they break."""
-    if header in RESERVED:
-        raise InferError(f"{path}: column {header!r} has a name the kit reserves for its own "
-                         "bookkeeping; rename it in the file")
-    if not COLUMN.fullmatch(header):
-        raise InferError(f"{path}: header {header!r} is not a column name (letters, digits "
-                         "and _, not starting with a digit, at most 128); rename it in the file")
-    return header
+def _column_names(headers: list[str], path: Path) -> list[str]:
+    """The schema name of each source header, by the config's one rule
+    (`config.names.unique_names`: safe headers stay, others get their safe name)."""
+    for header in headers:
+        if header in RESERVED:
+            raise InferError(f"{path}: column {header!r} has a name the kit reserves for its "
+                             "own bookkeeping; rename it in the file")
+    return unique_names(headers)
+
+
+def _target_name(target: str, headers: list[str], columns: list[str], path: Path) -> str:
+    """`--target` as the file's header or as its column name."""
+    if target in columns:
+        return target
+    if target in headers:
+        return columns[headers.index(target)]
+    raise InferError(f"{path}: no column {target!r} to predict (--target); the columns are "
+                     f"{headers}")
 
 
 def _kind(path: Path) -> str:
