@@ -516,7 +516,8 @@ def test_measure_finds_a_rate_within_the_objective(trained: Trained,
     result = measure(str(trained.model_dir), bodies, objective_ms=2000, workers=1,
                      seconds=0.4, warmup_s=0.2, max_concurrency=2)
     assert result.steps and result.steps[0].concurrency == 1
-    assert result.best is not None and result.best.rps > 10
+    best = result.best  # a rate, never a speed target (those live in bench/)
+    assert best is not None and best.rps > 0 and best.p99_ms <= 2000 and best.errors == 0
     tight = measure(str(trained.model_dir), bodies[:5], objective_ms=1e-6, seconds=0.3,
                     warmup_s=0.1)
     assert tight.best is None and len(tight.steps) == 1

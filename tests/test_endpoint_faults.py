@@ -218,7 +218,7 @@ def test_deploy_fails_loudly_when_a_worker_does_not_follow(trained: Trained,
         v2 = register_copy(served.loaded, trained.model_dir, tmp_path)
         wait_for(lambda: _pings(served.port), 30, "not serving")
         stuck, healthy = served.children()
-        time.sleep(1.0)  # both have started (and acknowledged)
+        served.workers()  # both have acknowledged (one not yet known is not waited for)
         os.kill(stuck, signal.SIGSTOP)  # alive, but no longer reloading the state
         try:
             result = served.cli("deploy", "--version", str(v2), "--strategy", "all_at_once")
