@@ -1,5 +1,8 @@
 # The two commands that do all set-up on a fresh machine: `make demo` and `make test`.
 PYTHON ?= python3
+# Test modules spread over two processes, a module's tests in one (they share its fixtures);
+# `make test PYTEST_PARALLEL=` runs them in one.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
@@ -41,11 +44,11 @@ demo: install
 
 ## test: install, then lint (ruff, import contracts, mypy) and run the tests
 test: install lint $(NODE_STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_PARALLEL)
 
 ## test-fast: the inner loop: the tests without the slow ones (whole pipelines, the cdk CLI)
 test-fast: install $(NODE_STAMP)
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests bench examples cdk pulumi
