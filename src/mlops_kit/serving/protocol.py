@@ -59,7 +59,8 @@ class Limits:
 
     @property
     def max_shedding(self) -> int:
-        """Refused connections left to linger at once; past this they close at once."""
+        """Refused connections left to linger at once; past this the one refused first (its
+        503 long written) is closed to make room, so the newest client still reads its 503."""
         return max(16, self.max_connections // 4)
 
     @property
@@ -75,7 +76,7 @@ class Connections:
     def __init__(self) -> None:
         self.open = 0
         self.idle: dict[LimitedProtocol, None] = {}  # insertion order: the oldest idle first
-        self.shedding = 0
+        self.shedding: dict[LimitedProtocol, None] = {}  # refused, lingering: oldest first
         self.refused: Counter[str] = Counter()
 
     def close_oldest_idle(self) -> bool:
@@ -164,7 +165,7 @@ class LimitedProtocol(HttpToolsProtocol):
         self._release()
         if self.shed:
             self.shed = False
-            self.gate.shedding -= 1
+            self.gate.shedding.pop(self, None)
         self.lingering = False
         self.reading = False
         super().connection_lost(exc)
@@ -183,15 +184,16 @@ class LimitedProtocol(HttpToolsProtocol):
     def _shed(self) -> None:
         """Over the cap with nothing idle: a 503 before reading, then a short linger."""
         self.shed = True
-        self.gate.shedding += 1
+        if len(self.gate.shedding) >= self.limits.max_shedding:
+            oldest = next(iter(self.gate.shedding))  # refused longest ago: its 503 is out
+            self.gate.shedding.pop(oldest)
+            oldest._close_now()
+        self.gate.shedding[self] = None
         self.gate.refused["max_connections"] += 1
         message = (f"the server is at its {self.limits.max_connections} connections "
                    f"(serving.limits.max_connections): retry in {RETRY_AFTER_S} s")
         self._write_answer(503, message, b"retry-after: %d\r\n" % RETRY_AFTER_S)
         raw = cast(asyncio.Transport, self.raw)
-        if self.gate.shedding > self.limits.max_shedding:
-            raw.close()
-            return
         self.lingering = True
         if raw.can_write_eof():
             raw.write_eof()
