@@ -108,6 +108,17 @@ def test_idle_connections_over_the_cap_close_oldest_first(capped: tuple[int, Pat
     assert counts.get("idle_closed", 0) >= 6 and "max_connections" not in counts, counts
 
 
+def test_connections_sending_only_blank_lines_stay_idle(capped: tuple[int, Path]) -> None:
+    """The parser skips CRLFs before a request: such bytes must not take a place for good."""
+    port, _ = capped
+    with ExitStack() as stack:
+        blank = sockets(stack, port, CAP, b"\r\n")
+        time.sleep(0.3)
+        assert call(port, "POST", "/invocations", GOOD.encode(),
+                    {"Content-Type": "text/csv"})[0] == 200  # the oldest blank one made room
+        assert closed_by_server(blank[0], 0.5)
+
+
 HOSTILE = {
     "max_line_kb": b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     "max_headers": b"GET /ping HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101))

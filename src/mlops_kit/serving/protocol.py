@@ -230,6 +230,19 @@ class LimitedProtocol(HttpToolsProtocol):
         else:
             if self.in_head and self.reading and self.head_seen > self.limits.head_bytes:
                 self.refuse(431, self._head_message(), "max_header_kb")
+            elif not self.reading:
+                self._idle_again()
+
+    def _idle_again(self) -> None:
+        """Bytes that began no request (the CRLFs the parser skips) leave the connection idle:
+        back in the idle list, its keep-alive timer armed, so it can be closed for room."""
+        between = self.cycle is None or self.cycle.response_complete
+        if not (self.counted and between and not self.pipeline and not self.lingering):
+            return
+        self.gate.idle[self] = None
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     # --- parser callbacks ----------------------------------------------------------------
 
