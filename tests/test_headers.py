@@ -194,3 +194,12 @@ def test_batch_and_monitor_read_files_with_the_raw_headers(
     report = json.loads((tmp_path / "mon" / "drift.json").read_text())
     assert report["rows"] == 300 and report["quality"]["rows"] == 300
     assert {f["name"] for f in report["features"]} == {*NAMES, "label"}
+
+
+@pytest.mark.parametrize("column", [{"name": "ingest_date"}, {"source": "Ingest Date"}])
+def test_a_column_may_not_take_a_reserved_name(column: dict[str, str]) -> None:
+    from mlops_kit.config.model import Schema
+
+    with pytest.raises(ValueError, match="reserves for its own bookkeeping"):
+        Schema.model_validate({"table": "t", "target": "y", "columns": [
+            {"type": "float", **column}, {"name": "y", "type": "int"}]})

@@ -165,9 +165,10 @@ def test_a_value_outside_the_sample_demotes_the_type(tmp_path: Path,
     assert types == {"float"}
 
 
-def test_a_reserved_header_is_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(InferError, match="reserves"):
-        _infer(tmp_path, _base().assign(_source_row=1.0), "y")
+def test_a_header_reaching_a_reserved_name_gets_another(tmp_path: Path) -> None:
+    inf = _infer(tmp_path, _base().assign(**{"_source_row": 1.5, "Ingest Date": 2.5}), "y")
+    named = {g.column.source: g.column.name for g in inf.columns if g.column.source}
+    assert named == {"_source_row": "_source_row_2", "Ingest Date": "ingest_date_2"}
 
 
 def test_awkward_headers_keep_their_source_and_get_the_safe_name(tmp_path: Path) -> None:

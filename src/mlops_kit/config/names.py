@@ -19,6 +19,11 @@ SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # a name the kit takes as 
 MAX_LENGTH = 64
 
 
+# Columns the kit adds itself: the raw zone's row numbers and its partition. No column may
+# be named so (a header that is one is declared with `source:` and another name).
+RESERVED = ("_source_row", "ingest_date")
+
+
 class HeaderClash(ValueError):
     """Two headers of one file or row that name the same column."""
 
@@ -65,7 +70,7 @@ def unique_names(headers: Iterable[str]) -> list[str]:
     for header in headers:
         base = header if is_safe(header) else safe_name(header)
         name, n = base, 1
-        while name in taken or (name != header and name in others):
+        while name in taken or name in RESERVED or (name != header and name in others):
             n += 1
             name = f"{base[:MAX_LENGTH - len(str(n)) - 1]}_{n}"
         taken.add(name)
@@ -80,6 +85,10 @@ def check_columns(pairs: Sequence[tuple[str, str]]) -> None:
     by_name: dict[str, str] = {}
     by_header: dict[str, str] = {}
     for header, name in pairs:
+        if name in RESERVED:
+            raise ValueError(f"column {header!r} has the name {name!r}, which the kit reserves "
+                             "for its own bookkeeping (row numbers, the raw partition); declare "
+                             f"`source: {header}` with another `name:`")
         if header in by_header:
             raise ValueError(f"duplicate column names: two columns read the header {header!r}; "
                              "list each column once")

@@ -31,7 +31,6 @@ SAMPLE_ROWS = 200_000  # types and roles are decided on a seeded sample of large
 MAX_CATEGORIES = 50  # more distinct strings than this: text, not a category
 MAX_CLASSES = 20  # a whole-number target with more distinct values is a regression target
 MARGIN = 0.10  # bounds: the observed range widened by this share of it on each side
-RESERVED = frozenset({"_source_row", "ingest_date"})  # columns the kit adds itself
 ID_NAME = re.compile(r"(^|_)id$|[a-z0-9]Id$|^ID$", re.IGNORECASE)
 TIME_NAME = re.compile(r"time|date|_at$|^ts$|timestamp", re.IGNORECASE)
 
@@ -112,7 +111,7 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
     kind = _kind(path)
     frame = _read(path, kind)
     headers = [str(h) for h in frame.columns]
-    columns = _column_names(headers, path)
+    columns = _column_names(headers)
     frame.columns = pd.Index(columns)
     target = _target_name(target, headers, columns, path)
     sample, notes = _sample(frame)
@@ -141,13 +140,10 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
     return inferred
 
 
-def _column_names(headers: list[str], path: Path) -> list[str]:
+def _column_names(headers: list[str]) -> list[str]:
     """The schema name of each source header, by the config's one rule
-    (`config.names.unique_names`: safe headers stay, others get their safe name)."""
-    for header in headers:
-        if header in RESERVED:
-            raise InferError(f"{path}: column {header!r} has a name the kit reserves for its "
-                             "own bookkeeping; rename it in the file")
+    (`config.names.unique_names`: safe headers stay, others get their safe name, and none
+    takes a reserved or another column's name)."""
     return unique_names(headers)
 
 

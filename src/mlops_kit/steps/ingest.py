@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mlops_kit.config.model import FileSource, GeneratorSource, Schema
-from mlops_kit.config.names import HeaderClash, map_headers
+from mlops_kit.config.names import RESERVED, HeaderClash, map_headers
 from mlops_kit.datasets import churn
 from mlops_kit.fileio import sha256_file
 from mlops_kit.steps.base import Job, StepError, StepSpec, job_main, write_json, write_parquet
@@ -99,8 +99,11 @@ def ingest(frame: pd.DataFrame, ingest_date: dt.date) -> pd.DataFrame:
     """The raw-zone rows: the source unchanged plus its row numbers."""
     if frame.empty:
         raise StepError("the source has no rows: nothing to ingest")
-    if "_source_row" in frame.columns:
-        raise StepError("the source has a column named _source_row, a name the kit reserves")
+    for name in RESERVED:
+        if name in frame.columns:
+            raise StepError(f"the source has a column named {name}, a name the kit reserves; "
+                            f"declare it in data.schema.columns with `source: {name}` and "
+                            "another `name:`")
     out = frame.reset_index(drop=True)
     out.insert(0, "_source_row", pd.RangeIndex(len(out), dtype="int64"))
     return out

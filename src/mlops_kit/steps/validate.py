@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_kit.config.model import Column, Schema
+from mlops_kit.config.names import RESERVED
 from mlops_kit.fileio import sha256_file
 from mlops_kit.steps import profile
 from mlops_kit.steps.base import (
@@ -29,7 +30,7 @@ from mlops_kit.values import Parsed, domain, parse, required
 
 SPEC = StepSpec("validate", "processing", inputs=("raw",),
                 outputs=("curated", "quarantine", "profile"))
-META = ("_source_row", "ingest_date")
+META = RESERVED  # the kit's own columns in the raw zone
 
 
 @dataclass
