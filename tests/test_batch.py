@@ -36,6 +36,26 @@ def test_csv_with_and_without_header_and_parquet_agree(trained: Trained, tmp_pat
         np.testing.assert_allclose(scores(tmp_path / "out"), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("chunk_rows", [7, 10_000])
+def test_a_header_line_names_every_chunk_and_unread_columns_may_repeat(
+        trained: Trained, tmp_path: Path, chunk_rows: int) -> None:
+    import json
+
+    rows = trained.rows.head(50)
+    model = load_model(trained.model_dir)
+    expected = model.predict_source(rows)
+    shuffled = rows[list(reversed(rows.columns))]  # another order than the model's
+    lines = [json.dumps(list(shuffled.columns))]
+    lines += map(json.dumps, json.loads(shuffled.to_json(orient="values", date_format="iso")))
+    (tmp_path / "named.jsonl").write_text("\n".join(lines) + "\n")
+    text = rows.assign(n1="a", n2="b").to_csv(index=False)  # two unread columns "note"
+    (tmp_path / "twice.csv").write_text(text.replace(",n1,n2\n", ",note,note\n", 1))
+    for name in ("named.jsonl", "twice.csv"):
+        result = transform(model, tmp_path / name, tmp_path / "out", chunk_rows=chunk_rows)
+        assert result.rows == 50
+        np.testing.assert_allclose(scores(tmp_path / "out"), expected, atol=1e-6)
+
+
 def test_output_folder_and_json_lines(trained: Trained, tmp_path: Path) -> None:
     model = load_model(trained.model_dir)
     (tmp_path / "in.csv").write_text(GOOD + "\n" + GOOD + "\n")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 
 SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # a name the kit takes as it is
 MAX_LENGTH = 64
@@ -108,18 +108,19 @@ def check_columns(pairs: Sequence[tuple[str, str]]) -> None:
 
 
 def map_headers(headers: Sequence[str], aliases: Mapping[str, str], *,
-                safe_extras: bool = False) -> list[str]:
+                safe_extras: bool = False, only: Container[str] | None = None) -> list[str]:
     """The column name of each header: a column's header (`aliases`: header -> name) gives
     its name; any other header (a safe name already, or a column the schema does not list)
     stays as it is, or gets `safe_name` with `safe_extras`. HeaderClash when two headers
-    reach one name (say, a column's header and its name both)."""
+    reach one name (say, a column's header and its name both); with `only`, only for the names
+    in it (a reader that ignores other columns does not mind their clashes)."""
     out: list[str] = []
     seen: dict[str, str] = {}
     for header in headers:
         name = aliases.get(header, header)
         if safe_extras and name == header and not is_safe(header):
             name = safe_name(header)
-        if name in seen:
+        if name in seen and (only is None or name in only):
             raise HeaderClash(f"headers {seen[name]!r} and {header!r} both name the column "
                               f"{name!r}; keep one of them")
         seen[name] = header

@@ -112,7 +112,7 @@ def typed_chunks(features: FeatureSet, source: Path, size: int) -> Iterator[Chun
     if suffix in (".parquet", ".pq"):
         yield from _parquet(features, source, size)
     elif suffix in (".jsonl", ".ndjson", ".json"):
-        yield from _decoded(features, size, _json_lines(source))
+        yield from _decoded(features, size, _json_objects(features, source))
     else:
         yield from _csv(features, source, size)
 
@@ -143,7 +143,7 @@ def _csv(features: FeatureSet, source: Path, size: int) -> Iterator[Chunk]:
         raise BatchError(f"{source}: row 1 has {len(head)} values, expected {len(names)}: "
                          f"{', '.join(names)}")
     try:
-        columns = map_headers(head, features.aliases) if header else names
+        columns = map_headers(head, features.aliases, only=names) if header else names
     except HeaderClash as exc:
         raise BatchError(f"{source}: the header line: {exc}") from exc
     try:
@@ -174,6 +174,28 @@ def _arrow_values(part: Any, name: str) -> Any:
     return part.column(name)
 
 
+def _json_objects(features: FeatureSet, source: Path) -> Iterator[Any]:
+    """The file's JSON rows; a first line that is a header (a list naming every column the
+    model reads) names the value lists of every line after it, in every chunk."""
+    rows = _json_lines(source)
+    first = next(rows, None)
+    if first is None:
+        return
+    if not (type(first) is list and codec.is_header(first, features.inputs, features.aliases)):
+        yield first
+        yield from rows
+        return
+    try:
+        head = map_headers(first, features.aliases, only=features.inputs)
+    except HeaderClash as exc:
+        raise BatchError(f"{source}: the header line: {exc}") from exc
+    for number, row in enumerate(rows, 1):
+        if type(row) is not list or len(row) != len(head):
+            raise BatchError(f"{source}: row {number} after the header line is not "
+                             f"{len(head)} values like it")
+        yield dict(zip(head, row, strict=True))
+
+
 def _json_lines(source: Path) -> Iterator[Any]:
     with source.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
@@ -194,7 +216,8 @@ def _parquet(features: FeatureSet, source: Path, size: int) -> Iterator[Chunk]:
         raise BatchError(f"{source}: not a readable Parquet file: {exc}") from exc
     present = parquet.schema_arrow.names
     try:
-        mapped = dict(zip(map_headers(present, features.aliases), present, strict=True))
+        mapped = dict(zip(map_headers(present, features.aliases, only=names), present,
+                          strict=True))
     except HeaderClash as exc:
         raise BatchError(f"{source}: {exc}") from exc
     missing = sorted(set(names) - set(mapped))
