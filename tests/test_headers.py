@@ -203,3 +203,13 @@ def test_a_column_may_not_take_a_reserved_name(column: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="reserves for its own bookkeeping"):
         Schema.model_validate({"table": "t", "target": "y", "columns": [
             {"type": "float", **column}, {"name": "y", "type": "int"}]})
+
+
+def test_names_differing_only_in_case_are_one_name() -> None:
+    from mlops_kit.config.model import Schema
+
+    assert unique_names(["Age", "age", "AGE x"]) == ["Age", "age_2", "age_x"]
+    with pytest.raises(ValueError, match="differing only in case"):
+        Schema.model_validate({"table": "t", "target": "y", "columns": [
+            {"name": "Age", "type": "float"}, {"name": "age", "type": "float"},
+            {"name": "y", "type": "int"}]})

@@ -2,10 +2,12 @@
 
 A real CSV header may hold spaces, slashes, dots, dashes, parentheses, a leading digit or
 non-ASCII letters (`a/b (mg)`, `2nd visit`, `Größe`). Inside the lake, the features, the
-model and every cloud catalog a column goes by its safe name: lower-case ASCII letters,
-digits and `_`, which Athena/Glue, BigQuery, Parquet, XGBoost and Python all accept. The
-rule (`safe_name`) is documented in docs/config.md#column-names; a column may also declare
-its name (`name:`) beside its header (`source:`).
+model and every cloud catalog a column goes by its name: ASCII letters, digits and `_`, not
+starting with a digit, which Athena/Glue, BigQuery, Parquet, XGBoost and Python all accept.
+A name already so is kept as written (`Age`); another header gets its safe name, lower case
+(`safe_name`, docs/config.md#column-names). Names are unique without regard to case, since
+Glue and BigQuery fold it. A column may also declare its name (`name:`) beside its header
+(`source:`).
 """
 
 from __future__ import annotations
@@ -70,10 +72,11 @@ def unique_names(headers: Iterable[str]) -> list[str]:
     for header in headers:
         base = header if is_safe(header) else safe_name(header)
         name, n = base, 1
-        while name in taken or name in RESERVED or (name != header and name in others):
+        while (name.lower() in taken or name in RESERVED
+               or (name != header and name in others)):
             n += 1
             name = f"{base[:MAX_LENGTH - len(str(n)) - 1]}_{n}"
-        taken.add(name)
+        taken.add(name.lower())
         out.append(name)
     return out
 
@@ -92,12 +95,13 @@ def check_columns(pairs: Sequence[tuple[str, str]]) -> None:
         if header in by_header:
             raise ValueError(f"duplicate column names: two columns read the header {header!r}; "
                              "list each column once")
-        if name in by_name:
-            first = by_name[name]
+        if name.lower() in by_name:
+            first = by_name[name.lower()]
             raise ValueError(
                 f"columns {first!r} and {header!r} both get the name {name!r} (safe-name "
-                "rule, docs/config.md#column-names); declare another `name:` for one of them")
-        by_name[name], by_header[header] = header, name
+                "rule, docs/config.md#column-names; names differing only in case are one "
+                "name to Glue and BigQuery); declare another `name:` for one of them")
+        by_name[name.lower()], by_header[header] = header, name
     for header, name in pairs:
         other = by_header.get(name)
         if other is not None and other != name:
