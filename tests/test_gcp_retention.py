@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops_kit.adapters.gcp.retention import BigQueryNameError, capture_retention_sql
+from mlops_kit.config.model import CAPTURE_RETENTION_MAX_DAYS, CaptureConfig
 from mlops_kit.errors import MlopsKitError
 
 
@@ -38,3 +39,10 @@ def test_names_that_are_not_bigquery_identifiers_are_refused(project: str, datas
 def test_days_outside_the_config_bounds_are_refused(days: object) -> None:
     with pytest.raises(MlopsKitError, match=r"retention_days .*from 1 to 3650"):
         capture_retention_sql("churn-prod", "ds", "capture_m", days)  # type: ignore[arg-type]
+
+
+def test_the_days_bound_is_the_config_models() -> None:
+    bound = CaptureConfig.model_fields["retention_days"].metadata
+    assert any(getattr(m, "le", None) == CAPTURE_RETENTION_MAX_DAYS for m in bound)
+    assert "INTERVAL 3650 DAY" in capture_retention_sql(
+        "churn-prod", "ds", "capture_m", CAPTURE_RETENTION_MAX_DAYS)

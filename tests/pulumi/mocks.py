@@ -36,6 +36,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "azure-native:authorization:getClientConfig":
             return {"tenantId": "00000000-0000-0000-0000-0000000000aa", "clientId": "c",
                     "objectId": "o", "subscriptionId": "s"}
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"projectId": args.args.get("projectId"), "number": "123456789012"}
         return {}
 
     def of_type(self, suffix: str) -> list[Created]:
@@ -51,6 +53,8 @@ def _computed(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "gcp:serviceaccount/account:Account":
         email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
         return {"email": email, "name": f"projects/{inputs['project']}/serviceAccounts/{email}"}
+    if typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+        return {"name": f"projects/{inputs['project']}/roles/{inputs['roleId']}"}
     if typ == "gcp:artifactregistry/repository:Repository":
         return {"name": inputs["repositoryId"]}
     if typ == "azure-native:managedidentity:UserAssignedIdentity":

@@ -22,6 +22,8 @@ from tests.pulumi.mocks import RecordingMocks
 GCP_STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.gcp_*.yaml"))
 KEY = "projects/churn-kms/locations/europe-west1/keyRings/mlops/cryptoKeys/lake"
 MONITOR_ROLE = "projects/churn-prod-333333/roles/churn_monitor_vertex"
+RETENTION_ROLE = "projects/churn-prod-333333/roles/churn_retention_rows"
+TRANSFER_AGENT = "service-123456789012@gcp-sa-bigquerydatatransfer.iam.gserviceaccount.com"
 
 
 def _done(platform: Any) -> pulumi.Output[Any]:
@@ -313,7 +315,8 @@ def test_service_accounts_get_scoped_roles_only(tmp_path: Path, mocks: Recording
                          for a in mocks.of_type("serviceaccount/iAMMember:IAMMember"))
         assert acts_as == [("churn-build", "churn-pipeline"), ("churn-monitor", "churn-pipeline"),
                            ("churn-scheduler", "churn-monitor"),
-                           ("churn-scheduler", "churn-pipeline")]
+                           ("churn-scheduler", "churn-pipeline"),
+                           (TRANSFER_AGENT.split("@")[0], "churn-retention")]
     return _done(platform).apply(check)
 
 
@@ -465,11 +468,35 @@ def test_the_retention_account_edits_only_the_dataset(tmp_path: Path,
         on_datasets = [c.inputs for c in mocks.of_type("DatasetIamMember")
                        if c.inputs["member"] == member]
         assert [(b["datasetId"], b["role"]) for b in on_datasets] == [
-            ("churn_gcp_prod", "roles/bigquery.dataEditor")]
+            ("churn_gcp_prod", RETENTION_ROLE)]
         assert not any(member == c.inputs.get("member") for c in mocks.created
                        if c.type.endswith(("BucketIAMMember", "RepositoryIamMember",
                                            "serviceaccount/iAMMember:IAMMember")))
+        everywhere = [c for c in mocks.created if c.inputs.get("member") == member]
+        assert len(everywhere) == 2   # nothing else anywhere: no bucket, table or account
+        [role] = [c.inputs for c in mocks.of_type("projects/iAMCustomRole:IAMCustomRole")
+                  if c.inputs["roleId"] == "churn_retention_rows"]
+        assert (role["project"], role["stage"]) == ("churn-prod-333333", "GA")
+        assert role["permissions"] == [
+            "bigquery.tables.get", "bigquery.tables.list", "bigquery.tables.getData",
+            "bigquery.tables.updateData", "bigquery.routines.get", "bigquery.routines.list"]
         assert platform.retention.account is not None
+    return _done(platform).apply(check)
+
+
+@pulumi.runtime.test
+def test_the_transfer_agent_may_mint_tokens_for_the_retention_account_only(
+        tmp_path: Path, mocks: RecordingMocks) -> Any:
+    platform = _platform(tmp_path)
+
+    def check(_: Any) -> None:
+        agent = [c.inputs for c in mocks.created if c.inputs.get("member", "").endswith(
+            "@gcp-sa-bigquerydatatransfer.iam.gserviceaccount.com")]
+        assert [(b["role"], b["serviceAccountId"]) for b in agent] == [(
+            "roles/iam.serviceAccountTokenCreator",
+            "projects/churn-prod-333333/serviceAccounts/"
+            "churn-retention@churn-prod-333333.iam.gserviceaccount.com")]
+        assert agent[0]["member"] == f"serviceAccount:{TRANSFER_AGENT}"
     return _done(platform).apply(check)
 
 
@@ -564,7 +591,8 @@ def test_the_monitor_gets_a_custom_vertex_role_not_aiplatform_user(
     platform = _platform(tmp_path)
 
     def check(_: Any) -> None:
-        [role] = [c.inputs for c in mocks.of_type("projects/iAMCustomRole:IAMCustomRole")]
+        [role] = [c.inputs for c in mocks.of_type("projects/iAMCustomRole:IAMCustomRole")
+                  if c.inputs["roleId"].endswith("_vertex")]
         assert (role["project"], role["roleId"], role["stage"]) == (
             "churn-prod-333333", "churn_monitor_vertex", "GA")
         assert role["permissions"] == ["aiplatform.models.get", "aiplatform.models.list",
@@ -584,7 +612,8 @@ def test_without_retrain_on_drift_the_monitor_only_reads_vertex(
         assert sorted(b["role"] for b in found["IAMMember"] if "project" in b) == [
             MONITOR_ROLE, "roles/bigquery.jobUser", "roles/logging.logWriter",
             "roles/monitoring.metricWriter"]
-        [role] = mocks.of_type("projects/iAMCustomRole:IAMCustomRole")
+        [role] = [c for c in mocks.of_type("projects/iAMCustomRole:IAMCustomRole")
+                  if c.inputs["roleId"].endswith("_vertex")]
         assert role.inputs["permissions"] == ["aiplatform.models.get", "aiplatform.models.list"]
         assert not any("serviceAccountId" in b for b in found["IAMMember"])  # not as pipeline
         policy = next(c.inputs for c in mocks.of_type("AlertPolicy")

@@ -95,6 +95,7 @@ def build(stack: Stack) -> GcpPlatform:
     retention = CaptureRetention("retention", CaptureRetentionArgs(
         gcp_project=project, location=region, dataset=warehouse.dataset.dataset_id,
         dataset_name=dataset, account=naming.service_account_id(cfg.project, "retention"),
+        role_id=naming.custom_role_id(cfg.project, "retention", "rows"),
         tables=logged, days=cfg.serving.capture.retention_days), opts)
     return GcpPlatform(foundation, lake, warehouse, feature_store, identity, training, serving,
                        alerts, monitoring, cicd, retention)

@@ -421,6 +421,9 @@ class CapacityConfig(Strict):
         0.5, gt=0, le=1, description="Target tracking's target as a share of capacity.")
 
 
+CAPTURE_RETENTION_MAX_DAYS = 3650   # serving.capture.retention_days' upper bound
+
+
 class CaptureConfig(Strict):
     """Data capture: requests and responses logged with model version and time."""
 
@@ -428,8 +431,8 @@ class CaptureConfig(Strict):
     sampling_percent: float = Field(100.0, ge=0, le=100)
     inputs: bool = Field(True, description="false keeps request bodies out of the log.")
     retention_days: int = Field(
-        30, ge=1, le=3650, description="Captured records are deleted after this many days "
-        "(local files, and the cloud capture storage's lifecycle rules).")
+        30, ge=1, le=CAPTURE_RETENTION_MAX_DAYS, description="Captured records are deleted "
+        "after this many days (local files, and the cloud capture storage's lifecycle rules).")
     max_mb: float = Field(
         1024, ge=1, le=1_048_576, description="Local capture only: beyond this size the "
         "oldest whole files are deleted.")

@@ -75,6 +75,13 @@ def service_account_id(project: str, role: str) -> str:
     return name if name[0].isalpha() else f"m{name}"[:30]
 
 
+def custom_role_id(project: str, role: str, purpose: str) -> str:
+    """A project custom role of a service account (`service_account_id(project, role)`):
+    `<account id with '_'>_<purpose>`, letters, digits and '_' (at most 64)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_",
+                  f"{service_account_id(project, role)}_{purpose}")[:64]
+
+
 def service_account_email(loaded: LoadedConfig, role: str) -> str:
     return (f"{service_account_id(loaded.config.project, role)}@{gcp_project(loaded)}"
             ".iam.gserviceaccount.com")

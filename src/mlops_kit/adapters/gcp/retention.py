@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 
+from mlops_kit.config.model import CAPTURE_RETENTION_MAX_DAYS
 from mlops_kit.errors import MlopsKitError
 
 # Google Cloud project ids (not the legacy domain-scoped ones), dataset and table names as
 # the kit derives them (naming.dataset, naming.capture_table): nothing that needs escaping.
 PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 DATASET_OR_TABLE = re.compile(r"[A-Za-z0-9_]{1,1024}")
-MAX_DAYS = 3650   # serving.capture.retention_days' bound
 
 
 class BigQueryNameError(MlopsKitError):
@@ -40,10 +40,11 @@ def capture_retention_sql(project: str, dataset: str, table: str, days: int) -> 
     _checked(PROJECT_ID, project, "project")
     _checked(DATASET_OR_TABLE, dataset, "dataset")
     _checked(DATASET_OR_TABLE, table, "table")
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+    top = CAPTURE_RETENTION_MAX_DAYS   # the config model's bound, not a copy of it
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= top:
         raise BigQueryNameError(
             f"serving.capture.retention_days {days!r}: expected a whole number of days "
-            f"from 1 to {MAX_DAYS}")
+            f"from 1 to {top}")
     return (f"IF EXISTS (SELECT 1 FROM `{project}.{dataset}`.INFORMATION_SCHEMA.TABLES "
             f"WHERE table_name = '{table}') THEN\n"
             f"  DELETE FROM `{project}.{dataset}.{table}`\n"
