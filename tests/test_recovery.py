@@ -113,8 +113,12 @@ def test_a_parquet_write_killed_midway_and_old_style_temps_are_cleaned(
     fd, live = temp_file(folder / "live.json")  # this process: a live writer
     os.close(fd)
     hour_ago = time.time() - 3700
-    old = [folder / ".state.json.ab12cd34.tmp", folder / "tmpk3j4h5g6.tmp",
-           folder / ".download-q1w2e3r4"]
+    endpoint, models = loaded.state_dir / "endpoints" / "e", loaded.state_dir / "serving/models/m"
+    endpoint.mkdir(parents=True)
+    models.mkdir(parents=True)
+    (endpoint / "state.json").write_text("{}")  # the file the old temp was to replace
+    old = [endpoint / ".state.json.ab12cd34.tmp", folder / "tmpk3j4h5g6.tmp",
+           models / ".download-q1w2e3r4"]
     for path in old:
         path.mkdir() if "download" in path.name else path.write_bytes(b"{")
         os.utime(path, (hour_ago, hour_ago))
@@ -124,3 +128,83 @@ def test_a_parquet_write_killed_midway_and_old_style_temps_are_cleaned(
     assert not killed.exists() and not any(p.exists() for p in old), notes
     assert live.exists() and fresh.exists()
     assert not (folder / "part.parquet").exists() and len(notes) == 4, notes
+
+
+def age(path: Path, seconds: float = 7200) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+OLD_NAMES = ("tmpabcdefgh.tmp", ".notes.abcdefgh.tmp")
+
+
+def test_old_style_temps_are_removed_only_in_the_kits_folders(tmp_path: Path) -> None:
+    """The state folder may be $HOME or /tmp: a 2 h old `tmpabcdefgh.tmp` (mkstemp's name)
+    or `.notes.abcdefgh.tmp` outside the kit's folders, or a `.<name>.*.tmp` whose <name> is
+    not beside it, is someone else's and stays; the same names where the kit wrote them go."""
+    loaded = ingest_validate(tmp_path, 7)
+    state = loaded.state_dir
+    theirs = [state, state / "mine", state / "cache"]  # not kit folders (cache/<t>/<step> is)
+    for folder in theirs:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "notes").write_text("mine")
+    lake, endpoint = state / "lake" / "raw" / "raw_x" / "ingest_date=2026-01-01", \
+        state / "endpoints" / "e"
+    for folder in (lake, endpoint):
+        folder.mkdir(parents=True)
+    (endpoint / "notes").write_text("the file the temp was to replace")
+    lonely = state / "registry" / "m" / ".registry.json.abcdefgh.tmp"  # no registry.json
+    lonely.parent.mkdir(parents=True)
+    kept = [folder / name for folder in theirs for name in OLD_NAMES] + [lonely]
+    gone = [lake / "tmpabcdefgh.tmp", endpoint / ".notes.abcdefgh.tmp"]
+    for path in kept + gone:
+        path.write_text("x")
+        age(path)
+    notes = recover(loaded)
+    assert all(p.exists() for p in kept), notes
+    assert not any(p.exists() for p in gone) and len(notes) == 2, notes
+
+
+def test_an_old_download_folder_with_a_file_growing_inside_is_kept(tmp_path: Path) -> None:
+    """A file growing in a folder does not change the folder's mtime: the newest mtime of
+    anything inside is what says it is untouched."""
+    loaded = ingest_validate(tmp_path, 7)
+    download = loaded.state_dir / "serving" / "models" / "m" / ".download-xxxxxxxx"
+    (download / "model").mkdir(parents=True)
+    (download / "model" / "weights.bin").write_bytes(b"still coming")
+    age(download / "model")
+    age(download)
+    assert recover(loaded) == [] and (download / "model" / "weights.bin").exists()
+
+
+def test_a_symlink_named_like_an_old_temp_is_not_followed(tmp_path: Path) -> None:
+    loaded = ingest_validate(tmp_path, 7)
+    models = loaded.state_dir / "serving" / "models" / "m"
+    lake = loaded.state_dir / "lake" / "raw" / "raw_x"
+    models.mkdir(parents=True)
+    lake.mkdir(parents=True)
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "precious").write_text("keep")
+    links = [models / ".download-xxxxxxxx", lake / "tmpabcdefgh.tmp"]
+    links[0].symlink_to(target, target_is_directory=True)
+    links[1].symlink_to(target / "precious")
+    for link in links:
+        age(link)
+    notes = recover(loaded)
+    assert notes == [] and all(link.is_symlink() for link in links), notes
+    assert (target / "precious").read_text() == "keep"
+
+
+def test_an_old_temp_folder_not_removed_is_not_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rmtree(ignore_errors=True) may remove nothing (permissions, a busy mount): say so only
+    if the folder is gone."""
+    import mlops_kit.runtime.recovery as recovery
+
+    loaded = ingest_validate(tmp_path, 7)
+    download = loaded.state_dir / "serving" / "models" / "m" / ".download-xxxxxxxx"
+    download.mkdir(parents=True)
+    age(download)
+    monkeypatch.setattr(recovery.shutil, "rmtree", lambda *a, **k: None)
+    assert recover(loaded) == [] and download.is_dir()
