@@ -111,7 +111,7 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
     kind = _kind(path)
     frame = _read(path, kind)
     headers = [str(h) for h in frame.columns]
-    columns = _column_names(headers)
+    columns = unique_names(headers)  # the config's one naming rule (config.names)
     frame.columns = pd.Index(columns)
     target = _target_name(target, headers, columns, path)
     sample, notes = _sample(frame)
@@ -138,13 +138,6 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
                          "constants and free text are not); add columns with signal")
     inferred.config()  # what inference writes must validate
     return inferred
-
-
-def _column_names(headers: list[str]) -> list[str]:
-    """The schema name of each source header, by the config's one rule
-    (`config.names.unique_names`: safe headers stay, others get their safe name, and none
-    takes a reserved or another column's name)."""
-    return unique_names(headers)
 
 
 def _target_name(target: str, headers: list[str], columns: list[str], path: Path) -> str:
