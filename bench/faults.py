@@ -84,7 +84,6 @@ class Project:
 def make_base(folder: Path) -> Project:
     """A small example project with two trained versions, one per ingest day."""
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     raw["data"]["source"]["rows"] = 2000
     raw["model"]["search"]["trials"] = 2
     raw["model"]["params"]["n_estimators"] = 60

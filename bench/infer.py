@@ -65,8 +65,7 @@ def main() -> int:
         folder = Path(tmp)
         write_csv(folder / "data.csv", rows)
         start = time.perf_counter()
-        inferred = infer_project(folder / "data.csv", "churned", out_dir=folder,
-                                 pipeline=str(ROOT / "pipelines" / "training.yaml"))
+        inferred = infer_project(folder / "data.csv", "churned", out_dir=folder)
         (folder / "mlops.yaml").write_text(inferred.to_yaml())
         stages = {"infer": time.perf_counter() - start}
         env = {**os.environ, "MLOPS_STATE_DIR": str(folder / ".mlops"),

@@ -91,10 +91,7 @@ def train_model(state: Path) -> Path:
         return folder
     state.mkdir(parents=True, exist_ok=True)
     config = state / "mlops.yaml"
-    text = (ROOT / "mlops.yaml").read_text()
-    pipeline = f"pipeline: {ROOT / 'pipelines' / 'training.yaml'}"
-    config.write_text("\n".join(pipeline if line.startswith("pipeline:") else line
-                                for line in text.splitlines()) + "\n")
+    config.write_text((ROOT / "mlops.yaml").read_text())
     env = {**os.environ, "MLOPS_STATE_DIR": str(state)}
     out = subprocess.run([*kit_command(), "run", "--config", str(config)], env=env,
                          capture_output=True, text=True)

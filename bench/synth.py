@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-LINKS = ("src", "pipelines", "cdk", "docker", "pyproject.toml", "README.md", "cdk.json")
+LINKS = ("src", "cdk", "docker", "pyproject.toml", "README.md", "cdk.json")
 
 
 def project(folder: Path, models: int) -> Path:

@@ -1,8 +1,3 @@
-"""`pulumi up -s <stack>`: the stack file names the mlops.yaml environment; this only wires."""
+from mlops_pulumi.main import main
 
-from pathlib import Path
-
-from mlops_pulumi.config import from_pulumi
-from mlops_pulumi.program import deploy
-
-deploy(from_pulumi(Path(__file__).resolve().parents[1]))
+main()

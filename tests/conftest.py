@@ -29,7 +29,6 @@ def write_config(folder: Path, changes: dict[str, Any] | None = None) -> Path:
     from mlops_kit.config import deep_merge
 
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     raw = deep_merge(raw, {"data": {"source": {"rows": 2000}},
                            "model": {"search": {"trials": 2}, "params": {"n_estimators": 60}},
                            "quality_gate": {"min_value": 0.6}})

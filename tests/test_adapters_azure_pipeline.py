@@ -28,7 +28,6 @@ MODEL_URI = "azureml://registries/reg/models/churn-churn-classifier/versions/3"
 
 def _csv_config(tmp_path: Path) -> Path:
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     raw["data"]["source"] = {"kind": "csv", "path": "data/landing"}
     path = tmp_path / "mlops.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -137,7 +137,6 @@ def test_train_starts_every_models_pipeline_and_waits(aws: None, tmp_path: Path)
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
     first = raw.pop("model")
     raw["models"] = [first, {**first, "name": "churn-b"}]
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     path = tmp_path / "mlops.yaml"
     path.write_text(yaml.safe_dump(raw))
     sm = boto3.client("sagemaker", region_name="eu-west-1")

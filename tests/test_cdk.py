@@ -51,7 +51,7 @@ DATA_URL = "s3://churn-artifacts-111111111111-eu-west-1/models/churn-churn-class
 
 def project(tmp: Path, changes: dict[str, Any] | None = None) -> Path:
     """A copy of the repository's layout whose config lists two models."""
-    for name in ("src", "pipelines", "cdk", "docker", "pyproject.toml", "README.md", "cdk.json"):
+    for name in ("src", "cdk", "docker", "pyproject.toml", "README.md", "cdk.json"):
         (tmp / name).symlink_to(ROOT / name)
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
     first = raw.pop("model")
@@ -171,7 +171,7 @@ def test_unknown_or_non_aws_environment_is_a_clear_error(tmp_path: Path) -> None
     shared = tmp_path / "shared"
     shared.mkdir()
     (shared / "mlops.yaml").write_text(yaml.safe_dump(raw))
-    for name in ("src", "pipelines", "cdk", "docker", "pyproject.toml", "README.md", "cdk.json"):
+    for name in ("src", "cdk", "docker", "pyproject.toml", "README.md", "cdk.json"):
         (shared / name).symlink_to(ROOT / name)
     with pytest.raises(ConfigError, match="dev and qa are on the same AWS account and region"):
         build(cdk.App(outdir=str(tmp_path / "o3")), shared)

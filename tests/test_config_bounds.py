@@ -79,9 +79,7 @@ def test_cli_validate_exits_2_in_seconds(tmp_path: Path, name: str) -> None:
 def test_a_bad_pipeline_file_gets_the_same_loader(tmp_path: Path) -> None:
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text("name: p\nname: q\nsteps: []\n")
-    path = write_config(tmp_path)
-    path.write_text(path.read_text().replace(str(ROOT / "pipelines" / "training.yaml"),
-                                             str(pipeline)))
+    path = write_config(tmp_path, {"pipeline": str(pipeline)})
     from mlops_kit.pipeline import load_pipeline
 
     with pytest.raises(ConfigError, match=rf"{pipeline}:2: duplicate key 'name'"):

@@ -24,7 +24,6 @@ def test_breast_cancer_csv_runs_the_lifecycle_and_loop(tmp_path: Path) -> None:
     spec.loader.exec_module(maker)
     maker.main(tmp_path / "data" / "breast_cancer.csv")
     raw = yaml.safe_load((EXAMPLE / "mlops.yaml").read_text())
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     raw["model"]["search"]["trials"] = 2
     raw["loop"] = {"bake_s": 1.0}
     config = tmp_path / "mlops.yaml"

@@ -73,7 +73,6 @@ def test_captured_requests_are_read_by_header_or_name() -> None:
 def project(tmp_path: Path, columns: list[dict[str, object]], target: str = "label") -> Path:
     """The example config with its schema and features replaced, on data/x.csv."""
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     raw["data"] = {"source": {"kind": "csv", "path": "data/x.csv"}, "schema": {
         "table": "t", "target": target, "columns": columns}}
     named = [Column.model_validate(c).name for c in columns]

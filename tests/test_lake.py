@@ -24,7 +24,7 @@ DAY = "2026-02-03"
 
 def ingest_validate(tmp_path: Path, seed: int) -> LoadedConfig:
     """A config whose pipeline is ingest and validate only (real steps, fast)."""
-    pipeline = yaml.safe_load((ROOT / "pipelines" / "training.yaml").read_text())
+    pipeline = yaml.safe_load((ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml").read_text())
     pipeline["steps"] = pipeline["steps"][:2]
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(pipeline))
     folder = tmp_path / f"seed{seed}"

@@ -13,7 +13,7 @@ from mlops_kit.pipeline import load_pipeline, parse_pipeline
 from mlops_kit.steps import NAMES
 from tests.conftest import ROOT
 
-PIPELINE = ROOT / "pipelines" / "training.yaml"
+PIPELINE = ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml"
 
 
 def raw() -> dict[str, Any]:
@@ -48,8 +48,7 @@ def test_bad_wiring_is_refused(mutate: Any, message: str) -> None:
 
 
 def test_missing_pipeline_file(tmp_path: Path) -> None:
-    text = (ROOT / "mlops.yaml").read_text().replace("pipeline: pipelines/training.yaml",
-                                                     "pipeline: nowhere.yaml")
+    text = "pipeline: nowhere.yaml\n" + (ROOT / "mlops.yaml").read_text()
     (tmp_path / "mlops.yaml").write_text(text)
     with pytest.raises(ConfigError, match=r"pipeline: file .*nowhere\.yaml not found"):
         load_pipeline(load_config(tmp_path / "mlops.yaml"))

@@ -15,7 +15,6 @@ from mlops_kit.cli import main
 from mlops_kit.project.infer import InferError, Inferred, infer_project
 from tests.conftest import ROOT
 
-PIPELINE = str(ROOT / "pipelines" / "training.yaml")
 
 
 def _infer(tmp_path: Path, frame: pd.DataFrame, target: str, kind: str = "csv") -> Inferred:
@@ -24,7 +23,7 @@ def _infer(tmp_path: Path, frame: pd.DataFrame, target: str, kind: str = "csv") 
         frame.to_csv(path, index=False)
     else:
         frame.to_parquet(path, index=False)
-    return infer_project(path, target, out_dir=tmp_path, pipeline=PIPELINE)
+    return infer_project(path, target, out_dir=tmp_path)
 
 
 def _base(n: int = 40) -> pd.DataFrame:
@@ -224,7 +223,7 @@ def _shape(kind: str, n: int = 400) -> tuple[pd.DataFrame, str]:
 def test_inferred_config_validates_and_trains(tmp_path: Path, kind: str) -> None:
     frame, target = _shape(kind)
     frame.to_csv(tmp_path / "data.csv", index=False)
-    inf = infer_project(tmp_path / "data.csv", target, out_dir=tmp_path, pipeline=PIPELINE)
+    inf = infer_project(tmp_path / "data.csv", target, out_dir=tmp_path)
     config = tmp_path / "mlops.yaml"
     config.write_text(inf.to_yaml())
     res = CliRunner().invoke(main, ["validate", "--config", str(config)])

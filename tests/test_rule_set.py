@@ -25,7 +25,7 @@ from tests.conftest import ROOT  # noqa: E402
 from tests.test_cdk import project  # noqa: E402
 
 EXAMPLE = yaml.safe_load((ROOT / "mlops.yaml").read_text())
-PIPELINE = (ROOT / "pipelines" / "training.yaml").read_text()
+PIPELINE = (ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml").read_text()
 MODEL = EXAMPLE["model"]
 ENVS = EXAMPLE["environments"]
 

@@ -20,7 +20,7 @@ from mlops_kit.cli import main
 from mlops_kit.config import LoadedConfig, deep_merge, load_config
 from tests.conftest import ROOT
 
-PIPELINE = ROOT / "pipelines" / "training.yaml"
+PIPELINE = ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml"
 
 
 def config(tmp: Path, changes: dict[str, Any] | None = None, pipeline: str | None = None,
@@ -29,7 +29,6 @@ def config(tmp: Path, changes: dict[str, Any] | None = None, pipeline: str | Non
     raw = deep_merge(yaml.safe_load((ROOT / "mlops.yaml").read_text()), changes or {})
     if "models" in (changes or {}):
         raw.pop("model")
-    raw["pipeline"] = str(PIPELINE)
     if pipeline is not None:
         (tmp / "pipeline.yaml").write_text(pipeline)
         raw["pipeline"] = str(tmp / "pipeline.yaml")

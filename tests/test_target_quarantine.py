@@ -29,7 +29,6 @@ def project(tmp_path: Path) -> Path:
     frame.loc[BLANK, "diagnosis"] = pd.NA
     frame.to_csv(data, index=False)
     raw = yaml.safe_load((EXAMPLE / "mlops.yaml").read_text())
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     raw["model"]["search"]["trials"] = 1
     raw["model"]["params"]["n_estimators"] = 20
     target = next(c for c in raw["data"]["schema"]["columns"] if c["name"] == "diagnosis")

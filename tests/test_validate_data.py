@@ -34,7 +34,6 @@ def run_validate(tmp_path: Path, frame: pd.DataFrame, task: str = "binary",
     (tmp_path / "data").mkdir(exist_ok=True)
     frame.to_csv(tmp_path / "data" / "breast_cancer.csv", index=False)
     raw = yaml.safe_load((EXAMPLE / "mlops.yaml").read_text())
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     raw["model"]["task"] = task
     if not target_max:  # a first config seldom bounds its target
         raw["data"]["schema"]["columns"][-1].pop("max")

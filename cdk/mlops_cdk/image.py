@@ -9,21 +9,23 @@ from aws_cdk import IgnoreMode
 from aws_cdk import aws_ecr_assets as ecr_assets
 from constructs import Construct
 
+from mlops_kit.config import LoadedConfig
+from mlops_kit.image import build_args, context_files, dockerfile, in_context
 from mlops_kit.steps.register import git_commit
 
-# Docker ignore syntax: everything out, then these back in.
-CONTEXT = ["*", "!pyproject.toml", "!README.md", "!src", "!pipelines", "!docker",
-           "**/__pycache__", "**/*.pyc"]
+# Docker ignore syntax: everything out, then the project's files back in (mlops_kit.image).
+NOISE = ["**/__pycache__", "**/*.pyc"]
 
 
-def project_image(scope: Construct, id_: str, root: Path, config_file: str,
-                  config_path: str) -> ecr_assets.DockerImageAsset:
-    """The image built from `docker/Dockerfile` with the config baked in at `config_path`."""
+def project_image(scope: Construct, id_: str, root: Path,
+                  loaded: LoadedConfig) -> ecr_assets.DockerImageAsset:
+    """The image built from `image.dockerfile` with the project folder `root` as context and
+    the config baked in at `image.config_path`."""
     return ecr_assets.DockerImageAsset(
-        scope, id_, directory=str(root), file="docker/Dockerfile",
-        exclude=[*CONTEXT, f"!{config_file}"], ignore_mode=IgnoreMode.DOCKER,
-        build_args={"CONFIG": config_file, "CONFIG_PATH": config_path,
-                    "GIT_COMMIT": source_commit(root)},
+        scope, id_, directory=str(root), file=in_context(loaded, root, dockerfile(loaded)),
+        exclude=["*", *(f"!{f}" for f in context_files(loaded, root)), *NOISE],
+        ignore_mode=IgnoreMode.DOCKER,
+        build_args={**build_args(loaded, root), "GIT_COMMIT": source_commit(root)},
         platform=ecr_assets.Platform.LINUX_AMD64,
     )
 

@@ -31,8 +31,7 @@ class PlatformStack(Stack):
         self.lake = DataLake(self, "Lake", settings=settings, key=self.key)
         self.features = FeatureStore(self, "FeatureStore", settings=settings, key=self.key,
                                      offline_bucket=self.lake.zones["features"])
-        self.image = project_image(self, "Image", root, settings.config_file,
-                                   settings.config.image.config_path)
+        self.image = project_image(self, "Image", root, settings.loaded)
         self.topic = sns.Topic(self, "Alarms", topic_name=settings.prefix("alarms"),
                                master_key=self.key, enforce_ssl=True,
                                display_name=f"{settings.project} {settings.name} alarms")

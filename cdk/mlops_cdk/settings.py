@@ -13,6 +13,7 @@ from pathlib import Path
 from mlops_kit.adapters.aws import naming
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.config.model import ModelConfig, ProjectConfig
+from mlops_kit.image import in_context
 from mlops_kit.serving.endpoint import endpoint_name
 
 
@@ -119,9 +120,5 @@ def env_settings(config_path: Path, env: str, root: Path) -> EnvSettings:
     if environment.cloud != "aws":
         raise ConfigError(f"{config_path}: environments.{env}: cloud is {environment.cloud}; "
                           "the CDK app deploys aws environments (use pulumi for the others)")
-    try:
-        relative = loaded.path.relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise ConfigError(f"{config_path}: the config must sit inside {root} (the image's build "
-                          "context)") from None
+    relative = in_context(loaded, root, loaded.path)
     return EnvSettings(loaded, env, str(environment.account), environment.region, relative)

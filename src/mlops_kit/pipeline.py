@@ -1,4 +1,5 @@
-"""The cloud-neutral pipeline definition (`pipelines/*.yaml`), loaded and checked.
+"""The cloud-neutral pipeline definition, loaded and checked: the kit's own DAG (package data,
+`mlops_kit/pipelines/training.yaml`) unless the config's `pipeline:` names a project file.
 
 Every runner (local, SageMaker, Azure ML, Vertex AI) reads the same definition: steps in
 order, each wired by channel names to the outputs of earlier steps.
@@ -7,6 +8,7 @@ order, each wired by channel names to the outputs of earlier steps.
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -67,11 +69,19 @@ class Pipeline:
 
 
 def load_pipeline(loaded: LoadedConfig) -> Pipeline:
-    """The config's pipeline file, checked against each step module's own signature."""
-    path = loaded.resolve(loaded.config.pipeline)
+    """The config's pipeline file (the kit's DAG if it names none), checked against each step
+    module's own signature."""
+    path = pipeline_file(loaded)
     if not path.is_file():
         raise ConfigError(f"{loaded.path}: pipeline: file {path} not found")
     return parse_pipeline(read_yaml(path)[1], path)
+
+
+def pipeline_file(loaded: LoadedConfig) -> Path:
+    """Where the pipeline DAG is: the config's `pipeline:` or the kit's default."""
+    if loaded.config.pipeline is not None:
+        return loaded.resolve(loaded.config.pipeline)
+    return Path(str(importlib.resources.files("mlops_kit") / "pipelines" / "training.yaml"))
 
 
 def parse_pipeline(raw: Any, path: Path) -> Pipeline:

@@ -1,5 +1,5 @@
 """A job's container on this machine: the project image's files and environment as
-`docker/Dockerfile` builds them, and the cloud's mounts at their container paths.
+the project's Dockerfile builds them, and the cloud's mounts at their container paths.
 
 There is no Docker engine here, so the image is built by reading the Dockerfile: `COPY` puts
 the files where the image would have them, `ARG` and `ENV` give the environment a job starts
@@ -26,7 +26,7 @@ from pathlib import Path
 
 ENTER = Path(__file__).with_name("_enter.py")
 VENV_BIN = Path(sys.executable).parent
-_VAR = re.compile(r"\$\{(\w+)(?::([-+])([^}]*))?\}|\$(\w+)")
+_VAR = re.compile(r"\$\{(\w+)(?::([-+])([^${}]*))?\}|\$(\w+)")
 
 
 class JobFailed(AssertionError):
@@ -130,7 +130,8 @@ def _instructions(text: str) -> list[tuple[str, str]]:
 
 
 def _expand(text: str, scope: dict[str, str]) -> str:
-    """Docker's variable substitution: `$X`, `${X}`, `${X:-default}`, `${X:+alt}`."""
+    """Docker's variable substitution: `$X`, `${X}`, `${X:-default}`, `${X:+alt}`, nested
+    (`${X:-${Y}}`: the innermost first)."""
     def sub(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(4)
         value = scope.get(name, "")
@@ -139,7 +140,9 @@ def _expand(text: str, scope: dict[str, str]) -> str:
         if match.group(2) == "+":
             return match.group(3) if value else ""
         return value
-    return _VAR.sub(sub, text)
+    while (done := _VAR.sub(sub, text)) != text and "$" in done:
+        text = done
+    return done
 
 
 class Sandbox:

@@ -21,7 +21,7 @@ from tests.conftest import ROOT
 DAYS = ("2026-01-05", "2026-01-06")
 ROWS = 2000
 COMMIT = "c0ffee" + "0" * 34
-LINKED = ("src", "pipelines", "docker", "cdk", "pyproject.toml", "README.md", "cdk.json")
+LINKED = ("src", "docker", "cdk", "pyproject.toml", "README.md", "cdk.json")
 
 
 def write_project(folder: Path, changes: dict[str, Any] | None = None) -> Path:

@@ -23,7 +23,6 @@ def two_models(folder: Path, changes: dict[str, Any] | None = None) -> Path:
     from mlops_kit.config import deep_merge
 
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
-    raw["pipeline"] = str(ROOT / "pipelines" / "training.yaml")
     first = raw.pop("model")
     raw["models"] = [first, {"name": "churn-mlp", "framework": "pytorch",
                              "params": {"epochs": 3}}]

@@ -21,6 +21,7 @@ import yaml
 
 from mlops_kit.adapters.azure import naming
 from mlops_kit.config import LoadedConfig, load_config
+from mlops_kit.image import image_build_flags
 from mlops_pulumi import ci
 
 OUTPUT = Path("pulumi/ci/azure-github-actions.yml")
@@ -105,7 +106,7 @@ def image_step(loaded: LoadedConfig) -> dict[str, str]:
     registry = naming.registry_server(cfg.project, env).removesuffix(".azurecr.io")
     return {"name": f"image for {env}", "run": (
         f"az acr build --registry {registry} --image {cfg.image.repository}:{cfg.image.tag} "
-        "--file docker/Dockerfile --build-arg EXTRAS=azureml "
+        f"{' '.join(image_build_flags(loaded))} --build-arg EXTRAS=azureml "
         "--build-arg GIT_COMMIT=${{ github.sha }} .")}
 
 

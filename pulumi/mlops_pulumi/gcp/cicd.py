@@ -18,6 +18,7 @@ from pulumi_gcp import cloudbuild
 
 import pulumi
 from mlops_kit.adapters.gcp import naming
+from mlops_kit.image import image_build_flags
 from mlops_pulumi import ci
 from mlops_pulumi.config import Stack
 from mlops_pulumi.gcp.training import jobs_uri
@@ -49,7 +50,7 @@ def build_steps(stack: Stack, bucket: str) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = [
         {"id": "test", "name": TEST_IMAGE, "entrypoint": "bash", "args": ["-c", TEST_SCRIPT]},
         # The commit goes into the image (MLOPS_GIT_COMMIT): registered versions record it.
-        {"id": "image", "name": DOCKER, "args": ["build", "-f", "docker/Dockerfile",
+        {"id": "image", "name": DOCKER, "args": ["build", *image_build_flags(loaded),
                                                   "--build-arg", "EXTRAS=vertex", "-t", image,
                                                   "-t", f"{repo}:$SHORT_SHA", "--build-arg",
                                                   "GIT_COMMIT=$COMMIT_SHA", "."]},

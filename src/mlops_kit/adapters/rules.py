@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from mlops_kit.config import ConfigError, LoadedConfig
 from mlops_kit.config.model import ProjectConfig
 from mlops_kit.cron import weekly_minutes
+from mlops_kit.image import dockerfile_problem
 from mlops_kit.pipeline import load_pipeline
 
 
@@ -84,6 +85,12 @@ def pipeline_file(loaded: LoadedConfig) -> list[Problem]:
     except ConfigError as exc:
         return from_error(str(exc))
     return []
+
+
+def image_dockerfile(loaded: LoadedConfig) -> list[Problem]:
+    """`image.dockerfile` exists: the cloud builds the project image from it."""
+    found = dockerfile_problem(loaded)
+    return [problem(loaded, "image.dockerfile", found)] if found else []
 
 
 def time_zone(loaded: LoadedConfig) -> list[Problem]:

@@ -608,12 +608,15 @@ Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 class ImageConfig(Strict):
     """The project image that runs the step jobs, the server and the monitoring job on every
-    cloud (built from `docker/Dockerfile`; on AWS the CDK builds and pushes it as an asset)."""
+    cloud (built from `dockerfile` with the project folder as context; on AWS the CDK builds
+    and pushes it as an asset)."""
 
     repository: CloudName = Field("mlops-kit", description="Azure/GCP registry repository.")
     tag: str = Field("latest", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     config_path: str = Field(
         "/opt/mlops/mlops.yaml", pattern=r"^/", description="Where the image holds this file.")
+    dockerfile: str = Field(
+        "Dockerfile", min_length=1, description="The image's Dockerfile, relative to the config.")
 
 
 class AzureConfig(Strict):
@@ -680,7 +683,8 @@ class ProjectConfig(Strict):
     """The whole project: one file drives local runs and every cloud."""
 
     project: CloudName
-    pipeline: str = "pipelines/training.yaml"
+    pipeline: str | None = Field(
+        None, description="The pipeline DAG file; the kit's own (package data) if unset.")
     data: DataConfig
     features: FeaturesConfig
     model: ModelConfig = Field(default_factory=ModelConfig)

@@ -78,7 +78,6 @@ class Inferred:
     metric: str
     max_bad_fraction: float = 0.05
     notes: list[str] = field(default_factory=list)
-    pipeline: str = "pipelines/training.yaml"
 
     def column(self, name: str) -> ColumnGuess:
         return next(c for c in self.columns if c.column.name == name)
@@ -102,8 +101,7 @@ class Inferred:
 
 
 def infer_project(path: str | Path, target: str, name: str | None = None,
-                  out_dir: str | Path | None = None,
-                  pipeline: str = "pipelines/training.yaml") -> Inferred:
+                  out_dir: str | Path | None = None) -> Inferred:
     """Read `path` (CSV or Parquet, file or folder) once and infer a project predicting
     `target`. `out_dir` is where mlops.yaml will live (the source path is written relative to
     it); `name` the project (default: from the file name)."""
@@ -132,7 +130,7 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
         features=_features(guesses), task=task, task_reason=task_reason, split=split,
         split_reason=split_reason, metric=METRIC[task],
         max_bad_fraction=_bad_fraction(frame[target], target_guess.column.type, notes),
-        notes=notes, pipeline=pipeline)
+        notes=notes)
     if not inferred.features:
         raise InferError(f"{path}: no column besides the target can be a feature (ids, "
                          "constants and free text are not); add columns with signal")

@@ -26,7 +26,6 @@ def as_dict(inf: Inferred) -> dict[str, Any]:
     schema["columns"] = [_column(g.column) for g in inf.columns]
     return {
         "project": inf.project,
-        "pipeline": inf.pipeline,
         "data": {"source": inf.source.model_dump(exclude_defaults=True) | {
                      "kind": inf.source.kind},
                  "max_bad_fraction": inf.max_bad_fraction, "schema": schema},
@@ -48,7 +47,7 @@ def to_yaml(inf: Inferred) -> str:
              "# Review it: every inferred value carries its reason. Sections left out (serving,",
              "# monitoring, registry, training...) take their defaults (docs/config.md).",
              _scalar("project", data["project"]),
-             _scalar("pipeline", data["pipeline"]), "", "data:",
+             "", "data:",
              "  source: " + _flow(data["data"]["source"]),
              _scalar("  max_bad_fraction", data["data"]["max_bad_fraction"]), "  schema:",
              _scalar("    table", schema["table"]),

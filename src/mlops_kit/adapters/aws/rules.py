@@ -17,6 +17,7 @@ from mlops_kit.adapters.rules import (
     Problem,
     Rule,
     capture_retention,
+    image_dockerfile,
     pipeline_file,
     problem,
     run,
@@ -154,7 +155,7 @@ def shared_targets(loaded: LoadedConfig) -> list[Problem]:
 # The rules of one environment; then those across the file's AWS environments.
 ENVIRONMENT_RULES: tuple[Rule, ...] = (
     pipeline_file, buckets, package_groups, training_schedule, schedule_time_zone,
-    monitor_schedule, lake_zones, pipeline_definition, capture_retention)
+    monitor_schedule, lake_zones, pipeline_definition, capture_retention, image_dockerfile)
 FILE_RULES: tuple[Rule, ...] = (shared_targets,)
 
 
