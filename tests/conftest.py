@@ -32,6 +32,7 @@ def write_config(folder: Path, changes: dict[str, Any] | None = None) -> Path:
     raw = deep_merge(raw, {"data": {"source": {"rows": 2000}},
                            "model": {"search": {"trials": 2}, "params": {"n_estimators": 60}},
                            "quality_gate": {"min_value": 0.6}})
+    raw["image"] = {"dockerfile": str(ROOT / "docker" / "Dockerfile")}
     raw = deep_merge(raw, changes or {})
     model = (changes or {}).get("model", {})
     if "params" in model:  # a framework's hyper-parameters replace, never merge

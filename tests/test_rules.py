@@ -32,6 +32,7 @@ def config(tmp: Path, changes: dict[str, Any] | None = None, pipeline: str | Non
     if pipeline is not None:
         (tmp / "pipeline.yaml").write_text(pipeline)
         raw["pipeline"] = str(tmp / "pipeline.yaml")
+    raw["image"] = {"dockerfile": str(ROOT / "docker" / "Dockerfile")}
     path = tmp / name
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

@@ -106,7 +106,7 @@ def deploy(config: Path, env: str) -> Deployed:
 def build_args(steps: list[dict[str, Any]]) -> dict[str, str]:
     """The `--build-arg`s of the trigger's `docker build` step, substitutions applied."""
     (step,) = [s for s in steps if s["args"][:1] == ["build"]]
-    assert step["args"][1:3] == ["-f", "docker/Dockerfile"] and step["args"][-1] == "."
+    assert step["args"][1:3] == ["--file", "docker/Dockerfile"] and step["args"][-1] == "."
     args = [_substitute(a) for a in step["args"]]
     return dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--build-arg")
 

@@ -28,7 +28,8 @@ def test_test_train_then_each_environment_in_order() -> None:
     assert prod["environment"] == "azure_prod"
     builds = [s["run"] for s in prod["steps"] if s.get("name") == "image for azure_prod"]
     assert builds == ["az acr build --registry churnazureprodacr --image mlops-kit:latest "
-                      "--file docker/Dockerfile --build-arg EXTRAS=azureml "
+                      "--file docker/Dockerfile --build-arg CONFIG=mlops.yaml "
+                      "--build-arg CONFIG_PATH=/opt/mlops/mlops.yaml --build-arg EXTRAS=azureml "
                       "--build-arg GIT_COMMIT=${{ github.sha }} ."]
     train = [s.get("name") for s in flow["jobs"]["train"]["steps"]]
     assert train.index("image for azure_dev") < train.index("train churn-classifier")

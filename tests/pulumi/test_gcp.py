@@ -337,9 +337,11 @@ def test_push_trigger_tests_builds_and_trains_with_a_prod_approval(
                        "train-churn-mlp"]
         image = trigger["build"]["steps"][1]["args"]
         assert "europe-west1-docker.pkg.dev/churn-prod-333333/mlops-kit/churn:latest" in image
-        assert image[3:5] == ["--build-arg", "EXTRAS=vertex"]   # the registry's SDK inside
+        assert image[1:7] == ["--file", "docker/Dockerfile", "--build-arg", "CONFIG=mlops.yaml",
+                              "--build-arg", "CONFIG_PATH=/opt/mlops/mlops.yaml"]
+        assert image[7:9] == ["--build-arg", "EXTRAS=vertex"]   # the registry's SDK inside
         deploy = trigger["build"]["steps"][3]
-        assert deploy["name"] == image[6] and deploy["entrypoint"] == "python"
+        assert deploy["name"] == image[10] and deploy["entrypoint"] == "python"
         assert deploy["args"] == ["-m", "mlops_kit.adapters.gcp.release", "deploy", "--config",
                                   "/opt/mlops/mlops.yaml", "--env", "gcp_prod"]
         train = trigger["build"]["steps"][-1]["args"][1]
