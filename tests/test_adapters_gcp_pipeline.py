@@ -14,6 +14,8 @@ from mlops_kit.adapters.gcp.pipeline import machine_resources, pipeline_yaml
 from mlops_kit.config import load_config
 from mlops_kit.pipeline import EXTERNAL, load_pipeline
 from tests.conftest import ROOT
+
+DAG = ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml"
 from tests.pulumi.conftest import two_models
 
 
@@ -129,7 +131,7 @@ def test_only_steps_that_read_this_runs_outputs_and_publish_nothing_are_reusable
         tmp_path: Path) -> None:
     from mlops_kit.pipeline import parse_pipeline
 
-    steps = yaml.safe_load((ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml").read_text())["steps"]
+    steps = yaml.safe_load(DAG.read_text())["steps"]
     pipeline = parse_pipeline({"steps": steps}, tmp_path / "p.yaml")
     reasons = {"ingest": "reads a source location", "validate": "publishes to the lake",
                "features": "publishes to the lake and the online store",

@@ -19,12 +19,14 @@ from mlops_kit.runtime.lake import query, rebuild_catalog
 from mlops_kit.runtime.runner import RunResult, run_pipeline
 from tests.conftest import ROOT, write_config
 
+DAG = ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml"
+
 DAY = "2026-02-03"
 
 
 def ingest_validate(tmp_path: Path, seed: int) -> LoadedConfig:
     """A config whose pipeline is ingest and validate only (real steps, fast)."""
-    pipeline = yaml.safe_load((ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml").read_text())
+    pipeline = yaml.safe_load(DAG.read_text())
     pipeline["steps"] = pipeline["steps"][:2]
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(pipeline))
     folder = tmp_path / f"seed{seed}"

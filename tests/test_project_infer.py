@@ -13,8 +13,6 @@ from click.testing import CliRunner
 
 from mlops_kit.cli import main
 from mlops_kit.project.infer import InferError, Inferred, infer_project
-from tests.conftest import ROOT
-
 
 
 def _infer(tmp_path: Path, frame: pd.DataFrame, target: str, kind: str = "csv") -> Inferred:
