@@ -15,8 +15,9 @@ from mlops_kit.config import load_config
 from mlops_kit.pipeline import EXTERNAL, load_pipeline
 from tests.conftest import ROOT
 
-DAG = ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml"
 from tests.pulumi.conftest import two_models
+
+DAG = ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml"
 
 
 def _load(path: Path, env: str, model: str = "churn-classifier") -> tuple[Any, Any, Any]:
