@@ -14,7 +14,6 @@ from mlops_kit.adapters.gcp.pipeline import machine_resources, pipeline_yaml
 from mlops_kit.config import load_config
 from mlops_kit.pipeline import EXTERNAL, load_pipeline
 from tests.conftest import ROOT
-
 from tests.pulumi.conftest import two_models
 
 DAG = ROOT / "src" / "mlops_kit" / "pipelines" / "training.yaml"

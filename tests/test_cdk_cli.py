@@ -204,7 +204,8 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     work = tmp_path_factory.mktemp("cdk-cli")
     project = work / "project"  # where the commands run: the repository's app and CLI
     project.mkdir()
-    for name in ("cdk.json", "cdk", ".venv", "node_modules"):
+    for name in ("cdk.json", "cdk", ".venv", "node_modules", "mlops.yaml", "docker", "src",
+                 "pyproject.toml", "README.md"):
         (project / name).symlink_to(ROOT / name)
     config = load_config(CONFIG).config
     home = env_settings(CONFIG, naming.home_environment(config), ROOT)

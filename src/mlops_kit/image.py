@@ -4,6 +4,7 @@ build arguments place the config (and a project DAG file, if the config names on
 
 from __future__ import annotations
 
+import os
 import posixpath
 from pathlib import Path
 
@@ -13,9 +14,15 @@ from mlops_kit.pipeline import pipeline_file
 LOCKS = ("requirements*.txt", "*.lock")
 
 
+def _lexical(path: Path) -> Path:
+    """`path` made absolute and normalized, symbolic links not followed."""
+    return Path(os.path.normpath(path.absolute()))
+
+
 def dockerfile(loaded: LoadedConfig) -> Path:
-    """The Dockerfile the config names (it need not exist; `dockerfile_problem` says so)."""
-    return loaded.resolve(loaded.config.image.dockerfile)
+    """The Dockerfile the config names (it need not exist; `dockerfile_problem` says so), its
+    symbolic links kept: the context holds it by this path."""
+    return _lexical(loaded.root / Path(loaded.config.image.dockerfile).expanduser())
 
 
 def dockerfile_problem(loaded: LoadedConfig) -> str | None:
@@ -29,11 +36,12 @@ def dockerfile_problem(loaded: LoadedConfig) -> str | None:
 
 def in_context(loaded: LoadedConfig, root: Path, path: Path) -> str:
     """`path` relative to the build context `root`; ConfigError if it lies outside."""
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise ConfigError(f"{loaded.path}: {path} must sit inside the project folder {root} "
-                          "(the image's build context)") from None
+    for inside, folder in ((_lexical(path), _lexical(root)),
+                           (path.resolve(), root.resolve())):
+        if inside.is_relative_to(folder):
+            return inside.relative_to(folder).as_posix()
+    raise ConfigError(f"{loaded.path}: {path} must sit inside the project folder {root} "
+                      "(the image's build context)")
 
 
 def build_args(loaded: LoadedConfig, root: Path) -> dict[str, str]:
