@@ -1,4 +1,4 @@
-"""The Azure ML pipeline job of a model, rendered from `pipelines/training.yaml`.
+"""The Azure ML pipeline job of a model, rendered from the pipeline DAG.
 
 Pure functions (no Azure SDK): `pipeline_job` is the CLI v2 YAML (`az ml job create -f`), and
 `component` / `rest_jobs` / `rest_inputs` are the same job in the REST form a `Schedule`

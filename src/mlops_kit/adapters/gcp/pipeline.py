@@ -1,4 +1,4 @@
-"""The Vertex AI Pipelines (KFP v2) spec of a model, compiled from `pipelines/training.yaml`.
+"""The Vertex AI Pipelines (KFP v2) spec of a model, compiled from the pipeline DAG.
 
 Each step is a KFP container component running
 `python -m mlops_kit.runtime.job <step> --config <image path> --env <env> --model <model>
