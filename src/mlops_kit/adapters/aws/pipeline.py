@@ -1,4 +1,4 @@
-"""The SageMaker Pipeline definition of the cloud-neutral DAG (`pipelines/*.yaml`).
+"""The SageMaker Pipeline definition of the cloud-neutral pipeline DAG.
 
 Each step becomes a processing or training job running the project image with
 `python -m mlops_kit.runtime.job <step>`, so SageMaker runs the same step code as
