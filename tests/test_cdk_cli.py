@@ -204,9 +204,10 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     work = tmp_path_factory.mktemp("cdk-cli")
     project = work / "project"  # where the commands run: the repository's app and CLI
     project.mkdir()
-    for name in ("cdk.json", "cdk", ".venv", "node_modules", "mlops.yaml", "docker", "src",
-                 "pyproject.toml", "README.md"):
+    for name in ("cdk.json", "cdk", ".venv", "node_modules", "docker", "src", "pyproject.toml",
+                 "README.md"):
         (project / name).symlink_to(ROOT / name)
+    shutil.copy(CONFIG, project / "mlops.yaml")  # the config sits in the project (the context)
     config = load_config(CONFIG).config
     home = env_settings(CONFIG, naming.home_environment(config), ROOT)
     (project / "releases.json").write_text(json.dumps(releases(config, home)))
