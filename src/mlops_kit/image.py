@@ -69,8 +69,11 @@ def context_files(loaded: LoadedConfig, root: Path) -> list[str]:
 
 def image_build_flags(loaded: LoadedConfig) -> list[str]:
     """`--file` and the `--build-arg`s of a `docker build` (or `az acr build`) run in the
-    config's folder, the project folder of a CI checkout: what the Azure and GCP CI emit."""
-    flags = ["--file", in_context(loaded, loaded.root, dockerfile(loaded))]
+    config's folder, the project folder of a CI checkout: what the Azure and GCP CI emit. A
+    Dockerfile outside that folder is named by its absolute path (docker reads it from there)."""
+    path = dockerfile(loaded)
+    inside = path.is_relative_to(_lexical(loaded.root))
+    flags = ["--file", in_context(loaded, loaded.root, path) if inside else str(path)]
     for name, value in build_args(loaded, loaded.root).items():
         flags += ["--build-arg", f"{name}={value}"]
     return flags
