@@ -116,6 +116,21 @@ def test_the_pulumi_package_names_azure(core_env: dict[str, str]) -> None:
     assert_one_line(res, "azure")
 
 
+def test_the_pulumi_program_ends_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `pulumi up` a RunError prints its message only; here pulumi-gcp is missing."""
+    import pulumi
+    from mlops_pulumi.config import load_stack
+    from mlops_pulumi.program import deploy
+
+    for name in [m for m in sys.modules if m.startswith("mlops_pulumi.gcp")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pulumi_gcp", None)
+    with pytest.raises(pulumi.RunError) as caught:
+        deploy(load_stack("gcp_dev", ROOT / "mlops.yaml"))
+    assert str(caught.value) == ("missing extra: the Pulumi program for gcp needs pulumi_gcp: "
+                                 "pip install 'mlops-kit[gcp]'")
+
+
 def test_require_names_the_extra_that_fits_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 -> ModuleNotFoundError
     with pytest.raises(MissingExtra) as caught:
