@@ -83,6 +83,8 @@ def test_validate_and_train_only_need_no_cloud_sdk(core_env: dict[str, str],
     config = str(write_config(tmp_path))
     res = run(core_env, str(BIN / "mlops-kit"), "validate", "--config", config)
     assert res.returncode == 0, res.stdout + res.stderr
+    assert ("not checked: aws pipeline definition: needs botocore: "
+            "pip install 'mlops-kit[aws]'") in res.stdout
     res = run(core_env, str(BIN / "mlops-kit"), "run", "--train-only", "--config", config)
     assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / "state" / "registry").is_dir()

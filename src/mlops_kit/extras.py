@@ -57,7 +57,18 @@ class MissingExtra(MlopsKitError):
 
     def __init__(self, purpose: str, module: str, extra: str) -> None:
         self.purpose, self.module, self.extra = purpose, module, extra
-        super().__init__(f"{purpose} needs {module}: pip install 'mlops-kit[{extra}]'")
+        super().__init__(f"{purpose} needs {module}: {pip_install(extra)}")
+
+
+def pip_install(extra: str) -> str:
+    """The command that installs `extra`."""
+    return f"pip install 'mlops-kit[{extra}]'"
+
+
+def install_hint(name: str) -> str:
+    """How to install the missing module `name`: its extra's pip command if it is optional."""
+    key = optional_module(name)
+    return pip_install(OPTIONAL[key][1][0]) if key else f"install {name}"
 
 
 def _within(name: str, module: str) -> bool:
