@@ -135,8 +135,8 @@ def require_at_entry(purpose: str, extra: str, *modules: str) -> None:
 
 def print_one_line() -> None:
     """Make an uncaught MlopsKitError print `kind: message` and exit with its code, without a
-    traceback, for entry points that are not the CLI (`python -m mlops_cdk`, the Pulumi
-    program); other exceptions keep Python's traceback."""
+    traceback, for entry points that are not the CLI (`python -m mlops_cdk`; under `pulumi up`
+    the program raises pulumi's RunError instead); other exceptions keep Python's traceback."""
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
