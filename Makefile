@@ -5,7 +5,10 @@ PYTHON ?= python3
 PYTEST_PARALLEL ?= -n 2 --dist loadfile
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+HASH   := $(shell cat pyproject.toml | sha256sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(HASH)
+# The core only (`make demo`): the local lifecycle needs no cloud SDK, torch or Pulumi.
+CORE_STAMP := $(VENV)/.installed-core-$(HASH)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha256sum | cut -c1-12)
 
 # The CDK (jsii on Node) offline and quiet, its caches in ignored folders.
@@ -15,7 +18,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CDK_HOME := $(CURDIR)/.cache/cdk
 export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/.cache/jsii
 
-.PHONY: install demo test test-fast lint typecheck synth bench bench-drift bench-serving bench-scaling \
+.PHONY: install install-core demo test test-fast lint typecheck synth bench bench-drift bench-serving bench-scaling \
         bench-synth bench-faults bench-values clean example-csv
 
 $(STAMP): pyproject.toml
@@ -24,6 +27,15 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+# Nothing to install after `make install` (dev holds the core); `make install` after this
+# adds the rest.
+$(CORE_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@rm -f $(VENV)/.installed-core-* && touch $(CORE_STAMP)
+
+install-core: $(CORE_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
@@ -34,8 +46,9 @@ synth: install $(NODE_STAMP)
 	npx cdk synth --no-notices --quiet
 	$(BIN)/cfn-lint --non-zero-exit-code error cdk.out/assembly-*/*.template.json
 
-## demo: install, then run the whole local lifecycle on the example churn project
-demo: install
+## demo: install the core only (`pip install -e .`), then run the whole local lifecycle on
+## the example churn project
+demo: install-core
 	$(BIN)/mlops-kit validate --config mlops.yaml
 	$(BIN)/mlops-kit run --config mlops.yaml
 	$(BIN)/mlops-kit query --config mlops.yaml \

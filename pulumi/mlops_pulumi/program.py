@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+from mlops_kit.extras import MissingExtra, needs
 from mlops_pulumi.config import Stack, StackError
+
+CLOUDS = ("azure", "gcp")
 
 
 def deploy(stack: Stack) -> Any:
-    """Build the stack's platform and export its main names."""
+    """Build the stack's platform and export its main names; a missing cloud SDK ends the
+    program with the one line naming its extra (pulumi prints a RunError without a traceback)."""
     cloud = stack.environment.cloud
+    try:
+        with needs(f"the Pulumi program for {cloud}", cloud if cloud in CLOUDS else None):
+            return _deploy(stack, cloud)
+    except MissingExtra as exc:
+        raise pulumi.RunError(f"{exc.kind}: {exc}") from None
+
+
+def _deploy(stack: Stack, cloud: str) -> Any:
     if cloud == "azure":
         from mlops_pulumi.azure.platform import build
 

@@ -89,8 +89,7 @@ def validate(loaded: LoadedConfig) -> None:
         console.print(f"[yellow]note[/]: {escape(line)} (the validate step quarantines these "
                       "rows)", soft_wrap=True)
     for note in report.skipped:
-        console.print(f"[yellow]not checked[/]: {escape(note)} (install that package to check "
-                      "it)", soft_wrap=True)
+        console.print(f"[yellow]not checked[/]: {escape(note)}", soft_wrap=True)
 
 
 @main.command()

@@ -17,6 +17,7 @@ from mlops_kit.adapters.gcp import rules as gcp
 from mlops_kit.adapters.rules import Problem, Rule, from_error, pipeline_file
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.config.model import FileSource
+from mlops_kit.extras import install_hint
 
 CLOUDS: dict[str, ModuleType] = {"aws": aws, "azure": azure, "gcp": gcp}
 
@@ -35,7 +36,9 @@ class Report:
             try:
                 found = rule(loaded)
             except ImportError as exc:
-                note = f"{cloud} {rule.__name__.replace('_', ' ')}: needs {exc.name}"
+                missing = exc.name or str(exc)
+                note = (f"{cloud} {rule.__name__.replace('_', ' ')}: needs {missing}: "
+                        f"{install_hint(missing)}")
                 if note not in self.skipped:
                     self.skipped.append(note)
                 continue

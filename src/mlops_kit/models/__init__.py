@@ -9,16 +9,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_kit.extras import needs
 from mlops_kit.models.base import Model, ModelMeta, read_meta
 
 __all__ = ["Model", "ModelMeta", "PackagedModel", "fit", "load_model"]
+
+PYTORCH = "the pytorch framework (model.framework: pytorch)"
 
 
 def fit(framework: str, X: np.ndarray, y: np.ndarray, meta: ModelMeta,
         params: dict[str, Any]) -> Model:
     """Train a model of `framework` ('xgboost' or 'pytorch') on X, y."""
     if framework == "pytorch":
-        from mlops_kit.models.mlp import MLPModel
+        with needs(PYTORCH, "pytorch"):
+            from mlops_kit.models.mlp import MLPModel
 
         return MLPModel.fit(X, y, meta, params)
     from mlops_kit.models.xgb import XGBModel
@@ -38,7 +42,8 @@ class PackagedModel:
             self.meta.threads = threads
         self.features = FeatureSet.load(folder)
         if self.meta.framework == "pytorch":
-            from mlops_kit.models.mlp import MLPModel
+            with needs(PYTORCH, "pytorch"):
+                from mlops_kit.models.mlp import MLPModel
 
             self.model: Model = MLPModel.load(folder, self.meta)
         else:

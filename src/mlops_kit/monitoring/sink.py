@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlops_kit.config import LoadedConfig
+from mlops_kit.extras import needs
 from mlops_kit.fileio import file_lock
 from mlops_kit.monitoring.drift import DriftReport
 
@@ -90,6 +91,7 @@ def open_sink(loaded: LoadedConfig, **options: Any) -> MetricsSink:
     if kind == "local":
         return LocalMetricsSink(loaded.state_dir / "metrics", namespace)
     module_name, class_name = CLOUD_SINKS[kind]
-    module = importlib.import_module(module_name)
+    with needs(f"the {kind} metrics sink"):
+        module = importlib.import_module(module_name)
     sink: MetricsSink = getattr(module, class_name).from_config(loaded, **options)
     return sink

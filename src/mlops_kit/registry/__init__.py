@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from mlops_kit.config import LoadedConfig
+from mlops_kit.extras import needs
 from mlops_kit.registry.base import (
     STATUSES,
     ModelVersion,
@@ -28,8 +29,9 @@ def open_registry(loaded: LoadedConfig, **options: Any) -> Registry:
 
         return LocalRegistry(options.get("root") or loaded.state_dir / "registry")
     module, cls = _BACKENDS[backend]
-    registry: Registry = getattr(importlib.import_module(module), cls).from_config(
-        loaded, **options)
+    with needs(f"the {backend} registry"):
+        adapter = importlib.import_module(module)
+    registry: Registry = getattr(adapter, cls).from_config(loaded, **options)
     return registry
 
 

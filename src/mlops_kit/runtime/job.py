@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
+from mlops_kit.extras import MissingExtra, needs, require
 from mlops_kit.fileio import scratch_dir
 from mlops_kit.pipeline import EXTERNAL, Step, load_pipeline
 from mlops_kit.registry import RegistryError, fetch_production, open_registry
@@ -43,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loaded, step, inputs = _prepare(name, args)
         publications = _publications(step, args)  # checked before the step runs
-    except (ConfigError, StepError, RegistryError) as exc:
+    except (ConfigError, StepError, RegistryError, MissingExtra) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return 2 if isinstance(exc, ConfigError | MissingExtra) else 1
     for path in inputs.values():
         unpack_model(path)
     code = job_main(step.spec, step.module.run, step_argv)
@@ -54,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for local, uri, zone in publications:
             publish(local, uri, loaded, append=zone in APPEND_ONLY)
-    except OnlineStoreError as exc:
+    except (OnlineStoreError, MissingExtra) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, MissingExtra) else 1
     return 0
 
 
@@ -124,7 +125,9 @@ def put_online(local: Path, group: str, loaded: LoadedConfig | None) -> None:
     """`latest.parquet` of the features step into the Feature Group `group`, in the config's
     AWS region (boto3's default without a config); OnlineStoreError if records fail."""
     from mlops_kit.adapters.aws import naming
-    from mlops_kit.adapters.aws.online_store import SageMakerOnlineStore
+
+    with needs("publishing to a Feature Group", "aws"):
+        from mlops_kit.adapters.aws.online_store import SageMakerOnlineStore
 
     region = naming.aws_target(loaded)[1] if loaded is not None else None
     written = SageMakerOnlineStore.in_region(region).put(
@@ -135,8 +138,7 @@ def put_online(local: Path, group: str, loaded: LoadedConfig | None) -> None:
 def _storage(uri: str) -> Any:
     """S3 for `s3://` URIs (boto3 loads only then), the local file system otherwise."""
     if uri.startswith("s3://"):
-        import boto3
-
+        boto3 = require("boto3", f"the S3 location {uri}", "aws")
         from mlops_kit.adapters.aws.storage import S3Storage
 
         return S3Storage(boto3.client("s3"), uri[len("s3://"):].split("/", 1)[0])

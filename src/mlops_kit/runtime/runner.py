@@ -22,6 +22,7 @@ import pandas as pd
 
 import mlops_kit
 from mlops_kit.config import LoadedConfig
+from mlops_kit.extras import MissingExtra
 from mlops_kit.fileio import digest_dir, work_dir
 from mlops_kit.pipeline import Pipeline, Step, load_pipeline
 from mlops_kit.registry import fetch_production
@@ -152,7 +153,7 @@ class Runner:
             rec.outputs = {ch.name: {"uri": str(ch), **_digest_dir(ch)} for ch in
                            sorted(kept.iterdir()) if ch.is_dir()}
             rec.error = rec.error.replace(str(out), str(kept))
-        if not isinstance(exc, StepError):
+        if not isinstance(exc, StepError | MissingExtra):
             log = self.run_dir / f"{rec.name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text("".join(traceback.format_exception(exc)))

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from mlops_kit.config import LoadedConfig
+from mlops_kit.extras import needs, require
 from mlops_kit.registry import Registry, open_registry
 from mlops_kit.runtime.files import JsonCatalog, LocalStorage
 from mlops_kit.runtime.online_store import SqliteOnlineStore
 from mlops_kit.runtime.ports import Catalog, Storage
 
 TARGETS = ("local", "moto")
+MOTO = "the moto target (--target moto)"
 
 
 @dataclass
@@ -54,7 +56,9 @@ def open_target(loaded: LoadedConfig, name: str = "local") -> Iterator[Target]:
                      JsonCatalog(state / "catalog.json"), open_registry(loaded), online, db)
         return
     with _moto(loaded) as session:
-        yield _aws_target(loaded, session, online, state)
+        with needs(MOTO, "local-aws"):
+            target = _aws_target(loaded, session, online, state)
+        yield target
 
 
 def _aws_target(loaded: LoadedConfig, session: Any, online: SqliteOnlineStore,
@@ -80,10 +84,10 @@ def _aws_target(loaded: LoadedConfig, session: Any, online: SqliteOnlineStore,
 @contextlib.contextmanager
 def _moto(loaded: LoadedConfig) -> Iterator[Any]:
     """moto's AWS in this process, with fake credentials that can never reach a real account."""
-    import boto3
-    from moto import mock_aws
-
     from mlops_kit.adapters.aws import naming
+
+    boto3 = require("boto3", MOTO, "local-aws")
+    mock_aws = require("moto", MOTO).mock_aws
 
     _, region = naming.aws_target(loaded)
     fake = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
+from mlops_kit.extras import MissingExtra
 from mlops_kit.fileio import temp_file, write_json_atomic
 
 JobKind = Literal["processing", "training"]
@@ -104,9 +105,9 @@ def job_main(spec: StepSpec, run: Callable[[Job], dict[str, Any]],
         loaded = load_config(args.config, env=args.env, sets=args.set, model=args.model)
         services = _services(spec, loaded)
         summary = run(Job(loaded, ins, outs, params, services))
-    except (ConfigError, StepError) as exc:
+    except (ConfigError, StepError, MissingExtra) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return 2 if isinstance(exc, ConfigError | MissingExtra) else 1
     print(json.dumps(summary, default=str))
     return 0
 
