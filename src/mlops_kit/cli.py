@@ -32,7 +32,7 @@ def show(table: Table) -> None:
     from rich.measure import Measurement
 
     wide = Measurement.get(console, console.options.update_width(1_000_000), table).maximum
-    console.print(table, width=max(wide, 1), crop=False)
+    Console(highlight=False, width=max(wide, console.width)).print(table)
 
 
 def print_json(doc: Any) -> None:
@@ -220,7 +220,7 @@ def query(loaded: LoadedConfig, sql: str, dialect: str, fmt: str, limit: int) ->
         table = Table(*map(str, frame.columns))
         for row in frame.head(limit).itertuples(index=False):
             table.add_row(*(str(v) for v in row))
-        console.print(table)
+        show(table)
         console.print(f"{len(frame)} row(s)")
 
 
