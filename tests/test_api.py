@@ -174,3 +174,33 @@ def test_run_then_cached_run_as_json(tmp_path: Path) -> None:
 def test_root_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     project = Project.load(ROOT / "mlops.yaml", env="dev")
     assert project.loaded.env == "dev" and project.config.model.name == MODEL
+
+
+def doc_blocks(lang: str) -> list[str]:
+    """The `lang` code blocks of docs/api.md, in order."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    return [part.split("```", 1)[0] for part in text.split(f"```{lang}\n")[1:]]
+
+
+@pytest.mark.slow
+def test_docs_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Each cell of docs/api.md in a copy of the example project; its `# ...` lines are what
+    the cell prints; then each shell line prints one JSON document."""
+    write_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    for cell in doc_blocks("python"):
+        exec(compile(cell, "docs/api.md", "exec"), scope)  # the doc's own cells
+        shown = capsys.readouterr().out.splitlines()
+        expected = [line[2:] for line in cell.splitlines() if line.startswith("# ")]
+        if expected:
+            assert shown == expected, cell
+    lines = [line for block in doc_blocks("bash") for line in block.splitlines() if line]
+    assert lines
+    for line in lines:
+        command, *args = line.split()
+        assert command == "mlops-kit"
+        out = subprocess.run([sys.executable, "-m", "mlops_kit.cli", *args], check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        assert isinstance(json.loads(out), dict), line
