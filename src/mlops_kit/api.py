@@ -256,13 +256,17 @@ class Project:
         if trained:
             trained(pipeline)
         result = run_result(pipeline, self.config.quality_gate.metric)
-        if train_only or target != "local" or not self.config.loop.enabled:
+        if not self.loops(target, train_only):
             return result
         try:
             result.loop = Loop(self.loaded, say=say).run(pipeline)
         except LoopSkipped as exc:
             result.loop_skipped = str(exc)
         return result
+
+    def loops(self, target: str = "local", train_only: bool = False) -> bool:
+        """Whether `run` goes on to the loop after training: locally, with `loop.enabled`."""
+        return not train_only and target == "local" and self.config.loop.enabled
 
     def predict(self, rows: pd.DataFrame | Sequence[dict[str, Any]],
                 version: int | None = None) -> list[dict[str, Any]]:

@@ -147,24 +147,30 @@ def run(loaded: LoadedConfig, target: str, no_cache: bool, ingest_date: str | No
 
     out = err if as_json else console
     progress = StepProgress(out)
-    looped: list[str] = []
+    project = project_of(loaded)
+    finished: list[Any] = []  # the training pipeline, once done: later errors are the loop's
+
+    def trained(pipeline: Any) -> None:
+        finished.append(pipeline)
+        progress.summary(pipeline)
+        if project.loops(target, train_only):
+            out.rule("the loop: serve, monitor, retrain, deploy")
 
     def say(stage: str, message: str) -> None:
-        if not looped:
-            looped.append(stage)
-            out.rule("the loop: serve, monitor, retrain, deploy")
         out.print(f"[bold]{stage:>8}[/] {escape(message)}", soft_wrap=True)
 
     try:
-        result = project_of(loaded).run(target, train_only=train_only, no_cache=no_cache,
-                                        ingest_date=ingest_date, listener=progress,
-                                        trained=progress.summary, say=say)
+        result = project.run(target, train_only=train_only, no_cache=no_cache,
+                             ingest_date=ingest_date, listener=progress, trained=trained,
+                             say=say)
     except ConfigError as exc:
         fail("config error", exc, 2)
     except RunFailed as exc:
         progress.summary(exc.result)
         fail("run failed", exc)
     except (LoopFailed, DeployError, RegistryError) as exc:
+        if not finished:
+            raise
         fail("loop stopped", exc)
     if result.loop_skipped:
         out.print(f"[yellow]loop skipped[/]: {escape(result.loop_skipped)}", soft_wrap=True)
