@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -15,8 +15,38 @@ from rich.table import Table
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.errors import MlopsKitError
 
+if TYPE_CHECKING:
+    from mlops_kit.api import Project
+
 console = Console(stderr=False, highlight=False)
 err = Console(stderr=True, highlight=False)
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print one JSON document on stdout instead of text.")
+
+
+def show(table: Table) -> None:
+    """Print a table; off a terminal (a pipe, a file) as wide as it needs, never cut."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    from rich.measure import Measurement
+
+    wide = Measurement.get(console, console.options.update_width(1_000_000), table).maximum
+    Console(highlight=False, width=max(wide, console.width)).print(table)
+
+
+def print_json(doc: Any) -> None:
+    """`doc` as one JSON document on stdout (plain text, no markup or wrapping)."""
+    import json
+
+    click.echo(json.dumps(doc, indent=2, default=str))
+
+
+def project_of(loaded: LoadedConfig) -> Project:
+    """The API's Project for this command's config (with its --set values)."""
+    from mlops_kit.api import Project
+
+    return Project(loaded, click.get_current_context().params.get("sets", ()))
 
 
 def fail(kind: str, exc: BaseException | str, code: int = 1) -> NoReturn:
@@ -65,22 +95,24 @@ def main() -> None:
 
 @main.command()
 @config_options
-def validate(loaded: LoadedConfig) -> None:
+@json_option
+def validate(loaded: LoadedConfig, as_json: bool) -> None:
     """Check a config: the file, its pipeline file, a CSV or Parquet source against the schema
     and the task, and every environment (or --env) against what its cloud's deploy (cdk synth,
     pulumi up) would refuse. Exit 2 with one line per problem, naming the file, the field and
-    the fix."""
-    from mlops_kit.adapters.checks import check
-
-    params = click.get_current_context().params
-    report = check(loaded.path, env=loaded.env, sets=params.get("sets", ()))
+    the fix (with --json: the problems in the JSON document, and exit 2)."""
+    report = project_of(loaded).check()
+    if as_json:
+        print_json(report.to_dict())
+        if report.problems:
+            sys.exit(2)
+        return
     for problem in report.problems:
         err.print(f"[bold red]config error[/]: {escape(str(problem))}", soft_wrap=True)
     if report.problems:
         sys.exit(2)
     cfg = loaded.config
-    envs = ", ".join(f"{k} ({v.cloud} {v.region})" for k, v in cfg.environments.items()
-                     if loaded.env in (None, k)) or "none"
+    envs = ", ".join(f"{k} ({v})" for k, v in report.environments.items()) or "none"
     console.print(f"[green]ok[/] {loaded.path}: project {cfg.project}, model {cfg.model.name} "
                   f"({cfg.model.framework}, {cfg.model.task}), "
                   f"{len(cfg.table.columns)} columns, {len(cfg.features.declared)} features, "
@@ -100,43 +132,54 @@ def validate(loaded: LoadedConfig) -> None:
 @click.option("--ingest-date", default=None, help="Ingestion date partition (default today).")
 @click.option("--train-only", is_flag=True,
               help="Stop after the training pipeline (no serving, drift and retraining loop).")
+@json_option
 def run(loaded: LoadedConfig, target: str, no_cache: bool, ingest_date: str | None,
-        train_only: bool) -> None:
+        train_only: bool, as_json: bool) -> None:
     """The lifecycle: ingest -> validate -> features -> train -> evaluate -> register, then
-    (locally) serve, replay traffic, inject drift, detect it, retrain and canary-deploy."""
+    (locally) serve, replay traffic, inject drift, detect it, retrain and canary-deploy.
+    With --json the progress goes to stderr and the result is one JSON document on stdout."""
+    from mlops_kit.registry import RegistryError
+    from mlops_kit.runtime.deploy import DeployError
+    from mlops_kit.runtime.loop import LoopFailed
     from mlops_kit.runtime.progress import StepProgress
-    from mlops_kit.runtime.runner import RunFailed, run_pipeline
+    from mlops_kit.runtime.runner import RunFailed
 
-    params = {"ingest_date": ingest_date} if ingest_date else {}
-    progress = StepProgress(console)
+    out = err if as_json else console
+    progress = StepProgress(out)
+    project = project_of(loaded)
+    finished: list[Any] = []  # the training pipeline, once done: later errors are the loop's
+
+    def trained(pipeline: Any) -> None:
+        finished.append(pipeline)
+        progress.summary(pipeline)
+        if project.loops(target, train_only):
+            out.rule("the loop: serve, monitor, retrain, deploy")
+
+    def say(stage: str, message: str) -> None:
+        out.print(f"[bold]{stage:>8}[/] {escape(message)}", soft_wrap=True)
+
     try:
-        result = run_pipeline(loaded, target, use_cache=not no_cache, params=params,
-                              listener=progress)
+        result = project.run(target, train_only=train_only, no_cache=no_cache,
+                             ingest_date=ingest_date, listener=progress, trained=trained,
+                             say=say)
     except ConfigError as exc:
         fail("config error", exc, 2)
     except RunFailed as exc:
         progress.summary(exc.result)
         fail("run failed", exc)
-    progress.summary(result)
-    if train_only or target != "local" or not loaded.config.loop.enabled:
-        return
-    from mlops_kit.registry import RegistryError
-    from mlops_kit.runtime.deploy import DeployError
-    from mlops_kit.runtime.loop import Loop, LoopFailed, LoopSkipped
-
-    console.rule("the loop: serve, monitor, retrain, deploy")
-    loop = Loop(loaded, say=lambda stage, m: console.print(
-        f"[bold]{stage:>8}[/] {escape(m)}", soft_wrap=True))
-    try:
-        outcome = loop.run(result)
-    except LoopSkipped as exc:
-        console.print(f"[yellow]loop skipped[/]: {escape(str(exc))}", soft_wrap=True)
-        return
     except (LoopFailed, DeployError, RegistryError) as exc:
+        if not finished:
+            raise
         fail("loop stopped", exc)
-    console.print(f"[bold]loop outcome: {outcome.outcome}[/] (version {outcome.start_version} "
-                  f"-> {outcome.final_version}); report: {outcome.folder / 'report.html'}",
+    if result.loop_skipped:
+        out.print(f"[yellow]loop skipped[/]: {escape(result.loop_skipped)}", soft_wrap=True)
+    if result.loop:
+        loop = result.loop
+        out.print(f"[bold]loop outcome: {loop.outcome}[/] (version {loop.start_version} "
+                  f"-> {loop.final_version}); report: {loop.folder / 'report.html'}",
                   soft_wrap=True)
+    if as_json:
+        print_json(result.to_dict())
 
 
 @main.group()
@@ -182,7 +225,7 @@ def query(loaded: LoadedConfig, sql: str, dialect: str, fmt: str, limit: int) ->
         table = Table(*map(str, frame.columns))
         for row in frame.head(limit).itertuples(index=False):
             table.add_row(*(str(v) for v in row))
-        console.print(table)
+        show(table)
         console.print(f"{len(frame)} row(s)")
 
 
@@ -277,19 +320,27 @@ def rollback(loaded: LoadedConfig) -> None:
 @main.command()
 @config_options
 @click.argument("action", type=click.Choice(["show", "reset"]), default="show")
-def endpoint(loaded: LoadedConfig, action: str) -> None:
+@json_option
+def endpoint(loaded: LoadedConfig, action: str, as_json: bool) -> None:
     """The endpoint's variants, traffic, shadow, recent deployments and server workers; or
     `reset`: rebuild its state with the registry's production version (a corrupt state file
     is kept as a backup)."""
-    from mlops_kit.runtime.deploy import endpoint_store, reset_endpoint
+    from mlops_kit.runtime.deploy import reset_endpoint
 
     if action == "reset":
         version, backup = _endpoint_or_fail(lambda: reset_endpoint(loaded))
+        if as_json:
+            print_json({"version": version, "backup": str(backup) if backup else None})
+            return
         console.print(f"endpoint state rebuilt: version {version} (production) has all traffic"
                       + (f"; the old file is kept as {backup}" if backup else ""),
                       soft_wrap=True)
         return
-    state = endpoint_store(loaded).read()
+    status = project_of(loaded).endpoint()
+    if as_json:
+        print_json(status.to_dict())
+        return
+    state = status.state
     table = Table("variant", "version", "traffic",
                   title=f"endpoint {state.name} (generation {state.generation})")
     for v in state.variants:
@@ -297,31 +348,17 @@ def endpoint(loaded: LoadedConfig, action: str) -> None:
     if state.shadow:
         table.add_row(state.shadow.name, str(state.shadow.version),
                       f"shadow {state.shadow.weight:.0%}")
-    console.print(table)
+    show(table)
     history = Table("id", "version", "from", "strategy", "status", "started", "reason")
     for d in state.deployments[-10:]:
         history.add_row(d["id"], str(d["version"]), str(d["previous"] or ""), d["strategy"],
                         d["status"], d["started"], escape(d.get("reason") or ""))
-    console.print(history)
+    show(history)
     if state.current is not None:
         console.print(f"last deployment: {escape(_deployment_status(state.current))}",
                       soft_wrap=True)
-    _print_workers(endpoint_store(loaded).folder, state.generation)
-    _print_refused(endpoint_store(loaded).folder / "metrics")
-
-
-REFUSED_SHOWN_S = 3600
-
-
-def _print_refused(metrics: Any) -> None:
-    """Connections the server refused before the app in the last hour, by reason (they are
-    not invocations: the guardrail never counts them)."""
-    import time
-
-    from mlops_kit.serving.metrics import read_refused
-
-    counts = read_refused(metrics, since=time.time() - REFUSED_SHOWN_S)
-    shown = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "none"
+    _print_workers(status.workers, state.generation)
+    shown = ", ".join(f"{reason} {n}" for reason, n in sorted(status.refused.items())) or "none"
     console.print(f"refused before the app in the last hour (by limit): {shown}",
                   soft_wrap=True)
 
@@ -342,12 +379,9 @@ def _deployment_status(record: dict[str, Any]) -> str:
         f": {record['reason']}" if record.get("reason") else "")
 
 
-def _print_workers(folder: Any, generation: int) -> None:
+def _print_workers(workers: list[Any], generation: int) -> None:
     import time
 
-    from mlops_kit.serving import acks
-
-    workers = acks.live(folder / acks.FOLDER)
     if not workers:
         console.print("server workers: none running")
         return
@@ -358,7 +392,7 @@ def _print_workers(folder: Any, generation: int) -> None:
         table.add_row(str(a.pid), f"{a.generation}{behind}",
                       f"{time.time() - a.heartbeat:.1f} s ago", str(a.errors),
                       escape(a.last_error))
-    console.print(table)
+    show(table)
 
 
 @main.group()
@@ -438,31 +472,6 @@ def batch(loaded: LoadedConfig, source: str, dest: str, version: int | None,
                   f"({result.rows_per_second:,.0f} rows/s)", soft_wrap=True)
 
 
-def _captured_to_file(loaded: LoadedConfig, version: int | None,
-                      since_minutes: float | None) -> Any:
-    """The captured requests as a Parquet file under the state folder (for `monitor`)."""
-    import datetime as dt
-
-    from mlops_kit.monitoring.monitor import MonitorInputError
-    from mlops_kit.runtime.serving import capture_root, fetch_version
-    from mlops_kit.serving.capture import captured_rows
-    from mlops_kit.steps.features import FeatureSet
-
-    folder, _ = fetch_version(loaded, version)
-    features = FeatureSet.load(folder)
-    since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=since_minutes)
-             if since_minutes else None)
-    rows = captured_rows(capture_root(loaded), features, since)
-    if rows.empty:
-        raise MonitorInputError(f"no captured requests in {capture_root(loaded)}"
-                                + (f" in the last {since_minutes:g} minutes" if since else "")
-                                + ": serve traffic first, or pass --input")
-    out = loaded.state_dir / "monitoring" / "captured.parquet"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows[features.inputs].astype("string").to_parquet(out)
-    return out
-
-
 @main.group()
 def registry() -> None:
     """List, approve, reject and repair model versions."""
@@ -470,42 +479,32 @@ def registry() -> None:
 
 @registry.command("list")
 @config_options
-def registry_list(loaded: LoadedConfig) -> None:
+@json_option
+def registry_list(loaded: LoadedConfig, as_json: bool) -> None:
     """Every version of the config's model; a version whose files fail their digest is
     marked corrupt and never shown as production."""
-    from mlops_kit.registry import open_registry, production
-    from mlops_kit.registry.local import LocalRegistry
-
-    reg = open_registry(loaded)
-    model = loaded.config.model.name
-    versions = reg.versions(model)
-    current = production(reg, model)
-    local = reg if isinstance(reg, LocalRegistry) else None  # clouds check files on download
-    bad = {v.version: m for v in versions if local and (m := local.verify(v)) is not None}
-    metric = loaded.config.quality_gate.metric
+    listing = project_of(loaded).registry.listing()
+    if as_json:
+        print_json(listing.to_dict())
+        return
+    metric = listing.metric
     table = Table("version", "status", metric, "data version", "git", "created", "production")
-    for v in versions:
-        live = bool(current and current.version == v.version)
-        status = f"{v.status} (corrupt: {bad[v.version].reason})" if v.version in bad else v.status
-        table.add_row(str(v.version), status, f"{v.metrics.get(metric, float('nan')):.4f}",
+    for e in listing.versions:
+        v = e.version
+        table.add_row(str(v.version), f"{v.status} (corrupt: {e.corrupt})" if e.corrupt
+                      else v.status, f"{v.metrics.get(metric, float('nan')):.4f}",
                       str(v.lineage.get("data_version") or "")[:12],
                       str((v.lineage.get("git") or {}).get("commit") or "")[:10], v.created,
-                      ("corrupt" if v.version in bad else "*") if live else "")
-    console.print(table)
-    for v in versions:
-        if local and v.version in bad:
-            m = bad[v.version]
-            err.print(f"[bold red]corrupt[/]: version {v.version}: "
-                      f"{escape(m.where(local.path(v)))}: {escape(m.what)}; it cannot be "
-                      f"loaded or deployed: restore the file, or reject it "
-                      f"(mlops-kit registry reject {v.version})", soft_wrap=True)
-    for damaged in local.damaged_records(model) if local else []:
-        err.print(f"[yellow]warning[/]: {escape(str(damaged))}", soft_wrap=True)
-    unindexed = local.unindexed(model) if local else []
-    if unindexed:
-        err.print(f"[yellow]warning[/]: version folders {', '.join(map(str, unindexed))} are not "
-                  "in the index (a register was interrupted): `mlops-kit registry repair` adds "
-                  "them", soft_wrap=True)
+                      ("corrupt" if e.corrupt else "*") if e.production else "")
+    show(table)
+    for e in listing.versions:
+        if e.corrupt:
+            err.print(f"[bold red]corrupt[/]: version {e.version.version}: "
+                      f"{escape(str(e.corrupt_detail))}; it cannot be loaded or deployed: "
+                      f"restore the file, or reject it (mlops-kit registry reject "
+                      f"{e.version.version})", soft_wrap=True)
+    for warning in listing.warnings:
+        err.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
 
 
 @registry.command()
@@ -535,10 +534,11 @@ def repair(loaded: LoadedConfig) -> None:
 
 
 def _set_status(loaded: LoadedConfig, version: int, status: str) -> None:
-    from mlops_kit.registry import RegistryError, open_registry
+    from mlops_kit.registry import RegistryError
 
+    registry = project_of(loaded).registry
     try:
-        v = open_registry(loaded).set_status(loaded.config.model.name, version, status)  # type: ignore[arg-type]
+        v = (registry.approve if status == "Approved" else registry.reject)(version)
     except RegistryError as exc:
         fail("registry error", exc)
     console.print(f"{v.model} version {v.version}: {v.status}")
@@ -572,26 +572,27 @@ def reject(loaded: LoadedConfig, version: int) -> None:
               help="Registry version whose baseline to use (default: production).")
 @click.option("--output", type=click.Path(file_okay=False), default=None,
               help="Folder for drift.json and plots (default <state>/monitoring/<time>).")
+@json_option
 def monitor(loaded: LoadedConfig, input_path: str | None, captured: bool,
-            since_minutes: float | None, version: int | None, output: str | None) -> None:
+            since_minutes: float | None, version: int | None, output: str | None,
+            as_json: bool) -> None:
     """Drift of source rows against a model's baseline. Exit 3 on drift, 2 on bad input."""
-    from pathlib import Path
-
     from mlops_kit.monitoring.monitor import MonitorError, MonitorInputError
-    from mlops_kit.monitoring.monitor import monitor as run_monitor
     from mlops_kit.registry import RegistryError
 
     if captured == bool(input_path):
         fail("usage error", "give --input PATH or --captured (one of them)", 2)
     try:
-        if captured:
-            input_path = str(_captured_to_file(loaded, version, since_minutes))
-        result = run_monitor(loaded, Path(str(input_path)), version,
-                             Path(output) if output else None)
+        result = project_of(loaded).monitor(input_path, captured=captured,
+                                            since_minutes=since_minutes, version=version,
+                                            output=output)
     except MonitorInputError as exc:
         fail("input error", exc, 2)
     except (RegistryError, MonitorError) as exc:
         fail("monitor error", exc)
+    if as_json:
+        print_json(result.to_dict())
+        sys.exit(3 if result.report.verdict == "drift" else 0)
     report = result.report
     table = Table("feature", "kind", "PSI", "KS", "KS p", "missing", "violations", "drift")
     for row in report.features:
@@ -601,7 +602,7 @@ def monitor(loaded: LoadedConfig, input_path: str | None, captured: bool,
                       ", ".join(f"{k} {v}" for k, v in row.violations.items() if v),
                       f"[red]{', '.join(row.reasons)}[/]" if row.drifted else
                       "[yellow]insufficient data[/]" if row.insufficient else "")
-    console.print(table)
+    show(table)
     q = report.quality
     if q is not None:
         console.print(f"quality: {q.metric} {q.value:.4f} on {q.rows} labelled rows "

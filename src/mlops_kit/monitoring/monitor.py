@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -54,6 +55,12 @@ class MonitorResult:
     output: Path
     plots: list[Path]
     published: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The drift report plus which model, where it was written: plain JSON types."""
+        return {"model": self.model, "version": self.version, "output": str(self.output),
+                "plots": [str(p) for p in self.plots], "published": self.published,
+                **self.report.to_dict()}
 
 
 def read_rows(path: Path) -> pd.DataFrame:
