@@ -40,8 +40,11 @@ def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path |
             raise InitError("--from needs --target COLUMN: the column to predict")
         data["mlops_yaml"] = _inferred_yaml(Path(from_data), target, dest, data.get("project"))
     with as_file(files("mlops_kit.project") / "template") as template:
-        copier.run_copy(str(template), dest, data=data, defaults=defaults, unsafe=False,
-                        quiet=True, overwrite=force)
+        try:
+            copier.run_copy(str(template), dest, data=data, defaults=defaults, unsafe=False,
+                            quiet=True, overwrite=force)
+        except ValueError as exc:  # copier's "Validation error for question 'x': why"
+            raise InitError(f"{dest}: {exc}; pass it as a flag (mlops-kit init --help)") from None
     # TODO(lead): write mlops_kit.project.ci.render(load_config(dest / "mlops.yaml"), ci) here.
     return dest
 
