@@ -13,6 +13,7 @@ from typing import Any
 
 from mlops_kit import __version__
 from mlops_kit.errors import MlopsKitError
+from mlops_kit.project.infer import _cloud_name as cloud_name
 from mlops_kit.project.infer import infer_project
 
 ENV_LINE = "environments: {}"  # the inferred text's local-only line; the template writes its own
@@ -35,14 +36,16 @@ def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path |
     dest = Path(dest).resolve()
     _check_empty(dest, force)
     data = {"kit_version": __version__, **answers}
+    folder_name = {"project": cloud_name(dest.name)}  # the default, made a valid name
     if from_data is not None:
         if not target:
             raise InitError("--from needs --target COLUMN: the column to predict")
-        data["mlops_yaml"] = _inferred_yaml(Path(from_data), target, dest, data.get("project"))
+        data = folder_name | data  # the inferred config names the project: decide it first
+        data["mlops_yaml"] = _inferred_yaml(Path(from_data), target, dest, data["project"])
     with as_file(files("mlops_kit.project") / "template") as template:
         try:
             copier.run_copy(str(template), dest, data=data, defaults=defaults, unsafe=False,
-                            quiet=True, overwrite=force)
+                            quiet=True, overwrite=force, user_defaults=folder_name)
         except ValueError as exc:  # copier's "Validation error for question 'x': why"
             raise InitError(f"{dest}: {exc}; pass it as a flag (mlops-kit init --help)") from None
     # TODO(lead): write mlops_kit.project.ci.render(load_config(dest / "mlops.yaml"), ci) here.
