@@ -3,11 +3,15 @@ the committed example, the generated project's own tests and the README's comman
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import re
+import select
 import shutil
 import subprocess
 import sys
+import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -238,6 +242,42 @@ def readme_commands() -> list[str]:
             if line.strip()]
 
 
+def on_a_terminal(line: str, cwd: Path, timeout: float = 120.0) -> tuple[int, str]:
+    """Run `line` on a pseudo-terminal, pressing Enter whenever it waits for input (a user
+    taking every default). Returns the exit code and what the terminal showed."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(line, shell=True, cwd=cwd, env={**_env(), "TERM": "xterm"},
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.3)[0]:
+            with contextlib.suppress(OSError):
+                chunks.append(os.read(master, 65536))
+        else:
+            os.write(master, b"\r")
+    while select.select([master], [], [], 0.2)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    if proc.poll() is None:  # still waiting after the timeout: a hang, reported as a failure
+        proc.kill()
+    return proc.wait(5), b"".join(chunks).decode(errors="replace")
+
+
+def test_on_a_terminal_init_asks_and_renders(tmp_path: Path) -> None:
+    code, shown = on_a_terminal(f"mlops-kit init {tmp_path / 'asked'}", tmp_path)
+    assert code == 0, shown
+    assert "AWS account id" in shown and "CI system" in shown  # the questions were asked
+    assert tree(tmp_path / "asked") == tree(init(tmp_path / "flags" / "asked"))
+
+
 @pytest.mark.slow
 def test_the_readme_start_runs_as_written(tmp_path: Path) -> None:
     commands = readme_commands()
@@ -248,6 +288,10 @@ def test_the_readme_start_runs_as_written(tmp_path: Path) -> None:
     for line in commands[1:]:
         if line.startswith("cd "):
             cwd = with_kit_dag(cwd / line[3:])
+            continue
+        if line.startswith("mlops-kit init"):  # it asks: a user at a terminal takes defaults
+            code, shown = on_a_terminal(line, cwd)
+            assert code == 0, (line, shown)
             continue
         result = subprocess.run(line, shell=True, cwd=cwd, capture_output=True, text=True,
                                 timeout=600, env=_env(), stdin=subprocess.DEVNULL)
