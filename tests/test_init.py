@@ -22,6 +22,7 @@ import yaml
 from click.testing import CliRunner
 
 from mlops_kit.cli import main
+from mlops_kit.config.model import CLOUD_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "churn"
@@ -147,6 +148,20 @@ def test_without_a_terminal_or_defaults_it_fails_fast(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--defaults" in result.stderr
     assert not (tmp_path / "proj").exists()
+
+
+def test_the_template_checks_project_names_by_the_kit_rule() -> None:
+    template = yaml.safe_load(files("mlops_kit.project").joinpath(
+        "template/copier.yml").read_text())
+    assert f"regex_search('{CLOUD_NAME}')" in template["project"]["validator"]
+
+
+def test_a_bad_project_name_with_from_is_one_line(tmp_path: Path) -> None:
+    pd.DataFrame({"x": range(20), "y": [0, 1] * 10}).to_csv(tmp_path / "d.csv", index=False)
+    result = cli("init", str(tmp_path / "proj"), "--from", str(tmp_path / "d.csv"),
+                 "--target", "y", "--project", "Bad_Name", "--defaults")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--project 'Bad_Name'" in result.stderr
 
 
 def test_a_bad_answer_names_the_question(tmp_path: Path) -> None:

@@ -7,11 +7,13 @@ environments of the chosen clouds are written by one rule for both kinds of proj
 
 from __future__ import annotations
 
+import re
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
 from mlops_kit import __version__
+from mlops_kit.config.model import CLOUD_NAME
 from mlops_kit.errors import MlopsKitError
 from mlops_kit.project.infer import _cloud_name as cloud_name
 from mlops_kit.project.infer import infer_project
@@ -41,6 +43,9 @@ def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path |
         if not target:
             raise InitError("--from needs --target COLUMN: the column to predict")
         data = folder_name | data  # the inferred config names the project: decide it first
+        if not re.fullmatch(CLOUD_NAME, data["project"]):
+            raise InitError(f"--project {data['project']!r}: 2 to 41 lower case letters, "
+                            "digits and single hyphens, starting with a letter")
         data["mlops_yaml"] = _inferred_yaml(Path(from_data), target, dest, data["project"])
     with as_file(files("mlops_kit.project") / "template") as template:
         try:
