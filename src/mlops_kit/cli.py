@@ -725,5 +725,47 @@ def _num(value: float | None, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
 
+@main.command()
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--from", "from_data", type=click.Path(exists=True), default=None,
+              help="Infer mlops.yaml from this CSV or Parquet file (or folder of them).")
+@click.option("--target", default=None, help="With --from: the column to predict.")
+@click.option("--project", default=None, help="Project name (default: the folder's name).")
+@click.option("--package", default=None, help="Python package name (default: from the project).")
+@click.option("--cloud", "clouds", multiple=True, type=click.Choice(["aws", "azure", "gcp"]),
+              help="A cloud to deploy to; repeat for several (default: aws).")
+@click.option("--aws-account", default=None, help="AWS account id (12 digits).")
+@click.option("--aws-region", default=None)
+@click.option("--azure-subscription", default=None, help="Azure subscription id.")
+@click.option("--azure-location", default=None)
+@click.option("--gcp-project", default=None, help="Google Cloud project id.")
+@click.option("--gcp-region", default=None)
+@click.option("--ci", type=click.Choice(["github", "gitlab", "codepipeline", "none"]),
+              default=None, help="The CI system to write files for (default: github).")
+@click.option("--defaults", is_flag=True,
+              help="Ask nothing: unanswered questions take their defaults or placeholders.")
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+def init(dest: str, from_data: str | None, target: str | None, defaults: bool, force: bool,
+         **answers: Any) -> None:
+    """Start a project in DEST: mlops.yaml (the churn example, or inferred with --from and
+    --target), its tests, Dockerfile and the deploy files of each chosen cloud. Asks on a
+    terminal; scripts pass flags and --defaults."""
+    from mlops_kit.project.scaffold import render
+
+    if not defaults and not sys.stdin.isatty():
+        fail("init error", "stdin is not a terminal, so init cannot ask: pass the answers as "
+             "flags with --defaults (unanswered questions take their defaults)", 2)
+    given = {k: (list(v) if k == "clouds" else v) for k, v in answers.items() if v}
+    folder = render(dest, given, from_data=from_data, target=target, defaults=defaults,
+                    force=force)
+    console.print(f"[green]wrote[/] {folder}; next:", soft_wrap=True)
+    for line in (f"cd {dest}", "pip install -e '.[test]'", "mlops-kit validate",
+                 "mlops-kit run --train-only", "pytest"):
+        console.print(f"  {escape(line)}", soft_wrap=True)
+    if "placeholder" in (folder / "mlops.yaml").read_text(encoding="utf-8"):
+        console.print("[yellow]note[/]: mlops.yaml holds placeholder cloud ids; README.md says "
+                      "which to replace before deploying", soft_wrap=True)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,73 @@
+"""`mlops-kit init`: render a project folder from the kit's copier template.
+
+The template (`project/template/`, copier.yml at its root) asks the questions; with `--from`
+the inferred mlops.yaml goes through the template as the `mlops_yaml` answer, so the
+environments of the chosen clouds are written by one rule for both kinds of project.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+from mlops_kit import __version__
+from mlops_kit.config.model import CLOUD_NAME
+from mlops_kit.errors import MlopsKitError
+from mlops_kit.project.infer import _cloud_name as cloud_name
+from mlops_kit.project.infer import infer_project
+
+ENV_LINE = "environments: {}"  # the inferred text's local-only line; the template writes its own
+
+
+class InitError(MlopsKitError):
+    """A project folder `init` cannot render; the message names the folder and the fix."""
+
+    kind = "init error"
+    exit_code = 2
+
+
+def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path | None = None,
+           target: str | None = None, defaults: bool = False, force: bool = False) -> Path:
+    """Render the project template into `dest` with `answers` (copier asks for the rest
+    unless `defaults`); with `from_data` and `target`, mlops.yaml is inferred from that file.
+    Returns the project folder."""
+    import copier
+
+    dest = Path(dest).resolve()
+    _check_empty(dest, force)
+    data = {"kit_version": __version__, **answers}
+    folder_name = {"project": cloud_name(dest.name)}  # the default, made a valid name
+    if from_data is not None:
+        if not target:
+            raise InitError("--from needs --target COLUMN: the column to predict")
+        data = folder_name | data  # the inferred config names the project: decide it first
+        if not re.fullmatch(CLOUD_NAME, data["project"]):
+            raise InitError(f"--project {data['project']!r}: 2 to 41 lower case letters, "
+                            "digits and single hyphens, starting with a letter")
+        data["mlops_yaml"] = _inferred_yaml(Path(from_data), target, dest, data["project"])
+    with as_file(files("mlops_kit.project") / "template") as template:
+        try:
+            copier.run_copy(str(template), dest, data=data, defaults=defaults, unsafe=False,
+                            quiet=True, overwrite=force, user_defaults=folder_name)
+        except ValueError as exc:  # copier's "Validation error for question 'x': why"
+            raise InitError(f"{dest}: {exc}; pass it as a flag (mlops-kit init --help)") from None
+    # TODO(lead): write mlops_kit.project.ci.render(load_config(dest / "mlops.yaml"), ci) here.
+    return dest
+
+
+def _check_empty(dest: Path, force: bool) -> None:
+    if dest.exists() and not dest.is_dir():
+        raise InitError(f"{dest}: not a folder; name a new or empty folder")
+    if not force and dest.is_dir() and any(dest.iterdir()):
+        raise InitError(f"{dest}: the folder is not empty; name a new or empty folder, or pass "
+                        "--force to write the project into it (files it writes are replaced)")
+
+
+def _inferred_yaml(source: Path, target: str, dest: Path, project: str | None) -> str:
+    """The commented mlops.yaml `infer` writes, the data referenced from `dest` (relative when
+    inside it, absolute otherwise), without its local-only environments line."""
+    text = infer_project(source, target, name=project, out_dir=dest).to_yaml()
+    lines = [line for line in text.splitlines() if not line.startswith(ENV_LINE)]
+    return "\n".join(lines).rstrip() + "\n"

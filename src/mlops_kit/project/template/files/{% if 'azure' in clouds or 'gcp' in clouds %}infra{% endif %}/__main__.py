@@ -1,0 +1,3 @@
+from mlops_pulumi.main import main
+
+main()
