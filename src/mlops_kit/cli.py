@@ -725,5 +725,35 @@ def _num(value: float | None, spec: str = ".3f") -> str:
     return "" if value is None else format(value, spec)
 
 
+
+@main.group()
+def ci() -> None:
+    """The project's CI on git push (GitHub Actions, GitLab CI), generated from its config."""
+
+
+@ci.command("render")
+@config_options
+@click.option("--system", type=click.Choice(["github", "gitlab", "codepipeline", "none"]),
+              required=True, help="codepipeline is the CDK app's (mlops.yaml cicd:): no file.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="The project folder the files go in.")
+def ci_render(loaded: LoadedConfig, system: str, out: str) -> None:
+    """Write the CI files of `--system` for this config (run it again after a config change)."""
+    from pathlib import Path
+
+    from mlops_kit.project.ci import render
+
+    files = render(loaded, system)
+    if not files:
+        console.print(f"{system}: no CI file to write"
+                      + (" (the CDK app's delivery pipeline, mlops.yaml `cicd:`)"
+                         if system == "codepipeline" else ""))
+    for relative, text in files.items():
+        path = Path(out) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        console.print(f"wrote {path}", soft_wrap=True)
+
+
 if __name__ == "__main__":
     main()
