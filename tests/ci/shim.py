@@ -221,15 +221,9 @@ def _editable(call: Call, more: list[str]) -> int:
             raise Emulation(f"pip install {spec}: not a test tool nor a declared extra of "
                             f"mlops-kit ({sorted(declared)})")
     venv = call.folder.parent / "site"
-    subprocess.run([call.tool_of("python")["host"], "-m", "venv", "--without-pip", str(venv)],
-                   check=True)
-    site = next((venv / "lib").glob("python3.*")) / "site-packages"
     source = call.cwd / "src" if (call.cwd / "src").is_dir() else call.cwd
-    (site / "a_project.pth").write_text("\n".join(
-        [str(source), *(str(ROOT / p) for p in ("src", "cdk", "pulumi"))]) + "\n")
-    (site / "deps.pth").write_text(str(next((VENV / "lib").glob("python3.*")) /
-                                       "site-packages") + "\n")
-    python = venv / "bin" / "python"
+    python = installed_venv(venv, call.tool_of("python")["host"],
+                            [source, *(ROOT / p for p in ("src", "cdk", "pulumi"))])
     for name, module in (("mlops-kit", "mlops_kit.cli"), ("pytest", "pytest")):
         script = venv / "bin" / name
         script.write_text(f'#!/bin/sh\nexec {shlex.quote(str(python))} -m {module} "$@"\n')
@@ -240,6 +234,17 @@ def _editable(call: Call, more: list[str]) -> int:
                    call.run)
     call.record(["install", "-e", ".", *more], project=project["name"])
     return 0
+
+
+def installed_venv(venv: Path, base: str, sources: list[Path]) -> Path:
+    """A venv of `base` holding `sources` (what an editable install adds) and this machine's
+    .venv packages (the dependencies pip would resolve; its own editable mlops-kit, a .pth
+    there, is not read); its python."""
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3.*")) / "site-packages"
+    (site / "a_project.pth").write_text("".join(f"{s}\n" for s in sources))
+    (site / "deps.pth").write_text(f"{next((VENV / 'lib').glob('python3.*')) / 'site-packages'}\n")
+    return venv / "bin" / "python"
 
 
 def npx(call: Call, args: list[str]) -> int:
@@ -274,7 +279,8 @@ def npx(call: Call, args: list[str]) -> int:
 
 def make(call: Call, args: list[str]) -> int:
     """`make install` / `make test`: the recipes (`make -n`) must find every program they
-    name, and `test` what the suite needs; `install` then provides this machine's .venv."""
+    name, and `test` what the suite needs; `install` then makes `.venv`: the checkout's kit
+    (editable, as `pip install -e`) with this machine's .venv packages."""
     if not args or set(args) - {"install", "test"}:
         raise Emulation(f"make {' '.join(args)}: only `make install` and `make test` run here")
     for target in args:
@@ -284,7 +290,7 @@ def make(call: Call, args: list[str]) -> int:
             return 2
         call.record([target], apt=call.state()["apt"], path=os.environ.get("PATH", ""))
         if target == "install" and not (call.cwd / ".venv").exists():
-            (call.cwd / ".venv").symlink_to(VENV)   # what `make install` built here
+            installed_venv(call.cwd / ".venv", sys.executable, [call.cwd / "src"])
     return 0
 
 
