@@ -14,6 +14,7 @@ from rich.table import Table
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.errors import MlopsKitError
+from mlops_kit.project.ci import SYSTEMS
 
 console = Console(stderr=False, highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -733,7 +734,7 @@ def ci() -> None:
 
 @ci.command("render")
 @config_options
-@click.option("--system", type=click.Choice(["github", "gitlab", "codepipeline", "none"]),
+@click.option("--system", type=click.Choice(SYSTEMS),
               required=True, help="codepipeline is the CDK app's (mlops.yaml cicd:): no file.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=".", show_default=True,
               help="The project folder the files go in.")
