@@ -8,7 +8,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ CLOUD_FILES = {"aws": ["cdk.json"],
                "gcp": ["Pulumi.yaml", "infra/__main__.py", "Pulumi.gcp_dev.yaml",
                        "Pulumi.gcp_prod.yaml"]}
 ALWAYS = ["mlops.yaml", "Dockerfile", "pyproject.toml", "README.md", ".gitignore",
-          ".copier-answers.yml", "tests/test_project.py"]
+          ".copier-answers.yml", "tests/test_project.py", ".github/workflows/mlops.yml"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -47,16 +46,6 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(
         str(ROOT / p) for p in ("src", "cdk", "pulumi")), "PATH": f"{BIN}:{os.environ['PATH']}"}
-
-
-def with_kit_dag(project: Path) -> Path:
-    """Until the kit ships its DAG as package data (issue 15, "pkg"), a project without a
-    `pipeline:` line reads pipelines/training.yaml next to its config: give it a copy.
-    A no-op once the kit carries the DAG; delete then."""
-    if not files("mlops_kit").joinpath("pipelines/training.yaml").is_file():
-        (project / "pipelines").mkdir(exist_ok=True)
-        shutil.copy(ROOT / "pipelines" / "training.yaml", project / "pipelines")
-    return project
 
 
 def init(dest: Path, *args: str) -> Path:
@@ -104,8 +93,8 @@ def test_deploy_files_point_at_the_kit(tmp_path: Path) -> None:
 
 
 def test_every_environment_validates(tmp_path: Path) -> None:
-    project = with_kit_dag(init(tmp_path / "all-clouds", "--cloud", "aws", "--cloud", "azure",
-                                "--cloud", "gcp"))
+    project = init(tmp_path / "all-clouds", "--cloud", "aws", "--cloud", "azure",
+                   "--cloud", "gcp")
     result = cli("validate", cwd=project)
     assert result.returncode == 0, result.stderr
     for env in (e for envs in ENVS.values() for e in envs):
@@ -210,7 +199,6 @@ def test_init_from_data_validates_and_trains(tmp_path: Path, shape: str) -> None
     cfg = yaml.safe_load((project / "mlops.yaml").read_text())
     assert cfg["data"]["source"]["path"] == "data/train.csv"  # inside: relative
     assert list(cfg["environments"]) == ENVS["aws"]
-    with_kit_dag(project)
     for args in (["validate"], ["validate", "--env", "prod"],
                  ["run", "--train-only", "--set", "model.search.trials=1"]):
         result = cli(*args, cwd=project)
@@ -236,7 +224,7 @@ def test_the_generated_projects_tests_pass(tmp_path: Path, source: str) -> None:
         frame, target = _frame("multiclass")
         frame.to_csv(tmp_path / "animals.csv", index=False)
         args = ["--from", str(tmp_path / "animals.csv"), "--target", target]
-    project = with_kit_dag(init(tmp_path / "proj", *args))
+    project = init(tmp_path / "proj", *args)
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                             cwd=project, capture_output=True, text=True, timeout=600,
                             env=_env())
@@ -302,7 +290,7 @@ def test_the_readme_start_runs_as_written(tmp_path: Path) -> None:
     cwd = tmp_path
     for line in commands[1:]:
         if line.startswith("cd "):
-            cwd = with_kit_dag(cwd / line[3:])
+            cwd = cwd / line[3:]
             continue
         if line.startswith("mlops-kit init"):  # it asks: a user at a terminal takes defaults
             code, shown = on_a_terminal(line, cwd)

@@ -5,8 +5,6 @@ Stages only: this stack is deployed by hand, so a push never changes the pipelin
 
 from __future__ import annotations
 
-import shlex
-
 from aws_cdk import DefaultStackSynthesizer, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
@@ -30,10 +28,8 @@ CDK = "npx cdk --no-notices"
 
 
 def deploy_command(env: EnvSettings, *context: str) -> str:
-    """`cdk deploy` of every stack of `env`'s Stage (its path pattern: `--all` selects no stack
-    inside a Stage), synthesizing only that environment; `context`: more `-c KEY=VALUE`."""
-    flags = " ".join(f"-c {pair}" for pair in (f"env={env.name}", *context))
-    return f"{CDK} deploy --require-approval never {flags} {shlex.quote(env.selector)}"
+    """`cdk deploy` of `env`'s Stage with the pinned CLI of package.json (naming.cdk_deploy)."""
+    return naming.cdk_deploy(CDK, env.project, env.name, *context)
 
 
 def smoke_role_name(settings: EnvSettings) -> str:

@@ -1,6 +1,5 @@
-"""The toolchain every generated CI definition installs, in one place: what `make test`
-needs (pyproject's Python; the Node.js that aws-cdk-lib's jsii and the pinned cdk CLI run on,
-the version this project is developed and checked with)."""
+"""The toolchain the generated CI definitions install (kept in mlops_kit.project.toolchain)."""
 
-PYTHON = "3.11"
-NODE = "20"
+from mlops_kit.project.toolchain import NODE, PYTHON
+
+__all__ = ["NODE", "PYTHON"]

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from mlops_kit.config import ConfigError, LoadedConfig, load_config
 from mlops_kit.errors import MlopsKitError
+from mlops_kit.project.ci import SYSTEMS
 
 if TYPE_CHECKING:
     from mlops_kit.api import Project
@@ -765,6 +766,35 @@ def init(dest: str, from_data: str | None, target: str | None, defaults: bool, f
     if "placeholder" in (folder / "mlops.yaml").read_text(encoding="utf-8"):
         console.print("[yellow]note[/]: mlops.yaml holds placeholder cloud ids; README.md says "
                       "which to replace before deploying", soft_wrap=True)
+
+
+@main.group()
+def ci() -> None:
+    """The project's CI on git push (GitHub Actions, GitLab CI), generated from its config."""
+
+
+@ci.command("render")
+@config_options
+@click.option("--system", type=click.Choice(SYSTEMS),
+              required=True, help="codepipeline is the CDK app's (mlops.yaml cicd:): no file.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="The project folder the files go in.")
+def ci_render(loaded: LoadedConfig, system: str, out: str) -> None:
+    """Write the CI files of `--system` for this config (run it again after a config change)."""
+    from pathlib import Path
+
+    from mlops_kit.project.ci import render
+
+    files = render(loaded, system)
+    if not files:
+        console.print(f"{system}: no CI file to write"
+                      + (" (the CDK app's delivery pipeline, mlops.yaml `cicd:`)"
+                         if system == "codepipeline" else ""))
+    for relative, text in files.items():
+        path = Path(out) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        console.print(f"wrote {path}", soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,13 @@ class RunnerError(Exception):
     """The runner would stop here; the message names the step, its image and why."""
 
 
-def checkout(folder: Path) -> Path:
-    """A copy of the repository as a checkout of this work tree has it (tracked files and
-    new ones git does not ignore; no .git, no .venv, no node_modules)."""
+def checkout(folder: Path, repository: Path = ROOT) -> Path:
+    """A copy of `repository` as a checkout of it has it: this work tree's tracked files and
+    new ones git does not ignore (no .git, no .venv, no node_modules), or every file of a
+    folder that is no git work tree (a generated project)."""
+    if repository != ROOT:
+        shutil.copytree(repository, folder, dirs_exist_ok=True)
+        return folder
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
                              "--exclude-standard"], cwd=ROOT, capture_output=True, check=True)
     for name in filter(None, listed.stdout.decode().split("\0")):

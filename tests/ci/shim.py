@@ -96,6 +96,10 @@ class Call:
             out.write(json.dumps({"program": self.name, "args": args, "image":
                                   self.image["name"], "cwd": str(self.cwd), **extra}) + "\n")
 
+    def tool_of(self, name: str) -> dict[str, Any]:
+        """The row of another program in this call's folder."""
+        return dict(json.loads((self.folder / "tools.json").read_text())[name])
+
     def read(self, name: str, what: str) -> str:
         """A file the call reads (relative to its working folder), or Emulation."""
         path = self.cwd / name
@@ -180,7 +184,10 @@ def _has(call: Call, tool: dict[str, Any], capability: str) -> bool:
 
 
 def pip(call: Call, args: list[str]) -> int:
-    """setup-python's pip: `pip install` of a tool in PIP adds it next to this interpreter."""
+    """setup-python's pip: `pip install` of a tool in PIP adds it next to this interpreter;
+    `pip install -e .` installs the project in the working folder (see `_editable`)."""
+    if args[:3] == ["install", "-e", "."]:
+        return _editable(call, args[3:])
     packages = [a for a in args[1:] if not a.startswith("-")]
     if args[:1] != ["install"] or not packages or any(p not in PIP for p in packages):
         raise Emulation(f"pip {' '.join(args)}: reaches the package index; the emulation "
@@ -192,9 +199,88 @@ def pip(call: Call, args: list[str]) -> int:
     return 0
 
 
+KIT_SPEC = re.compile(r"mlops-kit(?:\[([\w,-]+)\])?")
+TEST_TOOLS = {"pytest"}   # in this machine's .venv, as in a project's test dependencies
+
+
+def _editable(call: Call, more: list[str]) -> int:
+    """`pip install -e . [mlops-kit[X]] [pytest]` of a project that depends on mlops-kit: its
+    interpreter becomes a venv holding the project (its src/ folder), this work tree's kit
+    and this machine's .venv packages (the dependencies pip would resolve), with the kit's
+    `mlops-kit` script and pytest; an extra the kit does not declare fails as pip warns."""
+    project = tomllib.loads(call.read("pyproject.toml", "project file"))["project"]
+    if not any(KIT_SPEC.match(d) for d in project.get("dependencies", [])):
+        raise Emulation("pip install -e .: the project does not depend on mlops-kit")
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for spec in more:
+        kit = KIT_SPEC.fullmatch(spec)
+        extras = (kit[1] or "").split(",") if kit and kit[1] else []
+        unknown = [e for e in extras if e not in declared]
+        if (not kit and spec not in TEST_TOOLS) or unknown:
+            raise Emulation(f"pip install {spec}: not a test tool nor a declared extra of "
+                            f"mlops-kit ({sorted(declared)})")
+    venv = call.folder.parent / "site"
+    source = call.cwd / "src" if (call.cwd / "src").is_dir() else call.cwd
+    python = installed_venv(venv, call.tool_of("python")["host"],
+                            [source, *(ROOT / p for p in ("src", "cdk", "pulumi"))])
+    for name, module in (("mlops-kit", "mlops_kit.cli"), ("pytest", "pytest")):
+        script = venv / "bin" / name
+        script.write_text(f'#!/bin/sh\nexec {shlex.quote(str(python))} -m {module} "$@"\n')
+        script.chmod(0o755)
+    for name in ("python", "python3", "mlops-kit", "pytest"):
+        target = python if name.startswith("python") else venv / "bin" / name
+        write_shim(call.folder, name, {"host": str(target), "version": "3.11"}, call.container,
+                   call.run)
+    call.record(["install", "-e", ".", *more], project=project["name"])
+    return 0
+
+
+def installed_venv(venv: Path, base: str, sources: list[Path]) -> Path:
+    """A venv of `base` holding `sources` (what an editable install adds) and this machine's
+    .venv packages (the dependencies pip would resolve; its own editable mlops-kit, a .pth
+    there, is not read); its python."""
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3.*")) / "site-packages"
+    (site / "a_project.pth").write_text("".join(f"{s}\n" for s in sources))
+    (site / "deps.pth").write_text(f"{next((VENV / 'lib').glob('python3.*')) / 'site-packages'}\n")
+    return venv / "bin" / "python"
+
+
+def npx(call: Call, args: list[str]) -> int:
+    """`npx --yes aws-cdk@V [--no-notices] deploy ...`: the cdk CLI on the project's cdk.json,
+    whose app must start with the programs on PATH, with AWS credentials and a region."""
+    if args[:1] != ["--yes"] or len(args) < 3 or not args[1].startswith("aws-cdk@"):
+        raise Emulation(f"npx {' '.join(args)}: only `npx --yes aws-cdk@<version> ...` is "
+                        "emulated (without --yes npx asks before installing)")
+    opts, rest = options(args[2:], {"--no-notices": "flag", "--require-approval": "value",
+                                    "-c": "value", "--context": "value"})
+    if len(rest) != 2 or rest[0] != "deploy" or opts.get("--require-approval") != ["never"]:
+        raise Emulation(f"cdk {' '.join(args[2:])}: only `deploy --require-approval never "
+                        "<selector>` is emulated (anything else would prompt in CI)")
+    app = json.loads(call.read("cdk.json", "the CDK app file"))["app"].split()
+    program = shutil.which(app[0])
+    if program is None:
+        raise Emulation(f"cdk.json app {' '.join(app)}: no {app[0]} on PATH")
+    if app[1:2] == ["-m"]:
+        found = subprocess.run([program, "-c", f"import importlib.util as u; "
+                                f"raise SystemExit(u.find_spec({app[2]!r}) is None)"],
+                               capture_output=True, check=False)
+        if found.returncode:
+            raise Emulation(f"cdk.json app: {program} cannot import {app[2]}")
+    missing = [k for k in ("AWS_ACCESS_KEY_ID", "AWS_REGION") if not os.environ.get(k)]
+    if missing:
+        raise Emulation(f"cdk deploy: no {', '.join(missing)} (no AWS credentials)")
+    context = dict(c.split("=", 1) for c in opts.get("-c", []) + opts.get("--context", []))
+    call.record(args, cli=args[1], app=app, context=context, selector=rest[1],
+                region=os.environ["AWS_REGION"])
+    return 0
+
+
 def make(call: Call, args: list[str]) -> int:
     """`make install` / `make test`: the recipes (`make -n`) must find every program they
-    name, and `test` what the suite needs; `install` then provides this machine's .venv."""
+    name, and `test` what the suite needs; `install` then makes `.venv`: the checkout's kit
+    (editable, as `pip install -e`) with this machine's .venv packages."""
     if not args or set(args) - {"install", "test"}:
         raise Emulation(f"make {' '.join(args)}: only `make install` and `make test` run here")
     for target in args:
@@ -204,7 +290,7 @@ def make(call: Call, args: list[str]) -> int:
             return 2
         call.record([target], apt=call.state()["apt"], path=os.environ.get("PATH", ""))
         if target == "install" and not (call.cwd / ".venv").exists():
-            (call.cwd / ".venv").symlink_to(VENV)   # what `make install` built here
+            installed_venv(call.cwd / ".venv", sys.executable, [call.cwd / "src"])
     return 0
 
 
@@ -401,7 +487,7 @@ def pulumi(call: Call, args: list[str]) -> int:
 
 HANDLERS = {"apt-get": apt_get, "debian-python": debian_python, "pip": pip, "make": make,
             "docker": docker, "gcloud": gcloud, "curl": curl, "az": az,
-            "project-python": project_python, "pulumi": pulumi}
+            "project-python": project_python, "pulumi": pulumi, "npx": npx}
 
 
 def main(argv: list[str]) -> int:

@@ -22,6 +22,7 @@ import yaml
 from mlops_kit.adapters.azure import naming
 from mlops_kit.config import LoadedConfig, load_config
 from mlops_kit.image import image_build_flags
+from mlops_kit.project.ci.azure import azure_login
 from mlops_pulumi import ci
 
 OUTPUT = Path("pulumi/ci/azure-github-actions.yml")
@@ -38,10 +39,7 @@ NODE = {"uses": "actions/setup-node@v4", "with": {"node-version": ci.NODE}}
 
 def login(loaded: LoadedConfig) -> dict[str, Any]:
     """OIDC login to the environment's subscription (from mlops.yaml, as Pulumi's provider)."""
-    return {"uses": "azure/login@v2", "with": {
-        "client-id": "${{ secrets.AZURE_CLIENT_ID }}",
-        "tenant-id": "${{ secrets.AZURE_TENANT_ID }}",
-        "subscription-id": str(loaded.config.environments[str(loaded.env)].subscription)}}
+    return azure_login(str(loaded.config.environments[str(loaded.env)].subscription))
 
 
 def azure_environments(loaded: LoadedConfig) -> list[str]:

@@ -125,7 +125,7 @@ def infer_project(path: str | Path, target: str, name: str | None = None,
     stem = path.stem if path.is_file() else path.name
     base = Path(out_dir).resolve() if out_dir else Path.cwd()
     inferred = Inferred(
-        project=name or _cloud_name(stem), table=_table_name(stem),
+        project=name or cloud_name(stem), table=_table_name(stem),
         source=FileSource(kind=kind, path=_relative(path, base)), columns=guesses,
         features=_features(guesses), task=task, task_reason=task_reason, split=split,
         split_reason=split_reason, metric=METRIC[task],
@@ -389,7 +389,7 @@ def _bad_fraction(target: pd.Series, kind: str, notes: list[str]) -> float:
 # --- names ----------------------------------------------------------------------------------
 
 
-def _cloud_name(stem: str) -> str:
+def cloud_name(stem: str) -> str:
     """A project name from a file name: lower case, digits and single hyphens."""
     text = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
     text = re.sub(r"^[^a-z]+", "", text)[:41].strip("-")

@@ -15,7 +15,7 @@ from typing import Any
 from mlops_kit import __version__
 from mlops_kit.config.model import CLOUD_NAME
 from mlops_kit.errors import MlopsKitError
-from mlops_kit.project.infer import _cloud_name as cloud_name
+from mlops_kit.project.infer import cloud_name
 from mlops_kit.project.infer import infer_project
 
 ENV_LINE = "environments: {}"  # the inferred text's local-only line; the template writes its own
@@ -53,8 +53,22 @@ def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path |
                             quiet=True, overwrite=force, user_defaults=folder_name)
         except ValueError as exc:  # copier's "Validation error for question 'x': why"
             raise InitError(f"{dest}: {exc}; pass it as a flag (mlops-kit init --help)") from None
-    # TODO(lead): write mlops_kit.project.ci.render(load_config(dest / "mlops.yaml"), ci) here.
+    _write_ci(dest)
     return dest
+
+
+def _write_ci(dest: Path) -> None:
+    """Write the CI files of the `ci` answer (recorded by copier) for the rendered config."""
+    import yaml
+
+    from mlops_kit.config import load_config
+    from mlops_kit.project import ci
+
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
+    for relative, text in ci.render(load_config(dest / "mlops.yaml"), answers["ci"]).items():
+        path = dest / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def _check_empty(dest: Path, force: bool) -> None:

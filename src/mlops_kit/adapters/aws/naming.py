@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 from mlops_kit.config import LoadedConfig
 from mlops_kit.config.model import ProjectConfig
@@ -62,6 +63,14 @@ def cdk_selector(project: str, env: str | None = None) -> str:
     """The `cdk deploy|diff|list` pattern of every stack in that Stage. The CLI's `--all`
     takes top-level stacks only (aws-cdk #16865), and every stack of the app sits in a Stage."""
     return f"{cdk_stage(project, env)}/*"
+
+
+def cdk_deploy(cli: str, project: str, env: str, *context: str) -> str:
+    """`<cli> deploy` of every stack of `env`'s Stage (its selector: `--all` selects no stack
+    inside a Stage), synthesizing only that environment; `context`: more `-c KEY=VALUE`."""
+    flags = " ".join(f"-c {pair}" for pair in (f"env={env}", *context))
+    return (f"{cli} deploy --require-approval never {flags} "
+            f"{shlex.quote(cdk_selector(project, env))}")
 
 
 def feature_group(project: str, env: str, group: str) -> str:
