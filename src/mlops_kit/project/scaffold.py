@@ -15,8 +15,7 @@ from typing import Any
 from mlops_kit import __version__
 from mlops_kit.config.model import CLOUD_NAME
 from mlops_kit.errors import MlopsKitError
-from mlops_kit.project.infer import cloud_name
-from mlops_kit.project.infer import infer_project
+from mlops_kit.project.infer import cloud_name, infer_project
 
 ENV_LINE = "environments: {}"  # the inferred text's local-only line; the template writes its own
 
