@@ -4,6 +4,7 @@ the committed example, the generated project's own tests and the README's comman
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import re
@@ -28,7 +29,7 @@ EXAMPLE = ROOT / "examples" / "churn"
 BIN = Path(sys.executable).parent
 ENVS = {"aws": ["dev", "staging", "prod"], "azure": ["azure_dev", "azure_prod"],
         "gcp": ["gcp_dev", "gcp_prod"]}
-CLOUD_FILES = {"aws": ["cdk.json"],
+CLOUD_FILES = {"aws": ["cdk.json", "package.json"],
                "azure": ["Pulumi.yaml", "infra/__main__.py", "Pulumi.azure_dev.yaml",
                          "Pulumi.azure_prod.yaml"],
                "gcp": ["Pulumi.yaml", "infra/__main__.py", "Pulumi.gcp_dev.yaml",
@@ -84,6 +85,8 @@ def test_deploy_files_point_at_the_kit(tmp_path: Path) -> None:
     root = yaml.safe_load((ROOT / "cdk.json").read_text())
     assert cdk["app"] == "python -m mlops_cdk" and cdk["output"] == "cdk.out"
     assert cdk["context"] == root["context"]  # the same feature flags as the kit's own
+    pins = [json.loads((p / "package.json").read_text())["devDependencies"] for p in (project, ROOT)]
+    assert pins[0] == pins[1]  # the CDK CLI the kit is tested with
     assert yaml.safe_load((project / "Pulumi.yaml").read_text())["main"] == "infra/"
     assert (project / "infra/__main__.py").read_text() == (
         "from mlops_pulumi.main import main\n\nmain()\n")

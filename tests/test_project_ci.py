@@ -50,7 +50,7 @@ def test_the_config_loads_and_the_package_imports():
 def make_project(folder: Path, clouds: tuple[str, ...]) -> Path:
     """A project folder as `mlops-kit init` lays one out: the root mlops.yaml with only the
     environments of `clouds`, its pyproject (depending on the kit), a package, a test, the
-    CDK and Pulumi entry files and a stack file per Azure/GCP environment."""
+    CDK and Pulumi entry files, the Dockerfile and a stack file per Azure/GCP environment."""
     raw = yaml.safe_load((ROOT / "mlops.yaml").read_text())
     keep = [e for cloud in clouds for e in CLOUDS[cloud]]
     raw["environments"] = {k: v for k, v in raw["environments"].items() if k in keep}
@@ -61,6 +61,9 @@ def make_project(folder: Path, clouds: tuple[str, ...]) -> Path:
     if raw.get("pipeline"):
         (folder / raw["pipeline"]).parent.mkdir(parents=True, exist_ok=True)
         (folder / raw["pipeline"]).write_text((ROOT / raw["pipeline"]).read_text())
+    dockerfile = folder / raw["image"]["dockerfile"]
+    dockerfile.parent.mkdir(parents=True, exist_ok=True)
+    dockerfile.write_text((ROOT / raw["image"]["dockerfile"]).read_text())
     (folder / "pyproject.toml").write_text(
         '[project]\nname = "churn-project"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
         'dependencies = ["mlops-kit==0.1.0"]\n')
@@ -212,7 +215,7 @@ def test_azure_and_gcp_deploy_their_stacks_with_oidc(
         up = next(r for r in records if r.get("action") == "pulumi/actions")
         assert (up["command"], up["stack-name"]) == ("up", env)
         assert Path(up["python"]).parent.name == "setup-python"   # where pip installed
-        assert "mlops_pulumi.program" in up["imports"]
+        assert "mlops_pulumi.main" in up["imports"]
         login = next(r for r in records if r.get("action") in (
             "azure/login", "google-github-actions/auth"))
         if cfg.environments[env].cloud == "azure":

@@ -135,7 +135,8 @@ def test_the_azure_workflow_trains_with_a_valid_job_in_the_image_of_its_commit(
     login = next(r for r in train if r.get("action") == "azure/login")
     assert login["subscription-id"] == cfg.environments[env].subscription
     build_call = next(c for c in train if c.get("args", [])[:2] == ["acr", "build"])
-    assert build_call["build_args"] == {"EXTRAS": "azureml", "GIT_COMMIT": COMMIT}
+    assert {k: build_call["build_args"][k] for k in ("EXTRAS", "GIT_COMMIT", "CONFIG")} == {
+        "EXTRAS": "azureml", "GIT_COMMIT": COMMIT, "CONFIG": "mlops.yaml"}
     jobs = [c for c in train if c.get("args", [])[:3] == ["ml", "job", "create"]]
     assert len(jobs) == len(cfg.all_models)
     for model, call in zip(cfg.all_models, jobs, strict=True):
@@ -159,7 +160,7 @@ def test_each_azure_environment_deploys_with_the_program_in_the_venv(
         pulumi_run = next(r for r in records if r.get("action") == "pulumi/actions")
         assert pulumi_run["stack-name"] == env and pulumi_run["command"] == "up"
         assert Path(pulumi_run["python"]).parent.parent.name == ".venv"
-        assert "mlops_pulumi.program" in pulumi_run["imports"]
+        assert "mlops_pulumi.main" in pulumi_run["imports"]
         login = next(r for r in records if r.get("action") == "azure/login")
         assert login["subscription-id"] == base.config.environments[env].subscription
         built = next(c for c in records if c.get("args", [])[:2] == ["acr", "build"])

@@ -16,6 +16,7 @@ from mlops_kit import __version__
 from mlops_kit.config.model import CLOUD_NAME
 from mlops_kit.errors import MlopsKitError
 from mlops_kit.project.infer import cloud_name, infer_project
+from mlops_kit.project.toolchain import CDK_CLI
 
 ENV_LINE = "environments: {}"  # the inferred text's local-only line; the template writes its own
 
@@ -36,7 +37,7 @@ def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path |
 
     dest = Path(dest).resolve()
     _check_empty(dest, force)
-    data = {"kit_version": __version__, **answers}
+    data = {"kit_version": __version__, "cdk_cli": CDK_CLI, **answers}
     folder_name = {"project": cloud_name(dest.name)}  # the default, made a valid name
     if from_data is not None:
         if not target:
