@@ -85,7 +85,8 @@ def test_deploy_files_point_at_the_kit(tmp_path: Path) -> None:
     root = yaml.safe_load((ROOT / "cdk.json").read_text())
     assert cdk["app"] == "python -m mlops_cdk" and cdk["output"] == "cdk.out"
     assert cdk["context"] == root["context"]  # the same feature flags as the kit's own
-    pins = [json.loads((p / "package.json").read_text())["devDependencies"] for p in (project, ROOT)]
+    pins = [json.loads((p / "package.json").read_text())["devDependencies"]
+            for p in (project, ROOT)]
     assert pins[0] == pins[1]  # the CDK CLI the kit is tested with
     assert yaml.safe_load((project / "Pulumi.yaml").read_text())["main"] == "infra/"
     assert (project / "infra/__main__.py").read_text() == (
