@@ -123,9 +123,9 @@ def test_write_json_atomic_keeps_old_file_on_failure(tmp_path: Path,
     write_json_atomic(path, {"v": 1})
 
     def broken(*_: object, **__: object) -> None:
-        raise RuntimeError("crash while writing")
+        raise RuntimeError("crash while writing")  # the bytes are out, not yet on disk
 
-    monkeypatch.setattr(fileio.json, "dump", broken)
+    monkeypatch.setattr(fileio.os, "fsync", broken)
     with pytest.raises(RuntimeError):
         write_json_atomic(path, {"v": 2})
     monkeypatch.undo()
