@@ -35,7 +35,8 @@ CLOUD_FILES = {"aws": ["cdk.json", "package.json"],
                "gcp": ["Pulumi.yaml", "infra/__main__.py", "Pulumi.gcp_dev.yaml",
                        "Pulumi.gcp_prod.yaml"]}
 ALWAYS = ["mlops.yaml", "Dockerfile", "pyproject.toml", "README.md", ".gitignore",
-          ".copier-answers.yml", "tests/test_project.py", ".github/workflows/mlops.yml"]
+          ".copier-answers.yml", ".mlops-kit-init.json", "tests/test_project.py",
+          ".github/workflows/mlops.yml"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

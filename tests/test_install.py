@@ -6,7 +6,8 @@ path line in a `.pth` file does not run that folder's own `.pth` files, so this 
 editable install is not on the path: `test_the_kit_comes_from_the_wheel` proves it). Then, in
 empty folders: `mlops-kit init --from` on CSVs of several shapes, `validate`, `run
 --train-only`, a prediction from `mlops-kit serve`, the README's `npx cdk` command (synth),
-the generated Pulumi program under mocks and the generated project's own tests.
+cdk.json's app run without the CLI, the generated Pulumi program under mocks and the
+generated project's own tests.
 """
 
 from __future__ import annotations
@@ -166,6 +167,12 @@ def test_init_validate_and_train_each_shape(projects: dict[str, Project], venv: 
         print(f"{shape}: empty folder to a trained model in {project.seconds:.1f} s")
 
 
+def test_an_update_from_the_wheel_finds_the_project_current(
+        projects: dict[str, Project], venv: Venv) -> None:
+    out = venv.run("mlops-kit", "init", "--update", ".", cwd=projects["events"].folder).stdout
+    assert "already at mlops-kit" in out, out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -227,6 +234,24 @@ def test_the_generated_readmes_cdk_command_selects_the_dev_stacks(
              env=venv.env(offline(tmp_path)), timeout=900)
     templates = sorted(p.name for p in (project.folder / "cdk.out").rglob("*.template.json"))
     assert len(templates) == 2 and any("platform" in t for t in templates), templates
+
+
+def test_the_generated_cdk_app_synthesizes_without_the_cli(
+        projects: dict[str, Project], venv: Venv, tmp_path: Path) -> None:
+    """cdk.json's app run as the CLI runs it: its context (the feature flags) and `env` in
+    CDK_CONTEXT_JSON, the templates written to CDK_OUTDIR."""
+    project = projects["multiclass"]
+    cdk = json.loads((project.folder / "cdk.json").read_text())
+    env = venv.env(offline(tmp_path)) | {
+        "CDK_OUTDIR": str(tmp_path / "out"),
+        "CDK_CONTEXT_JSON": json.dumps(cdk["context"] | {"env": "dev"})}
+    venv.run(*shlex.split(cdk["app"]), cwd=project.folder, env=env, timeout=900)
+    stacks = [a for m in (tmp_path / "out").rglob("manifest.json")  # the Stage's assembly too
+              for a in json.loads(m.read_text())["artifacts"].values()
+              if a["type"] == "aws:cloudformation:stack"]
+    assert {s["environment"] for s in stacks} == {"aws://000000000000/eu-west-1"}
+    assert sorted(s["displayName"] for s in stacks) == [
+        "project-dev/platform", "project-dev/project-model"]
 
 
 DRIVER = """

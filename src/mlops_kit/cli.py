@@ -746,13 +746,24 @@ def _num(value: float | None, spec: str = ".3f") -> str:
 @click.option("--defaults", is_flag=True,
               help="Ask nothing: unanswered questions take their defaults or placeholders.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+@click.option("--update", "update", is_flag=True,
+              help="DEST is a project init wrote: re-apply this kit's template to it.")
 def init(dest: str, from_data: str | None, target: str | None, defaults: bool, force: bool,
-         **answers: Any) -> None:
+         update: bool, **answers: Any) -> None:
     """Start a project in DEST: mlops.yaml (the churn example, or inferred with --from and
     --target), its tests, Dockerfile and the deploy files of each chosen cloud. Asks on a
-    terminal; scripts pass flags and --defaults."""
+    terminal; scripts pass flags and --defaults. With --update, bring a project to this kit
+    version's template (files you changed are kept; the new version goes beside as .new)."""
     from mlops_kit.project.scaffold import render
 
+    if update:
+        named = [k for k, v in answers.items() if v] + [
+            f for f, v in (("from", from_data), ("target", target), ("force", force)) if v]
+        if named:
+            fail("init error", f"--update takes no answers ({', '.join(named)}): it re-applies "
+                 "the ones .copier-answers.yml records", 2)
+        _init_update(dest)
+        return
     if not defaults and not sys.stdin.isatty():
         fail("init error", "stdin is not a terminal, so init cannot ask: pass the answers as "
              "flags with --defaults (unanswered questions take their defaults)", 2)
@@ -766,6 +777,28 @@ def init(dest: str, from_data: str | None, target: str | None, defaults: bool, f
     if "placeholder" in (folder / "mlops.yaml").read_text(encoding="utf-8"):
         console.print("[yellow]note[/]: mlops.yaml holds placeholder cloud ids; README.md says "
                       "which to replace before deploying", soft_wrap=True)
+
+
+def _init_update(dest: str) -> None:
+    from mlops_kit import __version__
+    from mlops_kit.project.scaffold import update_project
+
+    done = update_project(dest)
+    for label, paths in (("updated", done.updated), ("added", done.added),
+                         ("removed", done.removed),
+                         ("kept (you deleted it)", done.kept_deleted),
+                         ("kept (you changed it; the template dropped it)", done.kept_changed)):
+        for path in paths:
+            console.print(f"{label}: {escape(path)}", soft_wrap=True)
+    for path in done.conflicts:
+        console.print(f"[yellow]conflict[/]: {escape(path)}: you and the template both changed "
+                      f"it; yours is kept, the template's is {escape(path)}.new: merge it and "
+                      "delete the .new file", soft_wrap=True)
+    changed = done.updated or done.added or done.removed or done.conflicts
+    console.print(f"{dest}: {'updated to' if changed else 'already at'} mlops-kit "
+                  f"{__version__}'s template", soft_wrap=True)
+    if done.conflicts:
+        raise SystemExit(1)
 
 
 @main.group()

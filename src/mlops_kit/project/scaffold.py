@@ -8,6 +8,8 @@ environments of the chosen clouds are written by one rule for both kinds of proj
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,11 @@ from typing import Any
 from mlops_kit import __version__
 from mlops_kit.config.model import CLOUD_NAME
 from mlops_kit.errors import MlopsKitError
+from mlops_kit.project import update
 from mlops_kit.project.infer import cloud_name, infer_project
 from mlops_kit.project.toolchain import CDK_CLI
 
+TEMPLATE = files("mlops_kit.project") / "template"  # copier.yml at its root
 ENV_LINE = "environments: {}"  # the inferred text's local-only line; the template writes its own
 
 
@@ -33,8 +37,6 @@ def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path |
     """Render the project template into `dest` with `answers` (copier asks for the rest
     unless `defaults`); with `from_data` and `target`, mlops.yaml is inferred from that file.
     Returns the project folder."""
-    import copier
-
     dest = Path(dest).resolve()
     _check_empty(dest, force)
     data = {"kit_version": __version__, "cdk_cli": CDK_CLI, **answers}
@@ -47,25 +49,57 @@ def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path |
             raise InitError(f"--project {data['project']!r}: 2 to 41 lower case letters, "
                             "digits and single hyphens, starting with a letter")
         data["mlops_yaml"] = _inferred_yaml(Path(from_data), target, dest, data["project"])
-    with as_file(files("mlops_kit.project") / "template") as template:
-        try:
-            copier.run_copy(str(template), dest, data=data, defaults=defaults, unsafe=False,
-                            quiet=True, overwrite=force, user_defaults=folder_name)
-        except ValueError as exc:  # copier's "Validation error for question 'x': why"
-            raise InitError(f"{dest}: {exc}; pass it as a flag (mlops-kit init --help)") from None
+    _copy(dest, data, defaults=defaults, force=force, user_defaults=folder_name)
     _write_ci(dest)
+    update.write_record(dest, update.tree(dest), inferred=from_data is not None)
     return dest
 
 
-def _write_ci(dest: Path) -> None:
-    """Write the CI files of the `ci` answer (recorded by copier) for the rendered config."""
+def update_project(folder: str | Path) -> update.Update:
+    """`init --update`: render this kit's template with the project's recorded answers (and
+    its own mlops.yaml for the CI files) and apply it (project/update.py says how)."""
+    import yaml
+
+    folder = Path(folder).resolve()
+    record = update.read_record(folder)  # a clear error before any work
+    answers = yaml.safe_load((folder / update.ANSWERS).read_text(encoding="utf-8")) or {}
+    data = {"kit_version": __version__, "cdk_cli": CDK_CLI,
+            **{k: v for k, v in answers.items() if not k.startswith("_")}}
+    if record.inferred and (folder / "mlops.yaml").is_file():
+        data["mlops_yaml"] = (folder / "mlops.yaml").read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="mlops-kit-update-") as tmp:
+        fresh = Path(tmp) / folder.name
+        _copy(fresh, data, defaults=True, force=False, user_defaults={})
+        if (folder / "mlops.yaml").is_file():
+            shutil.copyfile(folder / "mlops.yaml", fresh / "mlops.yaml")
+        _write_ci(fresh, config=folder / "mlops.yaml")
+        return update.apply(folder, fresh)
+
+
+def _copy(dest: Path, data: dict[str, Any], *, defaults: bool, force: bool,
+          user_defaults: dict[str, Any]) -> None:
+    """Render the kit's template into `dest` with copier."""
+    import copier
+
+    with as_file(TEMPLATE) as template:
+        try:
+            copier.run_copy(str(template), dest, data=data, defaults=defaults, unsafe=False,
+                            quiet=True, overwrite=force, user_defaults=user_defaults)
+        except ValueError as exc:  # copier's "Validation error for question 'x': why"
+            raise InitError(f"{dest}: {exc}; pass it as a flag (mlops-kit init --help)") from None
+
+
+def _write_ci(dest: Path, config: Path | None = None) -> None:
+    """Write the CI files of the `ci` answer (recorded by copier in `dest`) for `config`
+    (default: the rendered one)."""
     import yaml
 
     from mlops_kit.config import load_config
     from mlops_kit.project import ci
 
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
-    for relative, text in ci.render(load_config(dest / "mlops.yaml"), answers["ci"]).items():
+    loaded = load_config(config or dest / "mlops.yaml")
+    for relative, text in ci.render(loaded, answers["ci"]).items():
         path = dest / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
