@@ -146,7 +146,7 @@ def test_a_folder_init_did_not_write_is_refused(tmp_path: Path) -> None:
 def test_update_takes_no_answers(tmp_path: Path) -> None:
     project = render_with(None, tmp_path / "proj", *FLAGS)
     code, out = invoke("init", "--update", str(project), "--cloud", "azure")
-    assert code == 2 and "--update takes no answers (clouds)" in out, out
+    assert code == 2 and "--update takes no answers (--cloud)" in out, out
 
 
 def test_an_inferred_project_keeps_its_inferred_files(tmp_path: Path) -> None:
@@ -158,3 +158,86 @@ def test_an_inferred_project_keeps_its_inferred_files(tmp_path: Path) -> None:
     code, out = invoke("init", "--update", str(project))
     assert code == 0 and "already at" in out, out
     assert contents(project) == before
+
+
+def _record(project: Path) -> dict:
+    return json.loads((project / update.RECORD).read_text())
+
+
+@pytest.mark.parametrize("entry", ["../victim.txt", "/tmp/victim.txt"])
+def test_a_record_naming_a_file_outside_the_project_deletes_nothing(
+        tmp_path: Path, entry: str) -> None:
+    project = render_with(None, tmp_path / "w" / "proj", *FLAGS)
+    victim = (project / entry) if not entry.startswith("/") else tmp_path / "victim.txt"
+    victim.write_text("someone else's\n")
+    raw = _record(project)
+    raw["files"][entry if not entry.startswith("/") else str(victim)] = update.digest(victim)
+    (project / update.RECORD).write_text(json.dumps(raw))
+    code, out = invoke("init", "--update", str(project))
+    assert code == 2 and "is not a path inside the project" in out, out
+    assert victim.read_text() == "someone else's\n"
+
+
+def test_a_teams_new_file_is_never_overwritten(tmp_path: Path, old_template: Path) -> None:
+    project = render_with(old_template, tmp_path / "proj", *FLAGS)
+    (project / "Dockerfile").write_text("FROM ours\n")
+    (project / "Dockerfile.new").write_text("our draft\n")
+    code, out = invoke("init", "--update", str(project))
+    assert code == 1 and "the template's is Dockerfile.new.1" in out, out
+    assert (project / "Dockerfile.new").read_text() == "our draft\n"
+    assert (project / "Dockerfile").read_text() == "FROM ours\n"
+    code, out = invoke("init", "--update", str(project))
+    assert code == 0 and "pending: Dockerfile.new" in out, out
+
+
+def test_a_record_of_a_newer_kit_is_not_downgraded(tmp_path: Path) -> None:
+    project = render_with(None, tmp_path / "proj", *FLAGS)
+    raw = _record(project)
+    raw["kit_version"] = "9.9.9"
+    (project / update.RECORD).write_text(json.dumps(raw))
+    before = contents(project)
+    code, out = invoke("init", "--update", str(project))
+    assert code == 2 and "newer than this" in out and "mlops-kit>=9.9.9" in out, out
+    assert contents(project) == before
+
+
+@pytest.mark.parametrize("damage", ["bad answers yaml", "answers a list", "bad mlops.yaml",
+                                    "no mlops.yaml", "a folder for the Dockerfile",
+                                    "a file for .github", "bad answer"])
+def test_a_damaged_project_gets_one_line_naming_the_file(tmp_path: Path, damage: str) -> None:
+    project = render_with(None, tmp_path / "proj", *FLAGS)
+    answers, config = project / update.ANSWERS, project / "mlops.yaml"
+    raw = _record(project)
+    named = {"bad answers yaml": answers, "answers a list": answers, "bad answer": answers,
+             "bad mlops.yaml": config, "no mlops.yaml": config,
+             "a folder for the Dockerfile": project / "Dockerfile",
+             "a file for .github": project / ".github" / "workflows" / "mlops.yml"}[damage]
+    if damage == "bad answers yaml":
+        answers.write_text("a: [\n")
+    elif damage == "answers a list":
+        answers.write_text("- a\n")
+    elif damage == "bad answer":
+        answers.write_text(answers.read_text().replace("- gcp", "- mars"))
+    elif damage == "bad mlops.yaml":
+        config.write_text("project: [\n")
+    elif damage == "no mlops.yaml":
+        config.unlink()
+    elif damage == "a folder for the Dockerfile":
+        (project / "Dockerfile").unlink()
+        (project / "Dockerfile").mkdir()
+        raw["files"]["Dockerfile"] = "0" * 64  # and the template changed it
+        (project / update.RECORD).write_text(json.dumps(raw))
+    else:
+        shutil.rmtree(project / ".github")
+        (project / ".github").write_text("not a folder\n")
+        del raw["files"][".github/workflows/mlops.yml"]
+        (project / update.RECORD).write_text(json.dumps(raw))
+    result = CliRunner().invoke(main, ["init", "--update", str(project)])
+    assert result.exit_code == 2, result.output  # an uncaught exception exits 1
+    assert str(named) in result.output and "Traceback" not in result.output, result.output
+
+
+def test_run_in_a_subfolder_it_names_the_project(tmp_path: Path) -> None:
+    project = render_with(None, tmp_path / "proj", *FLAGS)
+    code, out = invoke("init", "--update", str(project / "src"))
+    assert code == 2 and f"mlops-kit init --update {project}" in out, out

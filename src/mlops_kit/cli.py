@@ -736,18 +736,20 @@ def _num(value: float | None, spec: str = ".3f") -> str:
 @click.option("--cloud", "clouds", multiple=True, type=click.Choice(["aws", "azure", "gcp"]),
               help="A cloud to deploy to; repeat for several (default: aws).")
 @click.option("--aws-account", default=None, help="AWS account id (12 digits).")
-@click.option("--aws-region", default=None)
+@click.option("--aws-region", default=None, help="AWS region (default: eu-west-1).")
 @click.option("--azure-subscription", default=None, help="Azure subscription id.")
-@click.option("--azure-location", default=None)
+@click.option("--azure-location", default=None, help="Azure location (default: westeurope).")
 @click.option("--gcp-project", default=None, help="Google Cloud project id.")
-@click.option("--gcp-region", default=None)
+@click.option("--gcp-region", default=None, help="Google Cloud region (default: europe-west1).")
 @click.option("--ci", type=click.Choice(["github", "gitlab", "codepipeline", "none"]),
               default=None, help="The CI system to write files for (default: github).")
 @click.option("--defaults", is_flag=True,
               help="Ask nothing: unanswered questions take their defaults or placeholders.")
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
 @click.option("--update", "update", is_flag=True,
-              help="DEST is a project init wrote: re-apply this kit's template to it.")
+              help="DEST is a project init wrote: re-apply this kit's template to it (files "
+              "you changed are kept, the template's version goes beside as .new and the exit "
+              "code is 1; mlops.yaml is never rewritten; takes no answer flags).")
 def init(dest: str, from_data: str | None, target: str | None, defaults: bool, force: bool,
          update: bool, **answers: Any) -> None:
     """Start a project in DEST: mlops.yaml (the churn example, or inferred with --from and
@@ -757,11 +759,12 @@ def init(dest: str, from_data: str | None, target: str | None, defaults: bool, f
     from mlops_kit.project.scaffold import render
 
     if update:
-        named = [k for k, v in answers.items() if v] + [
-            f for f, v in (("from", from_data), ("target", target), ("force", force)) if v]
+        flags = {"clouds": "cloud"}
+        named = [f"--{flags.get(k, k).replace('_', '-')}" for k, v in answers.items() if v] + [
+            f for f, v in (("--from", from_data), ("--target", target), ("--force", force)) if v]
         if named:
             fail("init error", f"--update takes no answers ({', '.join(named)}): it re-applies "
-                 "the ones .copier-answers.yml records", 2)
+                 "the ones .copier-answers.yml records; to change one, edit it there", 2)
         _init_update(dest)
         return
     if not defaults and not sys.stdin.isatty():
@@ -790,10 +793,13 @@ def _init_update(dest: str) -> None:
                          ("kept (you changed it; the template dropped it)", done.kept_changed)):
         for path in paths:
             console.print(f"{label}: {escape(path)}", soft_wrap=True)
-    for path in done.conflicts:
+    for path, beside in done.conflicts.items():
         console.print(f"[yellow]conflict[/]: {escape(path)}: you and the template both changed "
-                      f"it; yours is kept, the template's is {escape(path)}.new: merge it and "
-                      "delete the .new file", soft_wrap=True)
+                      f"it; yours is kept, the template's is {escape(beside)}: merge it and "
+                      "delete that file", soft_wrap=True)
+    for path in done.pending:
+        console.print(f"[yellow]pending[/]: {escape(path)} of an earlier update: merge it and "
+                      "delete it", soft_wrap=True)
     changed = done.updated or done.added or done.removed or done.conflicts
     console.print(f"{dest}: {'updated to' if changed else 'already at'} mlops-kit "
                   f"{__version__}'s template", soft_wrap=True)

@@ -58,27 +58,60 @@ def render(dest: str | Path, answers: dict[str, Any], *, from_data: str | Path |
 def update_project(folder: str | Path) -> update.Update:
     """`init --update`: render this kit's template with the project's recorded answers (and
     its own mlops.yaml for the CI files) and apply it (project/update.py says how)."""
-    import yaml
+    from mlops_kit.config.loader import ConfigError
 
     folder = Path(folder).resolve()
+    _check_project(folder)
     record = update.read_record(folder)  # a clear error before any work
-    answers = yaml.safe_load((folder / update.ANSWERS).read_text(encoding="utf-8")) or {}
-    data = {"kit_version": __version__, "cdk_cli": CDK_CLI,
-            **{k: v for k, v in answers.items() if not k.startswith("_")}}
-    if record.inferred and (folder / "mlops.yaml").is_file():
-        data["mlops_yaml"] = (folder / "mlops.yaml").read_text(encoding="utf-8")
+    data = {"kit_version": __version__, "cdk_cli": CDK_CLI, **_recorded_answers(folder)}
+    config = folder / "mlops.yaml"
+    if record.inferred and config.is_file():
+        data["mlops_yaml"] = config.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="mlops-kit-update-") as tmp:
         fresh = Path(tmp) / folder.name
-        _copy(fresh, data, defaults=True, force=False, user_defaults={})
-        if (folder / "mlops.yaml").is_file():
-            shutil.copyfile(folder / "mlops.yaml", fresh / "mlops.yaml")
-        _write_ci(fresh, config=folder / "mlops.yaml")
+        _copy(fresh, data, defaults=True, force=False, user_defaults={},
+              where=folder / update.ANSWERS)
+        if config.is_file():
+            shutil.copyfile(config, fresh / "mlops.yaml")
+        try:
+            _write_ci(fresh, config=config)
+        except ConfigError as exc:
+            raise update.UpdateError(f"{exc}; the CI files are rendered from it: fix it "
+                                     "(`mlops-kit validate`) and run the update again") from None
         return update.apply(folder, fresh)
 
 
+def _check_project(folder: Path) -> None:
+    if not folder.is_dir():
+        raise update.UpdateError(f"{folder}: no such folder; name the project folder init wrote")
+    if (folder / update.ANSWERS).is_file():
+        return
+    above = next((p for p in folder.parents if (p / update.ANSWERS).is_file()), None)
+    hint = (f"the project is {above}: run `mlops-kit init --update {above}`" if above else
+            "name the folder `mlops-kit init` rendered, or restore the file from git "
+            f"(`git checkout -- {update.ANSWERS}`)")
+    raise update.UpdateError(f"{folder / update.ANSWERS}: not found; {hint}")
+
+
+def _recorded_answers(folder: Path) -> dict[str, Any]:
+    """The answers `.copier-answers.yml` records (copier's own `_` keys left out)."""
+    import yaml
+
+    path = folder / update.ANSWERS
+    fix = f"restore it from git (`git checkout -- {update.ANSWERS}`)"
+    try:
+        answers = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise update.UpdateError(f"{path}: unreadable ({exc}); {fix}") from None
+    if not isinstance(answers, dict):
+        raise update.UpdateError(f"{path}: not a mapping of question to answer; {fix}")
+    return {str(k): v for k, v in answers.items() if not str(k).startswith("_")}
+
+
 def _copy(dest: Path, data: dict[str, Any], *, defaults: bool, force: bool,
-          user_defaults: dict[str, Any]) -> None:
-    """Render the kit's template into `dest` with copier."""
+          user_defaults: dict[str, Any], where: Path | None = None) -> None:
+    """Render the kit's template into `dest` with copier; a bad answer is an InitError naming
+    the flag, or `where` the answers came from."""
     import copier
 
     with as_file(TEMPLATE) as template:
@@ -86,6 +119,8 @@ def _copy(dest: Path, data: dict[str, Any], *, defaults: bool, force: bool,
             copier.run_copy(str(template), dest, data=data, defaults=defaults, unsafe=False,
                             quiet=True, overwrite=force, user_defaults=user_defaults)
         except ValueError as exc:  # copier's "Validation error for question 'x': why"
+            if where is not None:
+                raise InitError(f"{where}: {exc}; correct that answer there") from None
             raise InitError(f"{dest}: {exc}; pass it as a flag (mlops-kit init --help)") from None
 
 
