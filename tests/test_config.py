@@ -50,7 +50,7 @@ def test_unknown_environment_is_an_error_not_a_fallback() -> None:
 
 @pytest.mark.parametrize(("old", "new", "field", "needle", "allowed"), [
     ("framework: xgboost ", "framework: lightgbm ", "model.framework", "framework: lightgbm",
-     "'xgboost' or 'pytorch'"),
+     "'xgboost', 'pytorch' or 'sklearn'"),
     ("rows: 20000", "rows: 10", "data.source.rows", "rows: 10", "greater than or equal to 100"),
     ("metric: roc_auc", "metric: rmse", "quality_gate.metric", "metric: rmse", "allowed: roc_auc"),
     ("min_instances: 1", "min_instances: 9", "serving", "serving:", "must be <= max_instances"),
@@ -131,8 +131,9 @@ def test_category_needs_categories(tmp_path: Path) -> None:
 
 def test_unknown_hyper_parameter_is_refused(tmp_path: Path) -> None:
     path = broken(tmp_path, "max_depth: 5,", "max_dept: 5,")
-    with pytest.raises(ConfigError, match=r"model: .*unknown xgboost hyper-parameter\(s\) "
-                                          r"\['max_dept'\]; known: .*max_depth"):
+    with pytest.raises(ConfigError, match=r"model\.params: .*unknown xgboost hyper-parameter\(s\) "
+                                          r"\['max_dept'\] \(did you mean 'max_depth'\?\); "
+                                          r"known: .*max_depth"):
         load_config(path)
 
 

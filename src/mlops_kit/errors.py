@@ -6,7 +6,16 @@ The CLI prints any `MlopsKitError` as one line (`kind: message`) and exits with 
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
+
+
+def did_you_mean(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` for the near misses among `unknown`, else an empty string."""
+    choices = list(known)
+    near = [m for u in unknown for m in difflib.get_close_matches(u, choices, n=1)]
+    return f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
 
 
 class MlopsKitError(Exception):

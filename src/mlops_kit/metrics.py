@@ -23,11 +23,12 @@ def compute(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
         }
     if task == "multiclass":
         label = pred.argmax(axis=1)
+        q = np.clip(pred, 1e-7, 1)  # a model's exact zeros (a forest's) kept finite, rows
+        q = q / q.sum(axis=1, keepdims=True)  # still summing to one
         return {
             "accuracy": float(skm.accuracy_score(y, label)),
             "f1_macro": float(skm.f1_score(y, label, average="macro", zero_division=0)),
-            "logloss": float(skm.log_loss(y, np.clip(pred, 1e-7, 1),
-                                          labels=list(range(pred.shape[1])))),
+            "logloss": float(skm.log_loss(y, q, labels=list(range(pred.shape[1])))),
         }
     return {
         "rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),

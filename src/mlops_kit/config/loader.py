@@ -54,7 +54,7 @@ class LoadedConfig:
             for part in parents:
                 node = node[part]
             node[last] = value
-        config = ProjectConfig.model_validate(raw)
+        config = ProjectConfig.model_validate(raw, context={"root": self.root})
         digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
         return LoadedConfig(config, self.path, self.env, digest)
 
@@ -80,7 +80,7 @@ def load_config(path: str | Path, env: str | None = None,
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {raw!r}")
     data = _apply_sets(_apply_env(raw, env, path), sets or [], path)
     try:
-        config = ProjectConfig.model_validate(data)
+        config = ProjectConfig.model_validate(data, context={"root": path.parent})
     except ValidationError as exc:
         raise ConfigError(_format(exc, path, node, env)) from None
     if model is not None:

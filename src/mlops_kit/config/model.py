@@ -6,11 +6,20 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mlops_kit.config import names
 from mlops_kit.cron import check as check_cron
 from mlops_kit.cron import weekly_minutes
+from mlops_kit.errors import did_you_mean
 
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME)]
@@ -255,23 +264,69 @@ HYPER_PARAMETERS = {
 class ModelConfig(Strict):
     name: CloudName = "model"
     task: Literal["binary", "multiclass", "regression"] = "binary"
-    framework: Literal["xgboost", "pytorch"] = "xgboost"
+    framework: Literal["xgboost", "pytorch", "sklearn"] = "xgboost"
+    estimator: str | None = Field(
+        None, validate_default=True,
+        description="framework sklearn: the estimator's class or factory, "
+                    "'package.module:Name'.")
     params: dict[str, Any] = Field(default_factory=dict)
     search: SearchConfig = Field(default_factory=SearchConfig)
     seed: int = 42
     threads: int = Field(2, ge=1, le=256)
 
-    @model_validator(mode="after")
-    def _known_params(self) -> ModelConfig:
-        known = HYPER_PARAMETERS[self.framework]
-        for where, keys in (("params", self.params), ("search.space", self.search.space)):
-            unknown = sorted(set(keys) - known)
-            if unknown:
-                raise ValueError(
-                    f"{where}: unknown {self.framework} hyper-parameter(s) {unknown}; "
-                    f"known: {sorted(known)}"
-                )
-        return self
+    @field_validator("estimator")
+    @classmethod
+    def _estimator(cls, value: str | None, info: ValidationInfo) -> str | None:
+        framework = info.data.get("framework")
+        if framework != "sklearn":
+            if value:
+                raise ValueError(f"model.estimator is for framework sklearn; framework "
+                                 f"{framework} has its own model (remove estimator)")
+            return value
+        if not value:
+            raise ValueError("framework sklearn needs model.estimator: the estimator's class "
+                             "or factory, e.g. 'sklearn.linear_model:LogisticRegression'")
+        from mlops_kit.models.estimator import check_estimator
+
+        check_estimator(value, info.data.get("task", "binary"), _root(info))
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        _check_names("params", list(value), info)
+        return value
+
+    @field_validator("search")
+    @classmethod
+    def _space(cls, value: SearchConfig, info: ValidationInfo) -> SearchConfig:
+        _check_names("search.space", list(value.space), info)
+        return value
+
+
+def _root(info: ValidationInfo) -> Any:
+    """The config's folder, when the loader gave it (the team's `src/` is found from it)."""
+    return (info.context or {}).get("root")
+
+
+def _check_names(where: str, names: list[str], info: ValidationInfo) -> None:
+    """Hyper-parameter names against the framework's list, or the estimator's get_params()."""
+    framework = info.data.get("framework")
+    if framework == "sklearn":
+        estimator = info.data.get("estimator")
+        if estimator:  # else the estimator's own error is reported
+            from mlops_kit.models.estimator import check_params
+
+            check_params(estimator, names, _root(info))
+        return
+    if framework not in HYPER_PARAMETERS:
+        return
+    known = HYPER_PARAMETERS[framework]
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(f"unknown {framework} hyper-parameter(s) {unknown}"
+                         f"{did_you_mean(unknown, known)}; "
+                         f"known: {sorted(known)}")
 
 
 METRICS = {

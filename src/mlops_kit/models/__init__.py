@@ -17,17 +17,27 @@ __all__ = ["Model", "ModelMeta", "PackagedModel", "fit", "load_model"]
 PYTORCH = "the pytorch framework (model.framework: pytorch)"
 
 
-def fit(framework: str, X: np.ndarray, y: np.ndarray, meta: ModelMeta,
-        params: dict[str, Any]) -> Model:
-    """Train a model of `framework` ('xgboost' or 'pytorch') on X, y."""
+def implementation(framework: str) -> Any:
+    """The class that fits and loads models of `framework` (xgboost, pytorch or sklearn)."""
     if framework == "pytorch":
         with needs(PYTORCH, "pytorch"):
             from mlops_kit.models.mlp import MLPModel
 
-        return MLPModel.fit(X, y, meta, params)
+        return MLPModel
+    if framework == "sklearn":
+        from mlops_kit.models.estimator import EstimatorModel
+
+        return EstimatorModel
     from mlops_kit.models.xgb import XGBModel
 
-    return XGBModel.fit(X, y, meta, params)
+    return XGBModel
+
+
+def fit(framework: str, X: np.ndarray, y: np.ndarray, meta: ModelMeta,
+        params: dict[str, Any]) -> Model:
+    """Train a model of `framework` on X, y."""
+    model: Model = implementation(framework).fit(X, y, meta, params)
+    return model
 
 
 class PackagedModel:
@@ -41,15 +51,7 @@ class PackagedModel:
         if threads:
             self.meta.threads = threads
         self.features = FeatureSet.load(folder)
-        if self.meta.framework == "pytorch":
-            with needs(PYTORCH, "pytorch"):
-                from mlops_kit.models.mlp import MLPModel
-
-            self.model: Model = MLPModel.load(folder, self.meta)
-        else:
-            from mlops_kit.models.xgb import XGBModel
-
-            self.model = XGBModel.load(folder, self.meta)
+        self.model: Model = implementation(self.meta.framework).load(folder, self.meta)
 
     def predict_source(self, rows: pd.DataFrame) -> np.ndarray:
         """Predictions for source-schema rows (features computed by the packaged spec)."""

@@ -23,6 +23,7 @@ class ModelMeta:
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 42
     threads: int = 2
+    estimator: str = ""  # the import path of a `sklearn` framework model's estimator
 
     @property
     def n_classes(self) -> int:

@@ -112,7 +112,8 @@ def run(job: Job) -> dict[str, Any]:
         raise StepError("the training split is empty")
     _, classes = encode_labels(pd.concat([train[LABEL], val[LABEL]]), cfg.model.task)
     meta = ModelMeta(framework=cfg.model.framework, task=cfg.model.task, columns=spec["columns"],
-                     classes=classes, seed=cfg.model.seed, threads=cfg.model.threads)
+                     classes=classes, seed=cfg.model.seed, threads=cfg.model.threads,
+                     estimator=cfg.model.estimator or "")
     wanted = job.params.get("tracking", "on") != "off"
     tracker = open_tracker(loaded) if wanted else None
     lineage = read_lineage(data)

@@ -1,5 +1,7 @@
 """churn: the project's own code.
 
-Custom models, feature transforms and pipeline steps go here; mlops.yaml says what the kit
-runs, and a later mlops-kit release defines how it loads code from this package.
+A model of the team's own: a scikit-learn-API estimator class, or a function returning one,
+in a module here (say `churn/models.py`), named in mlops.yaml as
+`model.framework: sklearn` and `model.estimator: churn.models:Name`. The kit imports it
+with this folder's parent (`src/`) on the path, and the image installs this package.
 """
