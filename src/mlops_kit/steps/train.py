@@ -22,7 +22,8 @@ from mlops_kit import metrics
 from mlops_kit.config.model import Choice, FloatRange, IntRange, ProjectConfig, SearchConfig
 from mlops_kit.models import fit
 from mlops_kit.models.base import ModelMeta
-from mlops_kit.registry.base import RUN_FILE
+from mlops_kit.registry.base import RUN_FILE, model_digest
+from mlops_kit.serving.pyfunc import write_mlmodel
 from mlops_kit.steps.base import (
     LINEAGE_FILE,
     Job,
@@ -137,6 +138,9 @@ def run(job: Job) -> dict[str, Any]:
         write_json({"trials": [{k: v for k, v in t.items() if k != "seconds"} for t in trials],
                     "best_params": best, "importance": model.importance()},
                    out / "training.json")
+        # the folder is also an MLflow model (pyfunc), named by the digest of its files so far
+        write_mlmodel(out, pd.read_parquet(data / "test_source.parquet"),
+                      model_digest(out)["digest"])
         if tracker:
             tracker.log(best, {f"best_val_{k}": v for k, v in _best_metrics(trials, best).items()})
             tracker.artifacts(out, "model")
